@@ -1,0 +1,1 @@
+"""billsync: Salesforce to LogiSense Billing sync."""
