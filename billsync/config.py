@@ -1,0 +1,164 @@
+"""Settings: read once, at the entry point, from ``BILLSYNC_*`` variables or a TOML file.
+
+Every setting is documented in docs/configuration.md. Secrets are ``SecretStr`` so that they never
+print in a repr, a log line or an error message; ``Settings.secrets()`` lists their values for the
+log redaction filter.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from billsync.errors import ConfigError
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
+MEMORY_BROKER_URL = "memory://"
+DEFAULT_DATABASE_URL = "sqlite:///billsync.db"
+CONFIG_FILE_VARIABLE = "BILLSYNC_CONFIG_FILE"
+
+
+class Settings(BaseSettings):
+    """Everything billsync can be told; defaults suit the embedded demo and a local RabbitMQ."""
+
+    model_config = SettingsConfigDict(env_prefix="BILLSYNC_", extra="ignore", frozen=True)
+
+    # Where things live
+    broker_url: str | None = None
+    database_url: str = DEFAULT_DATABASE_URL
+    management_url: str | None = None
+    queue_prefix: str = "billsync"
+
+    # Salesforce
+    sf_instance_url: str | None = None
+    sf_client_id: str | None = None
+    sf_client_secret: SecretStr | None = None
+    sf_username: str | None = None
+    sf_password: SecretStr | None = None
+    sf_security_token: SecretStr | None = None
+    sf_session_id: SecretStr | None = None
+    sf_ca_bundle: str | None = None
+    sf_api_version: str = "59.0"
+    sf_call_client: str = "billsync"
+    sf_channels: tuple[str, ...] = (
+        "/data/AccountChangeEvent",
+        "/data/ContactChangeEvent",
+        "/data/AccountContactRelationChangeEvent",
+        "/data/OpportunityChangeEvent",
+        "/event/LogiSense_Sync_Request__e",
+    )
+    sf_retention_hours: float = 72.0
+    sf_pricebook_name: str = "LogiSense"
+
+    # LogiSense
+    ls_base_url: str | None = None
+    ls_username: str | None = None
+    ls_password: SecretStr | None = None
+    ls_client_secret: SecretStr | None = None
+    ls_client_id: str | None = None
+    ls_api_version: int = 7
+
+    # Work
+    worker_concurrency: int = Field(default=8, ge=1, le=256)
+    prefetch: int = Field(default=200, ge=1, le=5000)
+    http_timeout_s: float = Field(default=15.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=1.0, gt=0)
+    backoff_cap_s: float = Field(default=300.0, gt=0)
+    delivery_limit: int = Field(default=5, ge=1)
+    lease_s: float = Field(default=120.0, gt=0)
+    sweep_interval_s: float = Field(default=0.5, gt=0)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+    catalog_interval_s: float = Field(default=0.0, ge=0)
+    reference_ttl_s: float = Field(default=300.0, ge=0)
+    field_map_file: str | None = None
+
+    # Operations
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    http_port: int = Field(default=8088, ge=0, le=65535)
+    push_token: SecretStr | None = None
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @field_validator("sf_instance_url", "ls_base_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Explicit values, then the environment, then the TOML file named by BILLSYNC_CONFIG_FILE."""
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(CONFIG_FILE_VARIABLE)
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+    def broker_url_or(self, default: str) -> str:
+        """The configured broker, else ``default`` (each command has its own default)."""
+        return self.broker_url or default
+
+    def secrets(self) -> list[str]:
+        """Every secret value configured, for redaction; never log this list."""
+        values = [
+            self.sf_client_secret,
+            self.sf_password,
+            self.sf_security_token,
+            self.sf_session_id,
+            self.ls_password,
+            self.ls_client_secret,
+            self.push_token,
+        ]
+        found = [v.get_secret_value() for v in values if v is not None]
+        for url in (self.broker_url, self.database_url, self.management_url):
+            password = _url_password(url)
+            if password:
+                found.append(password)
+        return [s for s in found if len(s) >= 4]
+
+    def require(self, *names: str) -> None:
+        """Raise a ConfigError naming each missing setting as its environment variable."""
+        missing = [n for n in names if getattr(self, n) in (None, "")]
+        if missing:
+            env = ", ".join(f"BILLSYNC_{n.upper()}" for n in missing)
+            raise ConfigError(f"missing configuration: set {env} (see docs/configuration.md)")
+
+
+def _url_password(url: str | None) -> str | None:
+    if not url or "://" not in url or "@" not in url:
+        return None
+    credentials = url.split("://", 1)[1].split("@", 1)[0]
+    if ":" not in credentials:
+        return None
+    password = credentials.split(":", 1)[1]
+    return password if password not in ("", "guest") else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the settings once; a validation problem becomes a ConfigError that names the setting."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BILLSYNC_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
