@@ -103,7 +103,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Explicit values, then the environment, then the TOML file named by BILLSYNC_CONFIG_FILE."""
+        """Explicit values, then the environment, then the TOML file in BILLSYNC_CONFIG_FILE."""
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         path = os.environ.get(CONFIG_FILE_VARIABLE)
         if path:

@@ -32,7 +32,7 @@ class PermanentError(BillsyncError):
 
 
 class RuleViolation(PermanentError):
-    """A synced entity breaks a rule of SPEC §3; the message is meant for the person who fixes it."""
+    """An entity breaks a rule of SPEC §3; the message is for the person who fixes it."""
 
 
 class RemoteRejected(PermanentError):
