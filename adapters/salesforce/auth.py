@@ -1,0 +1,184 @@
+"""Salesforce login: one access token per process, refreshed on demand, and the HTTPS sessions.
+
+Three modes, chosen by which credentials are given (SPEC §6):
+
+- ``client_credentials``: OAuth client credentials against ``{instance}/services/oauth2/token``;
+- ``password``: the OAuth username-password flow (password + security token) at the same URL;
+- ``session``: a session id given from outside, which cannot be renewed here.
+
+Every ``requests.Session`` built here trusts ``ca_bundle`` (when given) and sets
+``trust_env = False``, because requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override
+``Session.verify`` for every call otherwise (see docs/adapters-salesforce.md).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Literal
+
+import requests
+
+from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
+
+AuthMode = Literal["client_credentials", "password", "session"]
+TOKEN_PATH = "/services/oauth2/token"
+DEFAULT_TIMEOUT_S = 15.0
+
+
+def new_https_session(ca_bundle: str | None) -> requests.Session:
+    """A Session that verifies TLS against ``ca_bundle`` (or the system CAs), ignoring env vars."""
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = ca_bundle if ca_bundle else True
+    return session
+
+
+def transport_error(exc: requests.RequestException, what: str) -> Exception:
+    """Translate a requests failure (no HTTP answer) into billsync's error hierarchy."""
+    if isinstance(exc, requests.exceptions.SSLError) and "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return PermanentError(
+            f"{what}: the server's TLS certificate is not trusted; "
+            "set BILLSYNC_SF_CA_BUNDLE to its CA file"
+        )
+    if isinstance(exc, requests.Timeout):
+        return TransientError(f"{what}: timed out")
+    return TransientError(f"{what}: connection failed ({type(exc).__name__})")
+
+
+class SalesforceAuth:
+    """Holds the credentials and the current access token; ``refresh()`` logs in again.
+
+    Thread-safe: REST calls and the streaming client share one token, and a refresh by one of
+    them serves the others. ``session`` is the shared REST session; the streaming client takes
+    its own from ``new_session()`` so that its cookies and long polls stay apart.
+    """
+
+    def __init__(
+        self,
+        instance_url: str,
+        *,
+        session_id: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        security_token: str | None = None,
+        ca_bundle: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if not instance_url.startswith("https://"):
+            raise ConfigError("BILLSYNC_SF_INSTANCE_URL must be an https:// URL")
+        self.instance_url = instance_url.rstrip("/")
+        self.ca_bundle = ca_bundle
+        self.timeout_s = timeout_s
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._username = username
+        self._password = password
+        self._security_token = security_token or ""
+        self.mode: AuthMode = _choose_mode(session_id, client_id, client_secret, username, password)
+        self._token: str | None = session_id
+        self._lock = threading.Lock()
+        self.logins = 0
+        self.session = self.new_session()
+
+    def new_session(self) -> requests.Session:
+        """A fresh HTTPS session with this instance's trust settings."""
+        return new_https_session(self.ca_bundle)
+
+    @property
+    def can_refresh(self) -> bool:
+        """False for a given session id: nothing here can renew it."""
+        return self.mode != "session"
+
+    @property
+    def access_token(self) -> str:
+        """The current token, logging in first if there is none yet."""
+        token = self._token
+        if token is None:
+            return self.refresh(stale=None)
+        return token
+
+    def refresh(self, stale: str | None = None) -> str:
+        """Log in again and return the new token.
+
+        ``stale`` is the token that was refused: when another thread already replaced it, its
+        replacement is returned without a second login.
+        """
+        with self._lock:
+            if self._token is not None and stale is not None and self._token != stale:
+                return self._token
+            if not self.can_refresh:
+                raise AuthenticationFailed(
+                    "Salesforce refused the configured session id and it cannot be renewed; "
+                    "configure client credentials or a username and password"
+                )
+            self._token = self._request_token()
+            self.logins += 1
+            return self._token
+
+    def _request_token(self) -> str:
+        url = self.instance_url + TOKEN_PATH
+        try:
+            response = self.session.post(url, data=self._grant(), timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise transport_error(exc, "Salesforce login") from None
+        if response.status_code >= 500 or response.status_code in (408, 429):
+            raise TransientError(f"Salesforce login: HTTP {response.status_code}")
+        body = _json_or_empty(response)
+        token = body.get("access_token") if response.status_code == 200 else None
+        if not isinstance(token, str) or not token:
+            reason = body.get("error") or f"HTTP {response.status_code}"
+            detail = body.get("error_description")
+            suffix = f" ({detail})" if isinstance(detail, str) else ""
+            raise AuthenticationFailed(f"Salesforce login ({self.mode}) refused: {reason}{suffix}")
+        return token
+
+    def _grant(self) -> dict[str, str]:
+        if self.mode == "client_credentials":
+            return {
+                "grant_type": "client_credentials",
+                "client_id": self._client_id or "",
+                "client_secret": self._client_secret or "",
+            }
+        grant = {
+            "grant_type": "password",
+            "username": self._username or "",
+            "password": (self._password or "") + self._security_token,
+        }
+        if self._client_id:
+            grant["client_id"] = self._client_id
+        if self._client_secret:
+            grant["client_secret"] = self._client_secret
+        return grant
+
+    def __repr__(self) -> str:
+        return f"SalesforceAuth({self.instance_url!r}, mode={self.mode!r})"
+
+
+def _choose_mode(
+    session_id: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    username: str | None,
+    password: str | None,
+) -> AuthMode:
+    if username and password:
+        return "password"
+    if client_id and client_secret:
+        return "client_credentials"
+    if session_id:
+        return "session"
+    raise ConfigError(
+        "no Salesforce credentials: set BILLSYNC_SF_CLIENT_ID and BILLSYNC_SF_CLIENT_SECRET, "
+        "or BILLSYNC_SF_USERNAME, BILLSYNC_SF_PASSWORD and BILLSYNC_SF_SECURITY_TOKEN, "
+        "or BILLSYNC_SF_SESSION_ID"
+    )
+
+
+def _json_or_empty(response: requests.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -1,0 +1,351 @@
+"""The Salesforce REST client: SOQL reads of synced records and allowlisted catalog writes.
+
+Built on simple-salesforce. Two safety properties hold here and nowhere else:
+
+- every write passes ``_require_writable``, which refuses any object outside
+  ``WRITABLE_OBJECTS`` before a byte is sent (SPEC §1: billsync never writes Account, Contact,
+  Opportunity, OpportunityLineItem or their custom children);
+- nothing but validated Salesforce ids, validated field names and validated object names is
+  ever put into SOQL text.
+
+Vendor exceptions are translated into billsync.errors in ``_call`` (see errors.py beside this).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+
+from adapters.salesforce.auth import SalesforceAuth
+from adapters.salesforce.errors import translate, translate_transport
+from billsync.errors import (
+    AuthenticationFailed,
+    NotFound,
+    PermanentError,
+    TransientError,
+    WriteNotAllowed,
+)
+from billsync.messages import is_salesforce_id
+
+WRITABLE_OBJECTS = frozenset(
+    {
+        "Pricebook2",
+        "Product2",
+        "PricebookEntry",
+        "Product_Service__c",
+        "LogiSense_Reference__c",
+        "LogiSense_Sync_Request__e",
+    }
+)
+IDS_PER_QUERY = 200
+RECORDS_PER_COLLECTION = 200
+FIELD_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
+OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+T = TypeVar("T")
+
+
+def require_field(name: str) -> str:
+    """``name`` if it is a plain (or dotted relationship) field name, else PermanentError."""
+    if not isinstance(name, str) or len(name) > 255 or not FIELD_RE.match(name):
+        raise PermanentError(f"refused field name {name!r}: not a Salesforce field name")
+    return name
+
+
+def require_object(name: str) -> str:
+    """``name`` if it is a plain sObject name, else PermanentError."""
+    if not isinstance(name, str) or len(name) > 100 or not OBJECT_RE.match(name):
+        raise PermanentError(f"refused object name {name!r}: not a Salesforce object name")
+    return name
+
+
+def require_id(value: str) -> str:
+    """``value`` if it is a 15/18-character Salesforce id, else PermanentError (no HTTP call)."""
+    if not isinstance(value, str) or not is_salesforce_id(value):
+        raise PermanentError(f"refused record id {str(value)[:40]!r}: not a Salesforce id")
+    return value
+
+
+def _require_writable(sobject: str) -> str:
+    if sobject not in WRITABLE_OBJECTS:
+        raise WriteNotAllowed(
+            f"billsync does not write {sobject!r} in Salesforce; "
+            f"it writes only {', '.join(sorted(WRITABLE_OBJECTS))}"
+        )
+    return sobject
+
+
+def soql_datetime(ms: int) -> str:
+    """A SOQL datetime literal (UTC) for milliseconds since the epoch."""
+    moment = datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _strip(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "attributes"}
+
+
+class SalesforceClient:
+    """Reads and allowlisted writes against one org's REST API, with one shared token.
+
+    ``api_calls`` counts the REST requests made (queries, pages, reads and writes, not logins),
+    for the "REST calls per CDC change" figure of SPEC §9.
+    """
+
+    def __init__(
+        self,
+        instance_url: str,
+        *,
+        session_id: str | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        security_token: str | None = None,
+        ca_bundle: str | None = None,
+        api_version: str = "59.0",
+        call_client: str = "billsync",
+        timeout_s: float = 15.0,
+        auth: SalesforceAuth | None = None,
+    ) -> None:
+        self.auth = auth or SalesforceAuth(
+            instance_url,
+            session_id=session_id,
+            client_id=client_id,
+            client_secret=client_secret,
+            username=username,
+            password=password,
+            security_token=security_token,
+            ca_bundle=ca_bundle,
+            timeout_s=timeout_s,
+        )
+        self.api_version = api_version
+        self.call_client = call_client
+        self.timeout_s = timeout_s
+        self.api_calls = 0
+        self._count_lock = threading.Lock()
+        self._retry_after = threading.local()
+        self._sf: Salesforce | None = None
+        self._sf_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SalesforceClient:
+        """Build the client from Settings; ConfigError names each missing BILLSYNC_SF_* variable."""
+        settings.require("sf_instance_url")
+        if settings.sf_client_id or settings.sf_client_secret:
+            settings.require("sf_client_id", "sf_client_secret")
+        if settings.sf_username or settings.sf_password:
+            settings.require("sf_username", "sf_password")
+        return cls(
+            settings.sf_instance_url,
+            session_id=_secret(settings.sf_session_id),
+            client_id=settings.sf_client_id,
+            client_secret=_secret(settings.sf_client_secret),
+            username=settings.sf_username,
+            password=_secret(settings.sf_password),
+            security_token=_secret(settings.sf_security_token),
+            ca_bundle=settings.sf_ca_bundle,
+            api_version=settings.sf_api_version,
+            call_client=settings.sf_call_client,
+            timeout_s=settings.http_timeout_s,
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def query_all(self, soql: str) -> list[dict[str, Any]]:
+        """Every record of a SOQL query, following ``nextRecordsUrl`` page by page."""
+        return list(self.iter_query(soql))
+
+    def iter_query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """The records of a SOQL query, fetching the next page only when it is needed."""
+        page = self._call("query", lambda sf: sf.query(soql, timeout=self.timeout_s))
+        while True:
+            for record in page.get("records", []):
+                yield _strip(record)
+            next_url = page.get("nextRecordsUrl")
+            if page.get("done", True) or not next_url:
+                return
+            page = self._call("query", partial(_query_more, url=next_url, timeout=self.timeout_s))
+
+    def records_by_ids(
+        self, sobject: str, ids: Iterable[str], fields: Sequence[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Records by id, ``IDS_PER_QUERY`` ids a query, keyed by the id Salesforce returns.
+
+        Every id and field is validated before the first query, so one bad id sends nothing.
+        """
+        require_object(sobject)
+        wanted = list(dict.fromkeys(require_id(i) for i in ids))
+        select = self._select_list(fields)
+        found: dict[str, dict[str, Any]] = {}
+        for batch in _chunks(wanted, IDS_PER_QUERY):
+            in_list = ", ".join(f"'{record_id}'" for record_id in batch)
+            soql = f"SELECT {select} FROM {sobject} WHERE Id IN ({in_list})"
+            for record in self.iter_query(soql):
+                found[record["Id"]] = record
+        return found
+
+    def changed_since(
+        self, sobject: str, since_ms: int, fields: Sequence[str]
+    ) -> Iterator[dict[str, Any]]:
+        """Records whose ``SystemModstamp`` is after ``since_ms``, oldest first (reconciliation)."""
+        require_object(sobject)
+        select = self._select_list(fields)
+        soql = (
+            f"SELECT {select} FROM {sobject} WHERE SystemModstamp > {soql_datetime(int(since_ms))}"
+            " ORDER BY SystemModstamp"
+        )
+        return self.iter_query(soql)
+
+    def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
+        """One record with all its fields, or None when Salesforce has no such record."""
+        path = f"sobjects/{require_object(sobject)}/{require_id(record_id)}"
+        try:
+            record = self._call(f"read {sobject}", lambda sf: self._rest(sf, path, "GET"))
+        except NotFound:
+            return None
+        return _strip(record) if isinstance(record, dict) else None
+
+    # -- writes (allowlisted) ------------------------------------------------------------
+
+    def upsert_many(
+        self, sobject: str, external_id_field: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Upsert by external id, 200 records a call; one result per record, in order."""
+        _require_writable(sobject)
+        require_field(external_id_field)
+        for record in records:
+            if record.get(external_id_field) in (None, ""):
+                raise PermanentError(f"upsert of {sobject}: a record lacks {external_id_field}")
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        return self._collection(sobject, "PATCH", path, records)
+
+    def create_many(self, sobject: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Create records, 200 a call; one result (``id``, ``success``, ``errors``) per record."""
+        _require_writable(sobject)
+        return self._collection(sobject, "POST", "composite/sobjects", records)
+
+    def update_many(self, sobject: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Update records by ``Id``, 200 a call; one result per record, in order."""
+        _require_writable(sobject)
+        for record in records:
+            require_id(record.get("Id", ""))
+        return self._collection(sobject, "PATCH", "composite/sobjects", records)
+
+    def publish_event(self, event: str, fields: dict[str, Any]) -> str:
+        """Publish a platform event (``Name`` or ``Name__e``); returns the event's id."""
+        name = event if event.endswith("__e") else f"{event}__e"
+        _require_writable(require_object(name))
+        path = f"sobjects/{name}"
+        result = self._call(
+            f"publish {name}", lambda sf: self._rest(sf, path, "POST", json=dict(fields))
+        )
+        if not isinstance(result, dict) or not result.get("success", True):
+            raise PermanentError(f"publish {name}: Salesforce did not accept the event")
+        return str(result.get("id", ""))
+
+    def _collection(
+        self, sobject: str, method: str, path: str, records: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = []
+        for batch in _chunks(records, RECORDS_PER_COLLECTION):
+            body = {
+                "allOrNone": False,
+                "records": [{**r, "attributes": {"type": sobject}} for r in batch],
+            }
+            send = partial(self._rest, path=path, method=method, json=body)
+            answer = self._call(f"{method} {sobject}", send)
+            if not isinstance(answer, list) or len(answer) != len(batch):
+                raise TransientError(f"{method} {sobject}: unexpected collection answer")
+            results.extend(answer)
+        return results
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    def _select_list(self, fields: Sequence[str]) -> str:
+        names = ["Id"] + [require_field(f) for f in fields if f != "Id"]
+        return ", ".join(dict.fromkeys(names))
+
+    def _rest(self, sf: Salesforce, path: str, method: str, **kwargs: Any) -> Any:
+        return sf.restful(path, method=method, timeout=self.timeout_s, **kwargs)
+
+    def _call(self, what: str, operation: Callable[[Salesforce], Any]) -> Any:
+        """Run one REST operation; re-login once on an expired session; translate errors."""
+        for attempt in (1, 2):
+            sf = self._client()
+            token = sf.session_id
+            self._retry_after.value = None
+            try:
+                return operation(sf)
+            except SalesforceExpiredSession:
+                if attempt == 2 or not self.auth.can_refresh:
+                    raise AuthenticationFailed(
+                        f"{what}: Salesforce refused the session (INVALID_SESSION_ID)"
+                    ) from None
+                self._use_token(self.auth.refresh(stale=token))
+            except SalesforceError as exc:
+                raise translate(exc, what, retry_after=self._retry_after.value) from None
+            except requests.RequestException as exc:
+                raise translate_transport(exc, what) from None
+            except ValueError:
+                raise TransientError(f"{what}: unreadable answer from Salesforce") from None
+        raise AssertionError("unreachable")
+
+    def _client(self) -> Salesforce:
+        with self._sf_lock:
+            if self._sf is None:
+                session = self.auth.session
+                session.headers["Sforce-Call-Options"] = f"client={self.call_client}"
+                session.hooks["response"].append(self._on_response)
+                self._sf = Salesforce(
+                    instance_url=self.auth.instance_url,
+                    session_id=self.auth.access_token,
+                    session=session,
+                    version=self.api_version,
+                )
+            return self._sf
+
+    def _use_token(self, token: str) -> None:
+        with self._sf_lock:
+            if self._sf is not None:
+                self._sf.session_id = token
+                self._sf.headers["Authorization"] = "Bearer " + token
+
+    def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if "/services/data/" in response.url:
+            with self._count_lock:
+                self.api_calls += 1
+        if response.status_code == 429:
+            self._retry_after.value = _seconds(response.headers.get("Retry-After"))
+
+    def __repr__(self) -> str:
+        return f"SalesforceClient({self.auth.instance_url!r}, api_version={self.api_version!r})"
+
+
+def _query_more(sf: Salesforce, *, url: str, timeout: float) -> Any:
+    return sf.query_more(url, identifier_is_url=True, timeout=timeout)
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.get_secret_value()) if hasattr(value, "get_secret_value") else str(value)
