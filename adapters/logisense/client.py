@@ -1,0 +1,193 @@
+"""``LogiSenseClient``: the one object every worker uses to talk to LogiSense Billing.
+
+It is a thin facade: ``session`` does HTTP, tokens and error translation; ``records`` the
+find/create/update/read of accounts, contacts and price plans; ``reference`` and ``catalog`` the
+read-only data that flows back to Salesforce. One client is meant to be shared by every thread of a
+worker process (one login, one token, a pooled connection per thread).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from billsync.config import Settings
+from billsync.errors import ConfigError
+
+from .catalog import CatalogPackage, load_catalog
+from .names import DEFAULT_API_VERSION, DEFAULT_NAMES, LogiSenseNames
+from .records import RecordResource
+from .reference import ReferenceData, load_reference_data
+from .session import Credentials, LogiSenseSession
+
+DEFAULT_TIMEOUT_S = 15.0
+DEFAULT_POOL_SIZE = 32
+
+
+class LogiSenseClient:
+    """Accounts, contacts and price plans written to LogiSense; reference data and catalog read.
+
+    Every method raises only billsync errors: ``TransientError`` (retry later), ``NotFound``,
+    ``RemoteRejected`` (LogiSense refused: each message in ``errors``), ``AuthenticationFailed``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        username: str,
+        password: str | None = None,
+        client_id: str,
+        client_secret: str | None = None,
+        api_version: int = DEFAULT_API_VERSION,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        verify: bool | str = True,
+        names: LogiSenseNames = DEFAULT_NAMES,
+    ) -> None:
+        if password is None and client_secret is None:
+            raise ConfigError(
+                "LogiSense needs a password or a client secret: set BILLSYNC_LS_PASSWORD "
+                "or BILLSYNC_LS_CLIENT_SECRET"
+            )
+        credentials = Credentials(username, client_id, password, client_secret)
+        self.session = LogiSenseSession(
+            base_url,
+            credentials,
+            names=names,
+            api_version=api_version,
+            timeout_s=timeout_s,
+            pool_size=pool_size,
+            verify=verify,
+        )
+        self.accounts = RecordResource(self.session, names.account, "account")
+        self.contacts = RecordResource(self.session, names.contact, "contact")
+        self.price_plans = RecordResource(self.session, names.price_plan, "price plan")
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, names: LogiSenseNames = DEFAULT_NAMES
+    ) -> LogiSenseClient:
+        """Build the client from ``BILLSYNC_LS_*``; a ConfigError names every missing variable."""
+        missing = [
+            f"BILLSYNC_{name.upper()}"
+            for name in ("ls_base_url", "ls_username", "ls_client_id")
+            if not getattr(settings, name)
+        ]
+        if settings.ls_password is None and settings.ls_client_secret is None:
+            missing.append("BILLSYNC_LS_PASSWORD (or BILLSYNC_LS_CLIENT_SECRET)")
+        if missing:
+            raise ConfigError(
+                f"missing LogiSense configuration: set {', '.join(missing)} "
+                "(see docs/adapters-logisense.md)"
+            )
+        assert settings.ls_base_url and settings.ls_username and settings.ls_client_id
+        password, secret = settings.ls_password, settings.ls_client_secret
+        return cls(
+            settings.ls_base_url,
+            username=settings.ls_username,
+            password=password.get_secret_value() if password else None,
+            client_id=settings.ls_client_id,
+            client_secret=secret.get_secret_value() if secret else None,
+            api_version=settings.ls_api_version,
+            timeout_s=settings.http_timeout_s,
+            pool_size=max(DEFAULT_POOL_SIZE, settings.worker_concurrency),
+            names=names,
+        )
+
+    # -- accounts ---------------------------------------------------------------------------------
+
+    def find_account_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
+        """The LogiSense account created for Salesforce account ``sfdcid``, or None."""
+        return self.accounts.find_by_sfdcid(sfdcid)
+
+    def create_account(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create an account; the stored instance, with its ``identity``."""
+        return self.accounts.create(fields)
+
+    def update_account(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change only ``fields`` of an account; the stored instance."""
+        return self.accounts.update(identity, fields)
+
+    def get_account(self, identity: int) -> dict[str, Any] | None:
+        """The account, or None if LogiSense has no account with that identity."""
+        return self.accounts.get(identity)
+
+    def iter_accounts(self) -> Iterator[dict[str, Any]]:
+        """Every account (billsync's and others'), paged, for drift checks."""
+        return self.accounts.iter_all()
+
+    # -- contacts ---------------------------------------------------------------------------------
+
+    def find_contact_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
+        """The LogiSense contact created for Salesforce contact ``sfdcid``, or None."""
+        return self.contacts.find_by_sfdcid(sfdcid)
+
+    def create_contact(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create a contact (``accountIds`` links it to one or more accounts); the instance."""
+        return self.contacts.create(fields)
+
+    def update_contact(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change only ``fields`` of a contact (``accountIds`` replaces the whole list)."""
+        return self.contacts.update(identity, fields)
+
+    def get_contact(self, identity: int) -> dict[str, Any] | None:
+        """The contact, or None."""
+        return self.contacts.get(identity)
+
+    def iter_contacts(self) -> Iterator[dict[str, Any]]:
+        """Every contact, paged, for drift checks."""
+        return self.contacts.iter_all()
+
+    # -- price plans ------------------------------------------------------------------------------
+
+    def find_price_plan_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
+        """The account price plan pushed for opportunity ``sfdcid``, or None."""
+        return self.price_plans.find_by_sfdcid(sfdcid)
+
+    def create_price_plan(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Create an account price plan (items in ``packageServicePricePlan``); the instance."""
+        return self.price_plans.create(fields)
+
+    def update_price_plan(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Change only ``fields`` of a price plan (a new item list replaces the old one)."""
+        return self.price_plans.update(identity, fields)
+
+    def get_price_plan(self, identity: int) -> dict[str, Any] | None:
+        """The price plan, or None."""
+        return self.price_plans.get(identity)
+
+    # -- read-only data ---------------------------------------------------------------------------
+
+    def reference_data(self) -> ReferenceData:
+        """Currencies, account status types, bill groups and AR terms, as one snapshot."""
+        return load_reference_data(self.session)
+
+    def catalog(self) -> list[CatalogPackage]:
+        """Every package with its frequencies, services and per-currency list prices."""
+        return load_catalog(self.session)
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    @property
+    def call_counts(self) -> dict[str, int]:
+        """Requests sent, keyed like ``"GET Account"`` or ``"POST Account/Search"``."""
+        return self.session.call_counts
+
+    @property
+    def login_count(self) -> int:
+        """Successful logins so far (the first one plus every refresh)."""
+        return self.session.tokens.logins
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> LogiSenseClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"LogiSenseClient({self.session.base_url!r})"

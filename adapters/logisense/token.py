@@ -1,0 +1,86 @@
+"""The bearer token every thread shares: one login at a time, refreshed before it expires.
+
+LogiSense tokens last ``expires_in`` seconds (30 minutes at most). Refreshing at 80 % of that,
+under a lock with a double check, means that 32 threads noticing the age together cause one login,
+not 32, and that no data call waits on an expired token in steady state. A 401 from a data call
+(the server revoked or shortened the token) forces one more login, again only once for all threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from billsync.errors import AuthenticationFailed, TransientError
+
+log = logging.getLogger(__name__)
+
+REFRESH_FRACTION = 0.8
+DEFAULT_EXPIRES_IN = 1800.0
+MIN_LIFETIME_S = 0.05
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One login's outcome: the token and when to replace it (``time.monotonic`` seconds)."""
+
+    access_token: str
+    refresh_at: float
+
+    def __repr__(self) -> str:
+        return f"Grant(access_token='***', refresh_at={self.refresh_at:.1f})"
+
+
+def grant_from(body: object, *, now: float) -> Grant:
+    """Read a login response; a body without ``access_token`` counts as a refused login."""
+    if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+        raise AuthenticationFailed("LogiSense login answered without an access_token")
+    try:
+        expires_in = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
+    except (TypeError, ValueError):
+        expires_in = DEFAULT_EXPIRES_IN
+    lifetime = max(MIN_LIFETIME_S, expires_in * REFRESH_FRACTION)
+    return Grant(body["access_token"], now + lifetime)
+
+
+class TokenKeeper:
+    """Holds the current grant; ``login`` is the function that performs one real login."""
+
+    def __init__(self, login: Callable[[], Grant]) -> None:
+        self._login = login
+        self._lock = threading.Lock()
+        self._grant: Grant | None = None
+        self.logins = 0
+
+    def token(self) -> str:
+        """A token that is not due for refresh; logs in first when needed (once for all threads)."""
+        grant = self._grant
+        if grant is not None and time.monotonic() < grant.refresh_at:
+            return grant.access_token
+        with self._lock:
+            grant = self._grant
+            if grant is None or time.monotonic() >= grant.refresh_at:
+                grant = self._fresh_grant()
+            return grant.access_token
+
+    def refused(self, token: str) -> str:
+        """The server refused ``token`` (401): log in again unless another thread already did."""
+        with self._lock:
+            grant = self._grant
+            if grant is None or grant.access_token == token:
+                grant = self._fresh_grant()
+            return grant.access_token
+
+    def _fresh_grant(self) -> Grant:
+        try:
+            grant = self._login()
+        except (AuthenticationFailed, TransientError):
+            self._grant = None
+            raise
+        self._grant = grant
+        self.logins += 1
+        log.debug("LogiSense login done (login #%d)", self.logins)
+        return grant
