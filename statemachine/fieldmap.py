@@ -1,0 +1,94 @@
+"""Which Salesforce fields map to which LogiSense fields (SPEC §3, docs/logisense-api.md).
+
+The defaults match the contract; a deployment can override them with a JSON file
+(``BILLSYNC_FIELD_MAP_FILE``) of the same shape. Only changes to mapped fields (or the scope flag)
+cause a LogiSense call. Fields whose LogiSense value needs a lookup (reference names, linked
+accounts) are "resolved" fields: the worker turns the Salesforce value into a LogiSense id.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from billsync.errors import ConfigError
+
+SCOPE_FIELD = "LogiSense_Sync__c"
+
+#: Salesforce field -> LogiSense field, copied as they are.
+ACCOUNT_PLAIN = MappingProxyType({"Name": "name", "Id": "sfdcid"})
+#: Salesforce field -> (LogiSense field, how the value is resolved).
+ACCOUNT_RESOLVED = MappingProxyType(
+    {
+        "CurrencyIsoCode": ("currencyId", "currency"),
+        "LogiSense_Account_Status__c": ("accountStatusTypeId", "account_status"),
+        "LogiSense_Bill_Group__c": ("billGroupId", "bill_group"),
+        "LogiSense_AR_Term__c": ("accountsReceivableTermId", "ar_term"),
+        "ParentId": ("parentAccountId", "account"),
+        "Subscription_Invoice_Recipient__c": ("subscriptionInvoicerId", "invoicer"),
+        "Usage_Invoice_Recipient__c": ("usageInvoicerId", "invoicer"),
+    }
+)
+CONTACT_PLAIN = MappingProxyType(
+    {
+        "FirstName": "firstName",
+        "LastName": "lastName",
+        "Title": "title",
+        "Email": "email",
+        "Phone": "phone",
+        "Id": "sfdcid",
+    }
+)
+#: Contact fields that decide which accounts it links to.
+CONTACT_LINK_FIELDS = ("AccountId",)
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """The mapping in force for one deployment."""
+
+    account_plain: dict[str, str] = field(default_factory=lambda: dict(ACCOUNT_PLAIN))
+    account_resolved: dict[str, tuple[str, str]] = field(
+        default_factory=lambda: dict(ACCOUNT_RESOLVED)
+    )
+    contact_plain: dict[str, str] = field(default_factory=lambda: dict(CONTACT_PLAIN))
+
+    def watched(self, object_name: str) -> frozenset[str]:
+        """Salesforce fields whose change can require a LogiSense update."""
+        if object_name == "Account":
+            names = set(self.account_plain) | set(self.account_resolved)
+        elif object_name == "Contact":
+            names = set(self.contact_plain) | set(CONTACT_LINK_FIELDS)
+        else:
+            return frozenset()
+        return frozenset(names | {SCOPE_FIELD})
+
+    def salesforce_fields(self, object_name: str) -> tuple[str, ...]:
+        """The fields a re-read of ``object_name`` must fetch."""
+        if object_name == "Opportunity":
+            return ("Id", "Name", "AccountId", "StageName", "IsWon", "Pricebook2Id",
+                    "CurrencyIsoCode", "CloseDate")
+        if object_name == "AccountContactRelation":
+            return ("Id", "AccountId", "ContactId", "IsActive", "IsDirect")
+        return tuple(sorted(self.watched(object_name) | {"Id"}))
+
+    @classmethod
+    def load(cls, path: str | None) -> FieldMap:
+        """The defaults, overridden by the JSON file at ``path`` when one is given."""
+        if not path:
+            return cls()
+        try:
+            data: dict[str, Any] = json.loads(Path(path).read_text())
+            return cls(
+                account_plain=dict(data.get("account_plain", ACCOUNT_PLAIN)),
+                account_resolved={
+                    k: (v[0], v[1])
+                    for k, v in data.get("account_resolved", ACCOUNT_RESOLVED).items()
+                },
+                contact_plain=dict(data.get("contact_plain", CONTACT_PLAIN)),
+            )
+        except (OSError, ValueError, TypeError, IndexError) as exc:
+            raise ConfigError(f"field map file {path} is unreadable: {exc}") from None
