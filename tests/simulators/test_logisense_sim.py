@@ -4,7 +4,7 @@ error code, fault injection and stats."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -331,3 +331,313 @@ def test_catalog_is_editable(ls: Client) -> None:
     assert error_codes(ls.call("POST", "/Currency", {"name": "Yen", "code": "JPY"}), 405) == [
         11900303
     ]
+
+
+# -- rules: one case per rule, each with its stable code --------------------------------------
+
+
+Send = Callable[[], requests.Response]
+
+
+def _acct(ls: Client, **fields: Any) -> int:
+    return int(created(ls.call("POST", "/Account", account(**fields)))["identity"])
+
+
+def _req_missing_account_fields(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Account", {"sfdcid": "001M"})
+
+
+def _req_missing_contact_last_name(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Contact", {"firstName": "Ada"})
+
+
+def _req_missing_plan_account(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Account/PricePlan", {**plan(0), "accountId": None})
+
+
+def _req_wrong_type(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Account", account(currencyId="USD", sfdcid=5))
+
+
+def _req_unknown_field(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Account", account(colour="blue"))
+
+
+def _req_missing_references(ls: Client) -> Send:
+    return lambda: ls.call(
+        "POST",
+        "/Account",
+        account(
+            currencyId=99,
+            accountStatusTypeId=99,
+            billGroupId=99,
+            accountsReceivableTermId=99,
+            parentAccountId=99,
+            subscriptionInvoicerId=99,
+            usageInvoicerId=99,
+        ),
+    )
+
+
+def _req_missing_contact_accounts(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Contact", {"lastName": "X", "accountIds": [1, 98, 99]})
+
+
+def _req_missing_catalog_refs(ls: Client) -> Send:
+    items = [{"packageId": 99, "serviceId": 99}]
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(1, packageServicePricePlan=items))
+
+
+def _req_currency_change_put(ls: Client) -> Send:
+    ident = _acct(ls)
+    return lambda: ls.call("PUT", f"/Account/{ident}", account(currencyId=seed.EUR))
+
+
+def _req_currency_change_patch(ls: Client) -> Send:
+    ident = _acct(ls)
+    return lambda: ls.call("PATCH", f"/Account/{ident}", {"currencyId": seed.GBP})
+
+
+def _req_parent_currency(ls: Client) -> Send:
+    parent = _acct(ls, currencyId=seed.EUR)
+    return lambda: ls.call("POST", "/Account", account(parentAccountId=parent))
+
+
+def _req_parent_cycle(ls: Client) -> Send:
+    top = _acct(ls)
+    child = _acct(ls, parentAccountId=top)
+    grandchild = _acct(ls, parentAccountId=child)
+    return lambda: ls.call("PATCH", f"/Account/{top}", {"parentAccountId": grandchild})
+
+
+def _req_parent_self(ls: Client) -> Send:
+    ident = _acct(ls)
+    return lambda: ls.call("PATCH", f"/Account/{ident}", {"parentAccountId": ident})
+
+
+def _req_plan_currency(ls: Client) -> Send:
+    ident = _acct(ls)
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, currencyId=seed.EUR))
+
+
+def _req_plan_no_items(ls: Client) -> Send:
+    ident = _acct(ls)
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=[]))
+
+
+def _req_service_not_in_package(ls: Client) -> Send:
+    items = [{"packageId": 1, "serviceId": 4}]
+    ident = _acct(ls)
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=items))
+
+
+def _req_inactive_package(ls: Client) -> Send:
+    services = ls.call("GET", f"/Package/{seed.INACTIVE_PACKAGE}/Detail").json()
+    service_id = services["items"][0]["services"][0]["identity"]
+    items = [{"packageId": seed.INACTIVE_PACKAGE, "serviceId": service_id}]
+    ident = _acct(ls)
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=items))
+
+
+def _req_duplicate_account_sfdcid(ls: Client) -> Send:
+    _acct(ls, sfdcid="001DUP")
+    return lambda: ls.call("POST", "/Account", account(sfdcid="001dup"))
+
+
+def _req_duplicate_contact_sfdcid(ls: Client) -> Send:
+    ls.call("POST", "/Contact", {"lastName": "A", "sfdcid": "003DUP"})
+    return lambda: ls.call("POST", "/Contact", {"lastName": "B", "sfdcid": "003DUP"})
+
+
+def _req_duplicate_sfdcid_on_update(ls: Client) -> Send:
+    _acct(ls, sfdcid="001ONE")
+    other = _acct(ls, sfdcid="001TWO")
+    return lambda: ls.call("PATCH", f"/Account/{other}", {"sfdcid": "001ONE"})
+
+
+def _req_delete_parent(ls: Client) -> Send:
+    parent = _acct(ls)
+    _acct(ls, parentAccountId=parent)
+    return lambda: ls.call("DELETE", f"/Account/{parent}")
+
+
+def _req_delete_with_plan(ls: Client) -> Send:
+    ident = _acct(ls)
+    created(ls.call("POST", "/Account/PricePlan", plan(ident)))
+    return lambda: ls.call("DELETE", f"/Account/{ident}")
+
+
+def _req_malformed_json(ls: Client) -> Send:
+    return lambda: ls.http.post(
+        ls.base + API + "/Account", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
+
+
+def _req_missing_id(ls: Client) -> Send:
+    return lambda: ls.call("PATCH", "/Account/4242", {"name": "x"})
+
+
+RULE_CASES = [
+    (_req_missing_account_fields, 400, [11900101] * 4),
+    (_req_missing_contact_last_name, 400, [11900101]),
+    (_req_missing_plan_account, 400, [11900101]),
+    (_req_wrong_type, 400, [11900102, 11900102, 11900101]),
+    (_req_unknown_field, 400, [11900103]),
+    (_req_missing_references, 400, [11900104] * 7),
+    (_req_missing_contact_accounts, 400, [11900104, 11900104]),
+    (_req_missing_catalog_refs, 400, [11900104, 11900104]),
+    (_req_currency_change_put, 400, [11900105]),
+    (_req_currency_change_patch, 400, [11900105]),
+    (_req_parent_currency, 400, [11900106]),
+    (_req_parent_cycle, 400, [11900107]),
+    (_req_parent_self, 400, [11900107]),
+    (_req_plan_currency, 400, [11900108]),
+    (_req_plan_no_items, 400, [11900109]),
+    (_req_service_not_in_package, 400, [11900110]),
+    (_req_inactive_package, 400, [11900111]),
+    (_req_duplicate_account_sfdcid, 409, [11900201]),
+    (_req_duplicate_contact_sfdcid, 409, [11900201]),
+    (_req_duplicate_sfdcid_on_update, 409, [11900201]),
+    (_req_delete_parent, 409, [11900202]),
+    (_req_delete_with_plan, 409, [11900203]),
+    (_req_malformed_json, 400, [11900113]),
+    (_req_missing_id, 404, [11900301]),
+]
+
+
+@pytest.mark.parametrize(
+    ("make_request", "status", "codes"), RULE_CASES, ids=[c[0].__name__[5:] for c in RULE_CASES]
+)
+def test_rule_error_envelope(
+    ls: Client,
+    ls_sim: LogiSenseSimulator,
+    make_request: Any,
+    status: int,
+    codes: list[int],
+) -> None:
+    send = make_request(ls)  # the setup calls run here; the refused request below
+    before = ls_sim.state.dump()
+    writes = ls_sim.stats.writes_total
+    assert error_codes(send(), status) == codes
+    assert ls_sim.state.dump() == before
+    assert ls_sim.stats.writes_total == writes
+
+
+def test_refused_write_changes_nothing(ls: Client, ls_sim: LogiSenseSimulator) -> None:
+    ident = _acct(ls, sfdcid="001KEEP")
+    before = ls_sim.state.dump()
+    response = ls.call("PUT", f"/Account/{ident}", account(currencyId=seed.EUR, name="Changed"))
+    assert error_codes(response, 400) == [11900105]
+    assert ls_sim.state.dump() == before
+
+
+def test_every_problem_is_listed(ls: Client) -> None:
+    response = ls.call("POST", "/Account", {"name": "", "currencyId": 77, "foo": 1})
+    codes = error_codes(response, 400)
+    assert sorted(codes) == [11900101, 11900101, 11900101, 11900103, 11900104]
+
+
+# -- faults and stats -------------------------------------------------------------------------
+
+
+def test_error_rate_gives_the_configured_status_in_the_envelope(ls: Client) -> None:
+    ls.admin("faults", {"error_rate": 1.0, "error_status": 502})
+    assert error_codes(ls.call("GET", "/Account/1"), 502) == [11909502]
+    ls.admin("faults", {"error_rate": 0.0})
+    assert ls.call("GET", "/Account/1").status_code == 200
+
+
+def test_throttle_gives_429_with_retry_after(ls: Client) -> None:
+    ls.admin("faults", {"throttle_rate": 1.0, "retry_after_s": 7})
+    response = ls.call("POST", "/Account", account())
+    assert error_codes(response, 429) == [11909429]
+    assert response.headers["Retry-After"] == "7"
+
+
+def test_timeout_fault(ls: Client) -> None:
+    ls.admin("faults", {"timeout_rate": 1.0, "timeout_s": 0.05})
+    assert error_codes(ls.call("GET", "/Account/1"), 504) == [11909504]
+
+
+def test_latency_slows_every_call(ls: Client) -> None:
+    ls.admin("faults", {"latency_ms": 150})
+    start = time.perf_counter()
+    assert ls.call("GET", "/Account/1").status_code == 200
+    assert time.perf_counter() - start >= 0.15
+
+
+def test_reset_clears_faults_data_and_stats(ls: Client, ls_sim: LogiSenseSimulator) -> None:
+    _acct(ls, sfdcid="001GONE")
+    ls.admin("faults", {"error_rate": 1.0, "latency_ms": 5})
+    ls.admin("reset", {})
+    assert ls_sim.faults.error_rate == 0 and ls_sim.faults.latency_ms == 0
+    assert ls.admin("stats")["requests_total"] == 0
+    assert ls.call("GET", "/Account").json()["totalCount"] == 1
+    assert ls.admin("faults", {"nope": 1}).get("error")  # unknown knobs are refused
+
+
+def test_stats_count_writes_but_not_reads_logins_or_admin(
+    ls: Client, ls_sim: LogiSenseSimulator
+) -> None:
+    ls.admin("reset", {})
+    ls.login()
+    ident = _acct(ls, sfdcid="001ST")
+    ls.call("PUT", f"/Account/{ident}", account(sfdcid="001ST", name="Renamed"))
+    ls.call("GET", f"/Account/{ident}")
+    ls.call("POST", "/Account/Search", {"query": {}})
+    ls.call("POST", "/Account", account(currencyId=99))  # refused: not a write
+    ls.admin("patch", {"resource": "Account", "identity": ident, "fields": {"name": "Drifted"}})
+    stats = ls.admin("stats")
+    assert stats["writes_total"] == 2
+    assert stats["requests_total"] == 6
+    routes = stats["routes"]
+    assert routes["POST /ResourceServer/api/v*/Account"] == 2
+    assert routes["PUT /ResourceServer/api/v*/Account/{id}"] == 1
+    assert routes["GET /ResourceServer/api/v*/Account/{id}"] == 1
+    assert routes["POST /AuthorizationServer/api/v*/Access/Login"] == 1
+    assert ls_sim.state.tables["Account"][ident]["name"] == "Drifted"
+
+
+def test_dump_returns_every_resource(ls: Client) -> None:
+    dump = ls.admin("dump")
+    assert set(dump) >= {"Account", "Contact", "Account/PricePlan", "Package", "Currency"}
+    assert dump["Account"][0]["name"] == "Billing Dept Internal"
+
+
+def test_concurrent_creates_get_distinct_identities(ls: Client, ls_sim: LogiSenseSimulator) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = ls.http.headers["Authorization"]
+
+    def create(n: int) -> int:
+        client = Client(ls.base)
+        client.http.headers["Authorization"] = token
+        return int(created(client.call("POST", "/Account", account(sfdcid=f"001C{n}")))["identity"])
+
+    with ThreadPoolExecutor(8) as pool:
+        identities = list(pool.map(create, range(40)))
+    assert len(set(identities)) == 40
+    assert len(ls_sim.state.sfdcid_index["Account"]) == 40
+
+
+def test_main_serves_until_sigterm() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulators.logisense", "--port", "0", "--password", "s3cret"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        client = Client(url)
+        assert client.login().status_code == 401
+        assert client.login(password="s3cret").status_code == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
