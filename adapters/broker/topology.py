@@ -1,0 +1,140 @@
+"""The RabbitMQ topology billsync relies on, as kombu entities declared idempotently at start-up.
+
+One direct exchange ``<prefix>`` routes changes (routing key ``change``) to the quorum work queue
+``<prefix>.changes``. The broker dead-letters whatever a worker rejects, or whatever trips the
+delivery limit (a poison message that keeps crashing workers), through the fanout exchange
+``<prefix>.dlx`` into the quorum queue ``<prefix>.dead``, where operators list, replay and purge
+it. Queue arguments are RabbitMQ's; kombu's in-memory transport ignores them, so the embedded demo
+declares the same names and routes the same way (without broker-side dead-lettering).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import kombu
+from kombu import Exchange, Queue
+from kombu.exceptions import OperationalError
+
+from billsync.config import Settings
+from billsync.errors import ConfigError, TransientError
+
+CHANGE_ROUTING_KEY = "change"
+DEFAULT_PREFIX = "billsync"
+DEFAULT_DELIVERY_LIMIT = 5
+PRECONDITION_FAILED = 406
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Names and arguments of billsync's exchanges and queues, derived from one prefix.
+
+    Frozen and cheap to build, so every component (ingest, workers, CLI, bench) derives the same
+    names from the same settings instead of spelling them out.
+    """
+
+    prefix: str = DEFAULT_PREFIX
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Topology:
+        """The topology the configured prefix and delivery limit call for."""
+        return cls(prefix=settings.queue_prefix, delivery_limit=settings.delivery_limit)
+
+    @property
+    def exchange_name(self) -> str:
+        """The direct exchange producers publish to."""
+        return self.prefix
+
+    @property
+    def work_queue_name(self) -> str:
+        """The quorum queue workers consume changes from."""
+        return f"{self.prefix}.changes"
+
+    @property
+    def dead_letter_exchange_name(self) -> str:
+        """The fanout exchange the broker dead-letters into."""
+        return f"{self.prefix}.dlx"
+
+    @property
+    def dead_letter_queue_name(self) -> str:
+        """The quorum queue that keeps dead letters until an operator acts on them."""
+        return f"{self.prefix}.dead"
+
+    @property
+    def routing_key(self) -> str:
+        """The routing key of change messages."""
+        return CHANGE_ROUTING_KEY
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        """Every queue of the topology, work queue first."""
+        return (self.work_queue_name, self.dead_letter_queue_name)
+
+    def exchange(self) -> Exchange:
+        """The durable direct exchange for changes."""
+        return Exchange(self.exchange_name, type="direct", durable=True)
+
+    def dead_letter_exchange(self) -> Exchange:
+        """The durable fanout exchange for dead letters."""
+        return Exchange(self.dead_letter_exchange_name, type="fanout", durable=True)
+
+    def work_queue_arguments(self) -> dict[str, Any]:
+        """Quorum, delivery-limited, dead-lettered at least once, refusing publishes when full."""
+        return {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": self.delivery_limit,
+            "x-dead-letter-exchange": self.dead_letter_exchange_name,
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+        }
+
+    def work_queue(self) -> Queue:
+        """The work queue, bound to the exchange with the change routing key."""
+        return Queue(
+            self.work_queue_name,
+            exchange=self.exchange(),
+            routing_key=self.routing_key,
+            durable=True,
+            queue_arguments=self.work_queue_arguments(),
+        )
+
+    def dead_letter_queue(self) -> Queue:
+        """The dead-letter queue: quorum, durable, no delivery limit (nothing leaves it unseen)."""
+        return Queue(
+            self.dead_letter_queue_name,
+            exchange=self.dead_letter_exchange(),
+            routing_key="",
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+
+    def queues(self) -> list[Queue]:
+        """Every queue with its binding, ready for a kombu Consumer or for declaring."""
+        return [self.work_queue(), self.dead_letter_queue()]
+
+    def declare(self, connection: kombu.Connection) -> None:
+        """Declare exchanges, queues and bindings; declaring again changes nothing.
+
+        Raises ConfigError when a queue already exists with other arguments (say another delivery
+        limit), and TransientError when the broker cannot be reached.
+        """
+        try:
+            channel = connection.default_channel
+            for queue in (self.dead_letter_queue(), self.work_queue()):
+                queue(channel).declare()
+        except (OperationalError, *connection.connection_errors) as exc:
+            raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
+        except connection.channel_errors as exc:
+            if getattr(exc, "code", None) == PRECONDITION_FAILED:
+                raise ConfigError(
+                    f"queue or exchange under prefix {self.prefix!r} exists with other "
+                    f"arguments ({_describe(exc)}); delete it or change the prefix"
+                ) from None
+            raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's class and text, which for amqp errors never carry credentials."""
+    return f"{type(exc).__name__}: {exc}"
