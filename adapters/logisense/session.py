@@ -155,7 +155,19 @@ class LogiSenseSession:
             session.trust_env = False
             session.verify = self._verify
             # Retry only failed connects (nothing was sent, so even a POST is safe to resend).
-            retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0)
+            # Statuses are never retried here, nor is Retry-After slept on: a 429 or 503 goes
+            # back to the caller at once as a TransientError, and the retry policy decides.
+            retry = Retry(
+                total=1,
+                connect=1,
+                read=False,  # re-raise read errors as they are (a timeout stays a Timeout)
+                status=0,
+                other=0,
+                redirect=0,
+                status_forcelist=(),
+                respect_retry_after_header=False,
+                raise_on_status=False,
+            )
             adapter = HTTPAdapter(
                 pool_connections=2, pool_maxsize=self._pool_size, max_retries=retry
             )

@@ -1,0 +1,447 @@
+"""The LogiSense adapter against the LogiSense simulator over real HTTP.
+
+Outcomes only: what the simulator holds and which billsync error a failure becomes.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from pydantic import SecretStr
+
+from adapters.logisense import LogiSenseClient, ReferenceData
+from billsync.config import Settings
+from billsync.errors import (
+    AuthenticationFailed,
+    ConfigError,
+    NotFound,
+    PermanentError,
+    RemoteRejected,
+    TransientError,
+)
+
+try:
+    from simulators.logisense import LogiSenseSimulator
+except ImportError as exc:  # pragma: no cover - only while the simulator is not in the tree
+    pytest.skip(f"simulators.logisense cannot be imported yet: {exc}", allow_module_level=True)
+
+USERNAME, PASSWORD, CLIENT_ID = "ls-user", "s3cret-pw!", "billsync-client"
+USD, EUR = 1, 2
+ACTIVE, MONTHLY_1ST, NET_30 = 1, 1, 1
+LOGIN_ROUTE = "POST /AuthorizationServer/api/v*/Access/Login"
+
+
+@pytest.fixture(scope="module")
+def ls_server() -> Iterator[LogiSenseSimulator]:
+    """One simulator for the module; each test gets it reset (seed data back, no faults)."""
+    with LogiSenseSimulator(username=USERNAME, password=PASSWORD, client_id=CLIENT_ID) as sim:
+        yield sim
+
+
+@pytest.fixture
+def ls_sim(ls_server: LogiSenseSimulator) -> LogiSenseSimulator:
+    ls_server.reset()
+    return ls_server
+
+
+@pytest.fixture
+def ls_client(ls_sim: LogiSenseSimulator) -> Iterator[LogiSenseClient]:
+    with LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, password=PASSWORD, client_id=CLIENT_ID, timeout_s=5
+    ) as client:
+        yield client
+
+
+def account_fields(sfdcid: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": f"Acme {sfdcid}",
+        "currencyId": USD,
+        "accountStatusTypeId": ACTIVE,
+        "billGroupId": MONTHLY_1ST,
+        "accountsReceivableTermId": NET_30,
+        "sfdcid": sfdcid,
+        **extra,
+    }
+
+
+def logins(sim: LogiSenseSimulator) -> int:
+    return sim.stats.as_json()["routes"].get(LOGIN_ROUTE, 0)
+
+
+# -- login and tokens ------------------------------------------------------------------------
+
+
+def test_one_login_serves_many_calls(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
+    for _ in range(5):
+        assert ls_client.get_account(1) is not None
+    assert ls_client.login_count == 1
+    assert logins(ls_sim) == 1
+    assert ls_client.call_counts == {"POST Access/Login": 1, "GET Account": 5}
+
+
+def test_token_is_refreshed_before_it_expires(
+    ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator
+):
+    ls_sim.faults.token_ttl_s = 1
+    assert ls_client.get_account(1) is not None
+    time.sleep(1.5)
+    after = ls_client.get_account(1)
+    assert after is not None and after["name"] == "Billing Dept Internal"
+    assert ls_client.login_count == 2
+    assert logins(ls_sim) == 2
+    # refreshed proactively: no data call was refused with 401
+    assert all(entry["status"] != 401 for entry in ls_sim.stats.log)
+
+
+def test_revoked_token_means_one_new_login(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
+    assert ls_client.get_account(1) is not None
+    requests.post(f"{ls_sim.base_url}/__sim/expire_tokens", json={}, timeout=5).raise_for_status()
+    assert ls_client.get_account(1) is not None
+    assert ls_client.login_count == 2
+    assert ls_client.call_counts["GET Account"] == 3  # refused once, then resent
+
+
+def test_bad_password_is_authentication_failed(ls_sim: LogiSenseSimulator):
+    client = LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, password="wrong-password", client_id=CLIENT_ID
+    )
+    with pytest.raises(AuthenticationFailed) as caught:
+        client.get_account(1)
+    message = str(caught.value)
+    assert "BILLSYNC_LS_PASSWORD" in message and "401" in message
+    assert "wrong-password" not in message
+    assert "wrong-password" not in repr(client.session.__dict__.get("_credentials"))
+
+
+def test_bad_client_id_is_authentication_failed(ls_sim: LogiSenseSimulator):
+    client = LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, password=PASSWORD, client_id="someone-else"
+    )
+    with pytest.raises(AuthenticationFailed, match="BILLSYNC_LS_CLIENT_ID"):
+        client.find_account_by_sfdcid("001000000000001AAA")
+
+
+def test_client_secret_login(ls_sim: LogiSenseSimulator):
+    client = LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, client_secret=PASSWORD, client_id=CLIENT_ID
+    )
+    assert client.get_account(1) is not None
+
+
+# -- accounts ------------------------------------------------------------------------------
+
+
+def test_account_find_create_update_get(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
+    sfdcid = "001000000000001AAA"
+    assert ls_client.find_account_by_sfdcid(sfdcid) is None
+    created = ls_client.create_account(account_fields(sfdcid))
+    identity = created["identity"]
+    assert created["currencyName"] == "US Dollar"
+    assert created["subscriptionInvoicerId"] == identity  # self-invoicing by default
+
+    found = ls_client.find_account_by_sfdcid(sfdcid)
+    assert found is not None and found["identity"] == identity
+
+    updated = ls_client.update_account(identity, {"name": "Acme Renamed"})
+    assert updated["name"] == "Acme Renamed"
+    stored = ls_client.get_account(identity)
+    assert stored is not None
+    assert stored["name"] == "Acme Renamed"
+    assert stored["billGroupId"] == MONTHLY_1ST and stored["sfdcid"] == sfdcid  # untouched
+    assert ls_client.get_account(987654) is None
+
+
+def test_child_account_points_to_parent(ls_client: LogiSenseClient):
+    parent = ls_client.create_account(account_fields("001000000000002AAA"))
+    child = ls_client.create_account(
+        account_fields(
+            "001000000000003AAA",
+            parentAccountId=parent["identity"],
+            subscriptionInvoicerId=parent["identity"],
+            usageInvoicerId=parent["identity"],
+        )
+    )
+    stored = ls_client.get_account(child["identity"])
+    assert stored is not None and stored["parentAccountId"] == parent["identity"]
+    assert stored["subscriptionInvoicerId"] == parent["identity"]
+
+
+def test_iter_accounts_pages_through_everything(ls_client: LogiSenseClient):
+    for n in range(23):
+        ls_client.create_account(account_fields(f"001000000000{n:03d}BBB"))
+    ls_client.accounts.page_size = 5
+    seen = [a["identity"] for a in ls_client.iter_accounts()]
+    assert len(seen) == 24 and len(set(seen)) == 24  # 23 + the seeded LogiSense-only account
+    assert seen == sorted(seen)
+    assert ls_client.call_counts["POST Account/Search"] == 5
+
+
+def test_bad_identity_never_reaches_a_url(ls_client: LogiSenseClient):
+    with pytest.raises(PermanentError):
+        ls_client.update_account("1/../Contact/2", {"name": "x"})  # type: ignore[arg-type]
+
+
+# -- contacts ------------------------------------------------------------------------------
+
+
+def test_shared_contact_links_two_accounts(ls_client: LogiSenseClient):
+    first = ls_client.create_account(account_fields("001000000000010AAA"))["identity"]
+    second = ls_client.create_account(account_fields("001000000000011AAA"))["identity"]
+    sfdcid = "003000000000001AAA"
+    assert ls_client.find_contact_by_sfdcid(sfdcid) is None
+    contact = ls_client.create_contact(
+        {"firstName": "Ada", "lastName": "Lovelace", "sfdcid": sfdcid, "accountIds": [first]}
+    )
+    updated = ls_client.update_contact(contact["identity"], {"accountIds": [first, second]})
+    assert updated["accountIds"] == [first, second]
+
+    found = ls_client.find_contact_by_sfdcid(sfdcid)
+    assert found is not None and found["identity"] == contact["identity"]
+    stored = ls_client.get_contact(contact["identity"])
+    assert stored is not None
+    assert stored["name"] == "Ada Lovelace" and stored["accountIds"] == [first, second]
+    assert [c["identity"] for c in ls_client.iter_contacts()] == [contact["identity"]]
+    assert ls_client.get_contact(987654) is None
+
+
+# -- price plans ---------------------------------------------------------------------------
+
+
+def plan_fields(account_id: int, opportunity: str, recurring: float) -> dict[str, Any]:
+    return {
+        "name": f"Opportunity {opportunity}",
+        "accountId": account_id,
+        "sfdcid": opportunity,
+        "packageServicePricePlan": [
+            {"packageId": 1, "serviceId": 1, "quantity": 2, "recurringPrice": recurring},
+            {
+                "packageId": 1,
+                "serviceId": 3,
+                "quantity": 1,
+                "oneTimePrice": 99.0,
+                "statePrices": [{"state": "Suspended", "price": 10.0}],
+            },
+        ],
+    }
+
+
+def test_price_plan_create_find_update(ls_client: LogiSenseClient):
+    account = ls_client.create_account(account_fields("001000000000020AAA"))["identity"]
+    opportunity = "006000000000001AAA"
+    assert ls_client.find_price_plan_by_sfdcid(opportunity) is None
+    plan = ls_client.create_price_plan(plan_fields(account, opportunity, 70.0))
+    assert plan["accountId"] == account
+    assert [i["serviceName"] for i in plan["packageServicePricePlan"]] == [
+        "Fiber 100 Mbps Access",
+        "Installation",
+    ]
+
+    found = ls_client.find_price_plan_by_sfdcid(opportunity)
+    assert found is not None and found["identity"] == plan["identity"]
+    changed = plan_fields(account, opportunity, 65.0)["packageServicePricePlan"]
+    ls_client.update_price_plan(plan["identity"], {"packageServicePricePlan": changed})
+    stored = ls_client.get_price_plan(plan["identity"])
+    assert stored is not None
+    assert stored["packageServicePricePlan"][0]["recurringPrice"] == 65.0
+    assert stored["packageServicePricePlan"][1]["statePrices"] == [
+        {"state": "Suspended", "price": 10.0}
+    ]
+
+
+# -- reference data and catalog --------------------------------------------------------------
+
+
+def test_reference_data_from_the_seed(ls_client: LogiSenseClient):
+    ref = ls_client.reference_data()
+    assert isinstance(ref, ReferenceData)
+    assert ref.currencies == {"USD": 1, "EUR": 2, "GBP": 3}
+    assert ref.account_statuses["Active"] == ACTIVE and "Closed" in ref.account_statuses
+    assert ref.bill_groups["Monthly 1st"] == MONTHLY_1ST
+    assert ref.ar_terms["Net 30"] == NET_30
+    assert {c["symbol"] for c in ref.currency_items} == {"$", "€", "£"}
+    assert ref.currency_code(EUR) == "EUR"
+
+
+def test_catalog_from_the_seed(ls_client: LogiSenseClient):
+    packages = {p.name: p for p in ls_client.catalog()}
+    assert len(packages) == 5
+    internet = packages["Internet Essentials"]
+    assert internet.is_active and len(internet.frequencies) == 2
+    fiber = next(s for s in internet.services if s.name == "Fiber 100 Mbps Access")
+    usd = fiber.price_in("USD")
+    eur = fiber.price_in("EUR")
+    assert usd is not None and eur is not None
+    assert (usd.recurring, usd.one_time, usd.overage) == (79.0, 0.0, 0.0)
+    assert eur.recurring == 72.68
+    assert [(s.state, s.price) for s in usd.state_prices] == [
+        ("Active", 79.0),
+        ("Suspended", 19.75),
+    ]
+    assert not packages["Legacy DSL"].is_active
+    assert {
+        p.name for p in packages.values() for s in p.services if s.package_id != p.identity
+    } == set()
+
+
+# -- error translation -------------------------------------------------------------------------
+
+
+def test_validation_errors_list_every_problem(ls_client: LogiSenseClient):
+    with pytest.raises(RemoteRejected) as caught:
+        ls_client.create_account({"currencyId": 999, "accountStatusTypeId": ACTIVE})
+    err = caught.value
+    assert err.status == 400
+    assert any("'name' is required" in m for m in err.errors)
+    assert any("'currencyId' 999" in m for m in err.errors)
+    assert any("'billGroupId' is required" in m for m in err.errors)
+    assert str(err).startswith("LogiSense refused the account (400): ")
+    assert "'name' is required" in str(err) and "'currencyId' 999" in str(err)
+    assert "rolled back" not in str(err)  # the generic trailer stays in errors only
+
+
+def test_currency_change_is_refused(ls_client: LogiSenseClient):
+    identity = ls_client.create_account(account_fields("001000000000030AAA"))["identity"]
+    with pytest.raises(RemoteRejected, match=r"refused the account \(400\): 'currencyId' cannot"):
+        ls_client.update_account(identity, {"currencyId": EUR})
+    stored = ls_client.get_account(identity)
+    assert stored is not None and stored["currencyId"] == USD
+
+
+def test_missing_record_is_not_found(ls_client: LogiSenseClient):
+    with pytest.raises(NotFound) as caught:
+        ls_client.update_account(987654, {"name": "ghost"})
+    assert caught.value.status == 404
+
+
+def test_duplicate_sfdcid_is_a_conflict(ls_client: LogiSenseClient):
+    ls_client.create_account(account_fields("001000000000040AAA"))
+    with pytest.raises(RemoteRejected) as caught:
+        ls_client.create_account(account_fields("001000000000040AAA"))
+    assert caught.value.status == 409 and not isinstance(caught.value, NotFound)
+    assert "already belongs" in str(caught.value)
+
+
+def test_throttled_is_transient_with_retry_after(
+    ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator
+):
+    ls_client.get_account(1)  # log in first: the fault applies to every route
+    ls_sim.faults.throttle_rate = 1.0
+    ls_sim.faults.retry_after_s = 7
+    with pytest.raises(TransientError) as caught:
+        ls_client.get_account(1)
+    assert caught.value.retry_after == 7
+    assert "429" in str(caught.value)
+
+
+def test_server_error_is_transient(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
+    ls_client.get_account(1)
+    ls_sim.faults.error_rate = 1.0
+    ls_sim.faults.error_status = 503
+    with pytest.raises(TransientError, match=r"\(503\)") as caught:
+        ls_client.create_account(account_fields("001000000000050AAA"))
+    assert caught.value.retry_after is None
+    ls_sim.faults.error_rate = 0.0
+    assert ls_client.find_account_by_sfdcid("001000000000050AAA") is None
+
+
+def test_login_outage_is_transient(ls_sim: LogiSenseSimulator):
+    ls_sim.faults.error_rate = 1.0
+    client = LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, password=PASSWORD, client_id=CLIENT_ID
+    )
+    with pytest.raises(TransientError, match="login"):
+        client.get_account(1)
+
+
+def test_slow_server_is_a_transient_timeout(ls_sim: LogiSenseSimulator):
+    client = LogiSenseClient(
+        ls_sim.base_url, username=USERNAME, password=PASSWORD, client_id=CLIENT_ID, timeout_s=0.2
+    )
+    client.get_account(1)
+    ls_sim.faults.latency_ms = 700
+    started = time.monotonic()
+    with pytest.raises(TransientError, match=r"within 0\.2 s"):
+        client.get_account(1)
+    assert time.monotonic() - started < 0.6
+
+
+def test_unreachable_server_is_transient():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = LogiSenseClient(
+        f"http://127.0.0.1:{port}", username=USERNAME, password=PASSWORD, client_id=CLIENT_ID
+    )
+    with pytest.raises(TransientError, match="cannot reach LogiSense"):
+        client.get_account(1)
+
+
+def test_environment_proxies_are_ignored(
+    ls_client: LogiSenseClient, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    monkeypatch.setenv("no_proxy", "")
+    assert ls_client.get_account(1) is not None
+
+
+# -- threads -----------------------------------------------------------------------------------
+
+
+def test_eight_threads_create_200_accounts_once_each(
+    ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator
+):
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(25):
+                ls_client.create_account(account_fields(f"001{worker:03d}{n:012d}"))
+        except BaseException as exc:  # surfaced by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    counts = Counter(a["sfdcid"] for a in ls_client.iter_accounts() if a["sfdcid"])
+    assert len(counts) == 200 and set(counts.values()) == {1}
+    assert ls_client.login_count == 1
+    assert ls_sim.stats.as_json()["writes_total"] == 200
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_from_settings_names_missing_variables(monkeypatch: pytest.MonkeyPatch):
+    for name in ("BASE_URL", "USERNAME", "PASSWORD", "CLIENT_ID", "CLIENT_SECRET"):
+        monkeypatch.delenv(f"BILLSYNC_LS_{name}", raising=False)
+    with pytest.raises(ConfigError) as caught:
+        LogiSenseClient.from_settings(Settings(ls_username="someone"))
+    message = str(caught.value)
+    assert "BILLSYNC_LS_BASE_URL" in message and "BILLSYNC_LS_CLIENT_ID" in message
+    assert "BILLSYNC_LS_PASSWORD" in message and "BILLSYNC_LS_USERNAME" not in message
+
+
+def test_from_settings_connects(ls_sim: LogiSenseSimulator):
+    settings = Settings(
+        ls_base_url=ls_sim.base_url + "/",
+        ls_username=USERNAME,
+        ls_password=SecretStr(PASSWORD),
+        ls_client_id=CLIENT_ID,
+        http_timeout_s=3,
+    )
+    client = LogiSenseClient.from_settings(settings)
+    assert client.session.timeout_s == 3
+    assert client.reference_data().currencies["GBP"] == 3
+    assert PASSWORD not in repr(client) and PASSWORD not in repr(client.session.__dict__)
