@@ -21,9 +21,8 @@ GET_PATH = "/ResourceServer/api/v7/Account/1"
 
 def _login(host: str, port: int) -> str:
     conn = http.client.HTTPConnection(host, port)
-    form = urlencode(
-        {"username": "billsync", "password": "pw", "grant_type": "password", "client_id": "billsync"}
-    )
+    fields = {"username": "billsync", "password": "pw", "client_id": "billsync"}
+    form = urlencode({**fields, "grant_type": "password"})
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     conn.request("POST", "/AuthorizationServer/api/v1/Access/Login", form, headers)
     token = json.loads(conn.getresponse().read())["access_token"]
