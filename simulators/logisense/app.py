@@ -5,6 +5,7 @@ envelopes. Fault injection and stats wrap it (``simulators.runtime.FaultInjector
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Callable
 from http import HTTPStatus
@@ -23,6 +24,7 @@ from .schema import RESOURCES
 from .state import LogiSenseState
 from .tokens import TokenAuthority
 
+LOG = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
 VERSION = "v<int(min=1, max=10):version>"
 ERROR_TYPE = {
@@ -121,6 +123,10 @@ class LogiSenseApp:
             return json_response(start_response, 200, body)
         except ApiError as err:
             return json_response(start_response, err.status, error_envelope(kind, err.problems))
+        except Exception as exc:  # a simulator defect: still answer in the envelope, and say so
+            LOG.exception("unexpected error serving %s %s", method, environ.get("PATH_INFO"))
+            problem = e.Problem(e.INTERNAL, f"internal error: {type(exc).__name__}", 500)
+            return json_response(start_response, 500, error_envelope(kind, [problem]))
 
     # -- auth ----------------------------------------------------------------------------------
 
@@ -261,7 +267,7 @@ def _json(environ: dict[str, Any]) -> Any:
     raw = _read(environ)
     try:
         return json.loads(raw) if raw else {}
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise e.fail(e.MALFORMED_BODY, "the body is not valid JSON") from None
 
 

@@ -6,6 +6,7 @@ problem of the request, as the real API does.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,9 @@ def _type_ok(spec: Field, value: Any) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
     if kind == "number":
-        return isinstance(value, int | float) and not isinstance(value, bool)
+        return (
+            isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        )
     if kind == "refs":
         return isinstance(value, list) and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value

@@ -51,6 +51,14 @@ def known_fields(path: str) -> set[str]:
     return names
 
 
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise e.fail(e.BAD_QUERY, "'search' and 'orderBy' must be lists")
+    return value
+
+
 def _int(value: Any, name: str, low: int, high: int) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise e.fail(e.BAD_QUERY, f"'{name}' must be an integer from {low} to {high}")
@@ -65,8 +73,10 @@ def parse(path: str, body: Any) -> Query:
     allowed = known_fields(path)
     problems: list[e.Problem] = []
     query = Query()
-    for n, term in enumerate(raw.get("search") or []):
-        if not isinstance(term, dict) or not {"name", "operator"} <= set(term):
+    for n, term in enumerate(_as_list(raw.get("search"))):
+        if not isinstance(term, dict) or not all(
+            isinstance(term.get(k), str) for k in ("name", "operator")
+        ):
             problems.append(e.Problem(e.BAD_QUERY, f"search[{n}] needs 'name' and 'operator'"))
             continue
         if term["name"] not in allowed:
@@ -76,19 +86,20 @@ def parse(path: str, body: Any) -> Query:
                 e.Problem(e.BAD_QUERY, f"search[{n}]: unknown operator {term['operator']!r}")
             )
         query.filters.append((term["name"], term["operator"], term.get("value")))
-    for n, order in enumerate(raw.get("orderBy") or []):
+    for n, order in enumerate(_as_list(raw.get("orderBy"))):
         name = order.get("name") if isinstance(order, dict) else None
         direction = str(order.get("direction", "asc")).lower() if isinstance(order, dict) else ""
-        if name not in allowed or direction not in ("asc", "desc"):
+        if not isinstance(name, str) or name not in allowed or direction not in ("asc", "desc"):
             problems.append(e.Problem(e.BAD_QUERY, f"orderBy[{n}] is not a known field/direction"))
             continue
         query.order_by.append((name, direction == "desc"))
     fields = raw.get("fields")
     if fields:
-        unknown = [f for f in fields if f not in allowed] if isinstance(fields, list) else [fields]
+        names = fields if isinstance(fields, list) else [fields]
+        unknown = [f for f in names if not isinstance(f, str) or f not in allowed]
         if unknown:
             problems.append(e.Problem(e.BAD_QUERY, f"'fields' has unknown names {unknown}"))
-        query.fields = list(fields) if isinstance(fields, list) else None
+        query.fields = [str(f) for f in names]
     if problems:
         raise e.ApiError(problems)
     if raw.get("top") is not None:

@@ -641,3 +641,37 @@ def test_main_serves_until_sigterm() -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+HOSTILE = [
+    ("POST", "/Account", b"null", 400),
+    ("POST", "/Account", b"[1, 2]", 400),
+    ("POST", "/Account", b"[]", 400),
+    ("POST", "/Account", b"[" * 100000 + b"]" * 100000, 400),
+    ("POST", "/Account", b'{"name": "x", "currencyId": 1e999}', 400),
+    ("PATCH", "/Account/1", b'["name"]', 400),
+    ("POST", "/Account/Search", b'{"query": {"search": [{"name": {}, "operator": "eq"}]}}', 400),
+    ("POST", "/Account/Search", b'{"query": {"search": "sfdcid"}}', 400),
+    ("POST", "/Account/Search", b'{"query": {"fields": [{}], "top": "all"}}', 400),
+    ("POST", "/Account/Search", b'{"query": {"pagination": {"pageSize": 0}}}', 400),
+    (
+        "POST",
+        "/Account/PricePlan",
+        b'{"name": "x", "accountId": 1, "packageServicePricePlan": [7]}',
+        400,
+    ),
+    ("GET", "/Account/1%27%20OR%201=1", b"", 404),
+    ("GET", "/Account/Paged?pageSize=-3", b"", 400),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "raw", "status"), HOSTILE)
+def test_hostile_requests_are_refused_in_the_envelope(
+    ls: Client, ls_sim: LogiSenseSimulator, method: str, path: str, raw: bytes, status: int
+) -> None:
+    before = ls_sim.state.dump()
+    response = ls.http.request(
+        method, ls.base + API + path, data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert error_codes(response, status)
+    assert ls_sim.state.dump() == before
