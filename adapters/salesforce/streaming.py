@@ -100,7 +100,8 @@ def is_invalid_replay(error: str) -> bool:
 class StreamingClient:
     """Long-polls ``/cometd/<version>`` for ``channels`` and yields batches of StreamEvents.
 
-    Counters ``handshakes``, ``connects`` and ``relogins`` are for metrics and tests.
+    Counters ``handshakes``, ``subscriptions`` (completed subscribe rounds), ``connects`` and
+    ``relogins`` are for metrics and tests.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class StreamingClient:
         self.on_invalid_replay = on_invalid_replay
         self.backoff_cap_s = backoff_cap_s
         self.handshakes = 0
+        self.subscriptions = 0
         self.connects = 0
         self.relogins = 0
         self._session = auth.new_session()
@@ -222,6 +224,7 @@ class StreamingClient:
                     self._raise_for(reply, f"subscribe {channel}")
                 retry[channel] = self._replacement_replay(channel, wanted[channel])
             if not retry:
+                self.subscriptions += 1
                 return
             wanted = retry
         raise PermanentError("Salesforce streaming: replay ids refused again after reconciling")
