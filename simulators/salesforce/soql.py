@@ -540,6 +540,13 @@ def _as_folded_text(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) else None
 
 
+def _as_id_key(value: Any) -> str | None:
+    """Ids compare exactly, a 15-character id equal to its 18-character form."""
+    if not isinstance(value, str):
+        return None
+    return value[:15] if len(value) == 18 else value
+
+
 _COERCIONS: dict[str, Callable[[Any], Any]] = {
     "string": _as_text,
     "number": _as_number,
@@ -598,9 +605,10 @@ def _value_test(op: str, literal: Literal, today: date, exact: bool) -> ValueTes
             return in_range(value, low, high)
 
     else:
-        folded = literal.kind == "string" and not exact
-        coerce = _as_folded_text if folded else _COERCIONS[literal.kind]
-        target = literal.value.lower() if folded else literal.value
+        coerce = _COERCIONS[literal.kind]
+        if literal.kind == "string":
+            coerce = _as_id_key if exact else _as_folded_text
+        target = coerce(literal.value)
         compare = _OPERATORS[op]
 
         def check(value: Any) -> bool:
@@ -618,7 +626,7 @@ def _value_test(op: str, literal: Literal, today: date, exact: bool) -> ValueTes
 def _membership_test(literals: tuple[Literal, ...], today: date, exact: bool) -> ValueTest:
     """The test of ``IN (...)``: a set lookup for strings, else any of the equality tests."""
     if all(literal.kind in ("string", "null") for literal in literals):
-        fold = _as_text if exact else _as_folded_text
+        fold = _as_id_key if exact else _as_folded_text
         values = {fold(literal.value) for literal in literals if literal.kind == "string"}
         accepts_null = any(literal.kind == "null" for literal in literals)
 
@@ -634,6 +642,24 @@ def _membership_test(literals: tuple[Literal, ...], today: date, exact: bool) ->
         return any(test(value) for test in tests)
 
     return in_any
+
+
+def _like_test(pattern: re.Pattern[str]) -> ValueTest:
+    """The test of ``LIKE``: text only, the whole value matching."""
+
+    def like(value: Any) -> bool:
+        return isinstance(value, str) and pattern.fullmatch(value) is not None
+
+    return like
+
+
+def _semi_join_test(values: dict[Any, None]) -> ValueTest:
+    """The test of a semi-join: the value is one the sub-select returned."""
+
+    def member(value: Any) -> bool:
+        return value is not None and value in values
+
+    return member
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
@@ -913,11 +939,9 @@ class _Run:
         elif isinstance(condition, InList):
             test = _membership_test(condition.literals, self.today, _is_id_field(field))
         elif isinstance(condition, Like):
-            pattern = condition.pattern
-            test = lambda value: isinstance(value, str) and pattern.fullmatch(value) is not None  # noqa: E731
+            test = _like_test(condition.pattern)
         else:
-            values = self.semi_join_values(condition)
-            test = lambda value: value is not None and value in values  # noqa: E731
+            test = _semi_join_test(self.semi_join_values(condition))
         if getattr(condition, "negated", False):
             return lambda row: not test(get(row))
         return lambda row: test(get(row))
@@ -967,7 +991,7 @@ class _Run:
         source: Iterable[Row]
         if plan.id_hint is not None:
             found = (self.store.get(plan.sobject, record_id) for record_id in plan.id_hint)
-            source = [row for row in found if row is not None]
+            source = list({row["Id"]: row for row in found if row is not None}.values())
         else:
             source = self.store.rows(plan.sobject)
         predicate, include_deleted = plan.predicate, self.include_deleted

@@ -92,7 +92,12 @@ class MemoryStore:
         return self.tables[sobject].values()
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
-        return self.tables[sobject].get(record_id)
+        table = self.tables[sobject]
+        if (
+            len(record_id) == 15
+        ):  # a 15-character id names the record whose 18-character id extends it
+            return next((row for key, row in table.items() if key[:15] == record_id), None)
+        return table.get(record_id)
 
     def field_names(self, sobject: str) -> set[str] | None:
         return FIELDS.get(sobject)
@@ -572,6 +577,10 @@ def test_semi_join_and_anti_join(store: MemoryStore) -> None:
         "WHERE AccountId IN (SELECT AccountId FROM Opportunity WHERE IsWon = true)"
     )
     assert query_ids(store, won) == ["003A", "003E"]
+    outside = (
+        "SELECT Id FROM Contact WHERE AccountId NOT IN (SELECT Id FROM Account WHERE Name = 'Acme')"
+    )
+    assert query_ids(store, outside) == ["003B", "003C"]
     combined = (
         "SELECT Id FROM Account WHERE Id IN (SELECT AccountId FROM Contact) AND Name LIKE 'G%'"
     )
@@ -600,6 +609,26 @@ def test_id_predicates_respect_every_other_condition(store: MemoryStore) -> None
         "001A",
         "001B",
     ]
+
+
+def test_15_and_18_character_ids_are_equal(store: MemoryStore) -> None:
+    long_id, short_id = "001000000000042AAQ", "001000000000042"
+    store.add("Account", long_id, Name="Hooli", LogiSense_Sync__c=False)
+    store.add("Contact", "003F", AccountId=long_id, LastName="Bighead")
+    assert query_ids(store, f"SELECT Id FROM Account WHERE Id = '{short_id}'") == [long_id]
+    both = f"SELECT Id FROM Account WHERE Id IN ('{short_id}', '{long_id}')"
+    assert query_ids(store, both) == [long_id]
+    by_lookup = f"SELECT Id FROM Contact WHERE AccountId = '{short_id}'"
+    assert query_ids(store, by_lookup) == ["003F"]
+    assert query_ids(store, f"SELECT Id FROM Contact WHERE AccountId IN ('{short_id}')") == ["003F"]
+
+
+def test_lookup_to_a_deleted_parent_reads_as_empty(store: MemoryStore) -> None:
+    store.add("Contact", "003G", AccountId="001X", LastName="Orphaned")
+    soql = "SELECT Account.Name FROM Contact WHERE Id = '003G'"
+    assert run_query(soql, store).records[0]["Account"] is None
+    with_deleted = run_query(soql, store, include_deleted=True).records[0]["Account"]
+    assert with_deleted["Name"] == "Acme Removed"
 
 
 def test_parsed_queries_are_cached_by_text() -> None:
