@@ -23,6 +23,8 @@ class SfAdmin:
     def __init__(self, sim: Any) -> None:
         self.sim = sim
         self.base_url: str = sim.base_url
+        self.client_id = SF_CLIENT_ID
+        self.client_secret = SF_CLIENT_SECRET
         self.http = requests.Session()
         self.http.trust_env = False
         self.http.verify = sim.ca_file

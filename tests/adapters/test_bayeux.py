@@ -17,7 +17,6 @@ from adapters.salesforce.streaming import (
     is_invalid_replay,
     read_timeout,
 )
-from tests.adapters.conftest import SF_CLIENT_ID, SF_CLIENT_SECRET, SfAdmin
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -33,7 +32,7 @@ class Listener:
 
     def __init__(
         self,
-        admin: SfAdmin,
+        admin: Any,
         *,
         replay_from: Callable[[str], int] | None = None,
         on_invalid_replay: Callable[[str], int] | None = None,
@@ -45,8 +44,8 @@ class Listener:
         self.stop = threading.Event()
         self.auth = SalesforceAuth(
             admin.base_url,
-            client_id=SF_CLIENT_ID,
-            client_secret=SF_CLIENT_SECRET,
+            client_id=admin.client_id,
+            client_secret=admin.client_secret,
             ca_bundle=admin.sim.ca_file,
         )
         self.client = StreamingClient(
@@ -97,7 +96,7 @@ class Listener:
 
 
 @pytest.fixture
-def sf_listen(sf_admin: SfAdmin) -> Iterator[Callable[..., Listener]]:
+def sf_listen(sf_admin: Any) -> Iterator[Callable[..., Listener]]:
     made: list[Listener] = []
 
     def listen(**options: Any) -> Listener:
@@ -112,7 +111,7 @@ def sf_listen(sf_admin: SfAdmin) -> Iterator[Callable[..., Listener]]:
 
 
 def test_receives_a_rest_write_within_one_second(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     listener = sf_listen()
     started = time.time()
@@ -127,7 +126,7 @@ def test_receives_a_rest_write_within_one_second(
 
 
 def test_resumes_from_a_stored_replay_id_with_exactly_the_later_events(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     for name in ("A1", "A2", "A3"):
         sf_admin.create_account(name)
@@ -147,7 +146,7 @@ def test_resumes_from_a_stored_replay_id_with_exactly_the_later_events(
 
 
 def test_invalid_replay_id_asks_the_caller_then_subscribes_again(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     asked: list[str] = []
 
@@ -163,7 +162,7 @@ def test_invalid_replay_id_asks_the_caller_then_subscribes_again(
 
 
 def test_a_replay_id_past_retention_is_treated_as_invalid(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     sf_admin.create_account("Old")
     first = sf_listen(replay_from=lambda channel: -2)
@@ -181,7 +180,7 @@ def test_a_replay_id_past_retention_is_treated_as_invalid(
 
 
 def test_forgotten_client_handshakes_again_and_keeps_receiving(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     listener = sf_listen()
     sf_admin.create_account("Before Forget")
@@ -195,7 +194,7 @@ def test_forgotten_client_handshakes_again_and_keeps_receiving(
 
 
 def test_expired_token_logs_in_again_and_keeps_receiving(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     sf_admin.faults(token_ttl_s=1.0)
     listener = sf_listen()
@@ -210,7 +209,7 @@ def test_expired_token_logs_in_again_and_keeps_receiving(
 
 
 def test_dropped_long_polls_recover_without_loss(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     listener = sf_listen()
     sf_admin.faults(drop_longpoll_rate=0.5)
@@ -224,7 +223,7 @@ def test_dropped_long_polls_recover_without_loss(
 
 
 def test_stop_ends_the_loop_within_one_long_poll(
-    sf_admin: SfAdmin, sf_listen: Callable[..., Listener]
+    sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     listener = sf_listen()
     started = time.monotonic()

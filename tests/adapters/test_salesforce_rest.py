@@ -22,20 +22,19 @@ from billsync.errors import (
     TransientError,
     WriteNotAllowed,
 )
-from tests.adapters.conftest import SF_CLIENT_ID, SF_CLIENT_SECRET, SfAdmin
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def make_client(sim: Any, **overrides: Any) -> SalesforceClient:
+def make_client(admin: Any, **overrides: Any) -> SalesforceClient:
     options: dict[str, Any] = {
-        "client_id": SF_CLIENT_ID,
-        "client_secret": SF_CLIENT_SECRET,
-        "ca_bundle": sim.ca_file,
+        "client_id": admin.client_id,
+        "client_secret": admin.client_secret,
+        "ca_bundle": admin.sim.ca_file,
         "timeout_s": 5.0,
     }
     options.update(overrides)
-    return SalesforceClient(sim.base_url, **options)
+    return SalesforceClient(admin.base_url, **options)
 
 
 def products(count: int, start: int = 0) -> list[dict[str, Any]]:
@@ -46,12 +45,12 @@ def products(count: int, start: int = 0) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def sf_client(sf_admin: SfAdmin, monkeypatch: pytest.MonkeyPatch) -> SalesforceClient:
+def sf_client(sf_admin: Any, monkeypatch: pytest.MonkeyPatch) -> SalesforceClient:
     """A client-credentials client, with REQUESTS_CA_BUNDLE pointing at a bundle without the
     simulator's CA: the adapter must trust BILLSYNC_SF_CA_BUNDLE regardless."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
-    return make_client(sf_admin.sim)
+    return make_client(sf_admin)
 
 
 # -- logins and TLS -------------------------------------------------------------------------
@@ -64,7 +63,7 @@ def test_client_credentials_login_with_ca_env_set(sf_client: SalesforceClient) -
 
 
 def test_a_plain_session_fails_when_the_env_bundle_is_set(
-    sf_admin: SfAdmin, monkeypatch: pytest.MonkeyPatch
+    sf_admin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The pitfall the adapter avoids: env CA variables override Session.verify."""
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
@@ -74,20 +73,20 @@ def test_a_plain_session_fails_when_the_env_bundle_is_set(
         plain.get(f"{sf_admin.base_url}/__sim/stats", timeout=5)
 
 
-def test_untrusted_certificate_is_a_permanent_configuration_error(sf_admin: SfAdmin) -> None:
-    client = make_client(sf_admin.sim, ca_bundle=certifi.where())
+def test_untrusted_certificate_is_a_permanent_configuration_error(sf_admin: Any) -> None:
+    client = make_client(sf_admin, ca_bundle=certifi.where())
     with pytest.raises(PermanentError, match="BILLSYNC_SF_CA_BUNDLE"):
         client.query_all("SELECT Id FROM Product2")
 
 
-def test_wrong_secret_is_refused_without_leaking_it(sf_admin: SfAdmin) -> None:
-    client = make_client(sf_admin.sim, client_secret="not-the-secret-42")
+def test_wrong_secret_is_refused_without_leaking_it(sf_admin: Any) -> None:
+    client = make_client(sf_admin, client_secret="not-the-secret-42")
     with pytest.raises(AuthenticationFailed) as caught:
         client.query_all("SELECT Id FROM Product2")
     assert "not-the-secret-42" not in str(caught.value)
 
 
-def test_given_session_id_is_used_and_cannot_be_renewed(sf_admin: SfAdmin) -> None:
+def test_given_session_id_is_used_and_cannot_be_renewed(sf_admin: Any) -> None:
     client = make_client(
         sf_admin.sim, client_id=None, client_secret=None, session_id=sf_admin.token()
     )
@@ -135,9 +134,7 @@ def test_query_all_follows_next_records_url(sf_client: SalesforceClient) -> None
     assert "attributes" not in records[0]
 
 
-def test_records_by_ids_batches_200_ids_a_query(
-    sf_client: SalesforceClient, sf_admin: SfAdmin
-) -> None:
+def test_records_by_ids_batches_200_ids_a_query(sf_client: SalesforceClient, sf_admin: Any) -> None:
     ids = [r["id"] for r in sf_client.create_many("Product2", products(450))]
     before = sf_client.api_calls
     found = sf_client.records_by_ids("Product2", ids, ["Name", "LogiSense_Package_Id__c"])
@@ -151,7 +148,7 @@ def test_records_by_ids_batches_200_ids_a_query(
     ["001' OR Name != '", "001000000000001AAA') OR (Id != '", "", "x" * 18 + "'", "01t;DROP"],
 )
 def test_a_bad_id_is_refused_without_any_http_call(
-    sf_client: SalesforceClient, sf_admin: SfAdmin, bad_id: str
+    sf_client: SalesforceClient, sf_admin: Any, bad_id: str
 ) -> None:
     good = sf_client.create_many("Product2", products(1))[0]["id"]
     before = sf_admin.stats()["requests_total"]
@@ -214,7 +211,7 @@ def test_update_many_and_publish_event(sf_client: SalesforceClient) -> None:
     ["Account", "Contact", "Opportunity", "OpportunityLineItem", "Opportunity_Product_Service__c"],
 )
 def test_writes_outside_the_allowlist_never_reach_salesforce(
-    sf_client: SalesforceClient, sf_admin: SfAdmin, sobject: str
+    sf_client: SalesforceClient, sf_admin: Any, sobject: str
 ) -> None:
     before = sf_admin.stats()
     record = {"Name": "Mallory", "Id": "001000000000001AAA"}
@@ -232,14 +229,14 @@ def test_writes_outside_the_allowlist_never_reach_salesforce(
 
 
 def test_own_writes_carry_the_call_client_in_change_origin(
-    sf_client: SalesforceClient, sf_admin: SfAdmin
+    sf_client: SalesforceClient, sf_admin: Any
 ) -> None:
     sf_client.upsert_many("Product2", "LogiSense_Package_Id__c", products(1))
     stream = StreamingClient(
         SalesforceAuth(
             sf_admin.base_url,
-            client_id=SF_CLIENT_ID,
-            client_secret=SF_CLIENT_SECRET,
+            client_id=sf_admin.client_id,
+            client_secret=sf_admin.client_secret,
             ca_bundle=sf_admin.sim.ca_file,
         ),
         ["/data/Product2ChangeEvent"],
@@ -258,7 +255,7 @@ def test_own_writes_carry_the_call_client_in_change_origin(
 
 
 def test_5xx_is_transient_and_4xx_is_rejected_with_salesforce_messages(
-    sf_client: SalesforceClient, sf_admin: SfAdmin
+    sf_client: SalesforceClient, sf_admin: Any
 ) -> None:
     with pytest.raises(RemoteRejected) as rejected:
         sf_client.query_all("SELECT Id FROM Product2 WHERE")
@@ -276,8 +273,8 @@ def test_5xx_is_transient_and_4xx_is_rejected_with_salesforce_messages(
     assert throttled.value.retry_after == 7
 
 
-def test_timeouts_and_refused_connections_are_transient(sf_admin: SfAdmin) -> None:
-    client = make_client(sf_admin.sim, timeout_s=0.5)
+def test_timeouts_and_refused_connections_are_transient(sf_admin: Any) -> None:
+    client = make_client(sf_admin, timeout_s=0.5)
     client.query_all("SELECT Id FROM Product2")
     sf_admin.faults(timeout_rate=1.0, timeout_s=1.5)
     with pytest.raises(TransientError, match="timed out"):
