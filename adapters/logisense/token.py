@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from billsync.errors import AuthenticationFailed, TransientError
 
@@ -21,14 +21,16 @@ log = logging.getLogger(__name__)
 REFRESH_FRACTION = 0.8
 DEFAULT_EXPIRES_IN = 1800.0
 MIN_LIFETIME_S = 0.05
+REFRESH_RETRY_S = 5.0
 
 
 @dataclass(frozen=True)
 class Grant:
-    """One login's outcome: the token and when to replace it (``time.monotonic`` seconds)."""
+    """One login's outcome: the token, when to replace it and when it dies (``time.monotonic``)."""
 
     access_token: str
     refresh_at: float
+    expires_at: float
 
     def __repr__(self) -> str:
         return f"Grant(access_token='***', refresh_at={self.refresh_at:.1f})"
@@ -42,8 +44,8 @@ def grant_from(body: object, *, now: float) -> Grant:
         expires_in = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
     except (TypeError, ValueError):
         expires_in = DEFAULT_EXPIRES_IN
-    lifetime = max(MIN_LIFETIME_S, expires_in * REFRESH_FRACTION)
-    return Grant(body["access_token"], now + lifetime)
+    lifetime = max(MIN_LIFETIME_S, expires_in)
+    return Grant(body["access_token"], now + lifetime * REFRESH_FRACTION, now + lifetime)
 
 
 class TokenKeeper:
@@ -62,9 +64,19 @@ class TokenKeeper:
             return grant.access_token
         with self._lock:
             grant = self._grant
-            if grant is None or time.monotonic() >= grant.refresh_at:
-                grant = self._fresh_grant()
-            return grant.access_token
+            if grant is not None and time.monotonic() < grant.refresh_at:
+                return grant.access_token
+            try:
+                return self._fresh_grant().access_token
+            except TransientError:
+                # An early refresh that hit an outage: the old token still has time left, so use
+                # it and try again a little later (not on every call, each under the lock).
+                now = time.monotonic()
+                if grant is not None and now < grant.expires_at:
+                    retry_at = now + min(REFRESH_RETRY_S, (grant.expires_at - now) / 2)
+                    self._grant = replace(grant, refresh_at=retry_at)
+                    return grant.access_token
+                raise
 
     def refused(self, token: str) -> str:
         """The server refused ``token`` (401): log in again unless another thread already did."""

@@ -17,6 +17,7 @@ import requests
 from pydantic import SecretStr
 
 from adapters.logisense import LogiSenseClient, ReferenceData
+from adapters.logisense.token import Grant, TokenKeeper, grant_from
 from billsync.config import Settings
 from billsync.errors import (
     AuthenticationFailed,
@@ -445,3 +446,26 @@ def test_from_settings_connects(ls_sim: LogiSenseSimulator):
     assert client.session.timeout_s == 3
     assert client.reference_data().currencies["GBP"] == 3
     assert PASSWORD not in repr(client) and PASSWORD not in repr(client.session.__dict__)
+
+
+def test_failed_early_refresh_keeps_the_live_token():
+    """An outage at refresh time does not throw away a token that still has life left."""
+    answers: list[Any] = [
+        {"access_token": "first", "expires_in": 0.5},
+        TransientError("LogiSense failed on the login request (503)"),
+        {"access_token": "second", "expires_in": 60},
+    ]
+
+    def login() -> Grant:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return grant_from(answer, now=time.monotonic())
+
+    keeper = TokenKeeper(login)
+    assert keeper.token() == "first"
+    time.sleep(0.42)  # past 80 % of the life, not yet expired
+    assert keeper.token() == "first"  # the refresh failed; the old token is still good
+    time.sleep(0.1)  # the old token is dead now: the next call logs in again
+    assert keeper.token() == "second"
+    assert keeper.logins == 2
