@@ -263,36 +263,39 @@ _UNSUPPORTED_CLAUSES = {
 }
 _KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "BY", "LIMIT", "OFFSET"}
 _AGGREGATES = {"SUM", "AVG", "MIN", "MAX", "COUNT", "COUNT_DISTINCT"}
-_DATE_LITERAL = re.compile(r"(THIS|LAST|NEXT)_\w+|\w+_N_\w+|N_\w+_AGO", re.IGNORECASE)
+_PERIODS = "(DAY|WEEK|MONTH|QUARTER|YEAR|FISCAL_QUARTER|FISCAL_YEAR)S?"
+_DATE_LITERAL = re.compile(
+    rf"(THIS|LAST|NEXT)_{_PERIODS}|(LAST|NEXT)_90_DAYS|(LAST|NEXT)_N_{_PERIODS}|N_{_PERIODS}_AGO",
+    re.IGNORECASE,
+)
 _WORD_BEFORE = re.compile(r"([A-Za-z_]\w*)\s*(\(\s*)?$")
 
 
 def _syntax_error(soql: str, exc: UnexpectedInput) -> SoqlError:
     """Translate a lark error into Salesforce's: an unsupported feature, or the bad token."""
-    if isinstance(exc, UnexpectedToken) and exc.token.type == "$END":
-        line, column, text, start = *_end_position(soql), "<EOF>", len(soql)
-    elif isinstance(exc, UnexpectedToken):
+    if isinstance(exc, UnexpectedCharacters):
+        line, column, start = exc.line, exc.column, exc.pos_in_stream or 0
+        text = soql[start : start + 1] or "<EOF>"
+    elif isinstance(exc, UnexpectedToken) and exc.token.type != "$END":
         token = exc.token
         line, column, text = token.line or 1, token.column or 1, str(token)
         start = token.start_pos if token.start_pos is not None else len(soql)
     else:
-        assert isinstance(exc, UnexpectedCharacters)
-        line, column, start = exc.line, exc.column, exc.pos_in_stream or 0
-        text = soql[start : start + 1] or "<EOF>"
-    feature = _unsupported_feature(soql[:start], text)
+        line, column, text, start = *_end_position(soql), "<EOF>", len(soql)
+    feature = _unsupported_feature(soql, start, text)
     if feature:
         return _unsupported(feature)
     return _malformed(soql, line, column, f"unexpected token: '{text}'")
 
 
-def _unsupported_feature(before: str, token: str) -> str | None:
+def _unsupported_feature(soql: str, start: int, token: str) -> str | None:
     """Name the unsupported SOQL feature that stopped the parser at ``token``, if it is one."""
-    word = token.upper()
+    word, before = token.upper(), soql[:start].rstrip()
     if word in _UNSUPPORTED_CLAUSES:
         return _UNSUPPORTED_CLAUSES[word]
     if word == "FOR":
         return "FOR UPDATE / FOR VIEW / FOR REFERENCE"
-    if _DATE_LITERAL.fullmatch(token):
+    if before[-1:] in ("=", "<", ">", "(", ",") and _DATE_LITERAL.fullmatch(token):
         return f"date literal {word}"
     match = _WORD_BEFORE.search(before)
     if match is None:
@@ -300,10 +303,18 @@ def _unsupported_feature(before: str, token: str) -> str | None:
     previous, open_paren = match.group(1).upper(), match.group(2)
     if previous == "TYPEOF":
         return "TYPEOF"
-    if (token == "(" or open_paren) and previous not in _KEYWORDS:
-        kind = "aggregate function" if previous in _AGGREGATES else "function"
-        return f"{kind} {previous}()" if previous != "COUNT" else "aggregate function COUNT(field)"
-    return None
+    if previous in _KEYWORDS:
+        return None
+    if open_paren:
+        calls = word != "SELECT"
+    else:
+        calls = token == "(" and not soql[start + 1 :].lstrip().upper().startswith("SELECT")
+    if not calls:
+        return None
+    if previous == "COUNT":
+        return "aggregate function COUNT(field)"
+    kind = "aggregate function" if previous in _AGGREGATES else "function"
+    return f"{kind} {previous}()"
 
 
 def _end_position(soql: str) -> tuple[int, int]:
