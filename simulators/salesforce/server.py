@@ -1,0 +1,200 @@
+"""``SalesforceSimulator``: the org, its HTTPS server (trustme CA) and the admin routes.
+
+The simulator writes its CA certificate to ``ca_file`` so clients can trust it (simple-salesforce
+only speaks https), serves REST, OAuth and CometD on one port, and takes fault injection and
+test controls under ``/__sim/``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+import trustme
+
+from simulators.runtime import FaultInjector, Faults, SimulatorServer, Stats, serve_until_signal
+from simulators.salesforce.app import SalesforceApp, fault_body, route_of
+from simulators.salesforce.changes import gap_data
+from simulators.salesforce.cometd import CometdServer
+from simulators.salesforce.eventbus import EventBus
+from simulators.salesforce.oauth import SessionRegistry
+from simulators.salesforce.rest import RestApi
+from simulators.salesforce.store import OrgStore
+from simulators.salesforce.transaction import ALL_CHANGES_CHANNEL, Transaction
+from simulators.salesforce.wire import ApiUsage
+
+DEFAULT_THREADS = 256
+OVERFLOW_RECORD_ID = "000000000000000AAA"
+GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE")
+
+
+class SalesforceSimulator:
+    """A local Salesforce org over HTTPS: OAuth, REST, SOQL, CDC over CometD, faults.
+
+    ``store`` is the in-memory org; tests may read it and insert records without change events
+    through ``store.insert_raw``. Use as a context manager, or ``start()`` / ``stop()``.
+    """
+
+    def __init__(
+        self,
+        client_id: str = "billsync",
+        client_secret: str = "s3cret",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ca_file: str | None = None,
+        retention_hours: float = 72.0,
+        api_daily_limit: int = 1_000_000,
+        longpoll_timeout_s: float = 110.0,
+        seed: int = 0,
+        *,
+        threads: int = DEFAULT_THREADS,
+    ) -> None:
+        self.bus = EventBus(retention_hours=retention_hours, seed=seed)
+        self.store = OrgStore(seed=seed, bus=self.bus)
+        self.usage = ApiUsage(api_daily_limit)
+        self.injector = FaultInjector(
+            self._placeholder,
+            route_of=route_of,
+            error_body=fault_body,
+            on_reset=self._reset,
+            admin=self._admin_routes(),
+            seed=seed,
+        )
+        self.sessions = SessionRegistry(
+            client_id,
+            client_secret,
+            org_id=self.store.org_id,
+            user_id=self.store.user_id,
+            ttl_s=lambda: self.injector.faults.token_ttl_s,
+            seed=seed,
+        )
+        self.cometd = CometdServer(
+            self.bus,
+            longpoll_timeout_s=longpoll_timeout_s,
+            drop_roll=lambda: self.injector.roll(self.injector.faults.drop_longpoll_rate),
+            seed=seed,
+        )
+        self.rest = RestApi(self.store, usage=self.usage)
+        self.injector.app = SalesforceApp(
+            rest=self.rest,
+            sessions=self.sessions,
+            cometd=self.cometd,
+            usage=self.usage,
+            base_url=lambda: self.base_url,
+        )
+        self._tls_dir = tempfile.mkdtemp(prefix="sfsim-")
+        self.ca_file = ca_file or os.path.join(self._tls_dir, "ca.pem")
+        self._server = SimulatorServer(
+            self.injector, host=host, port=port, threads=threads, tls=self._make_tls()
+        )
+
+    @staticmethod
+    def _placeholder(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("simulator app not wired")
+
+    def _make_tls(self) -> tuple[str, str]:
+        ca = trustme.CA()
+        cert = ca.issue_cert("127.0.0.1", "localhost")
+        ca.cert_pem.write_to_path(self.ca_file)
+        cert_file = os.path.join(self._tls_dir, "server.pem")
+        key_file = os.path.join(self._tls_dir, "server.key")
+        with open(cert_file, "wb") as out:
+            for pem in cert.cert_chain_pems:
+                out.write(pem.bytes())
+        cert.private_key_pem.write_to_path(key_file)
+        return cert_file, key_file
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Bind and serve in the background; the base URL."""
+        self._server.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving (pending long polls are released first)."""
+        self.cometd.forget_clients()
+        self._server.stop()
+
+    def __enter__(self) -> SalesforceSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """``https://127.0.0.1:PORT`` (also the ``instance_url`` of every token)."""
+        return self._server.base_url
+
+    @property
+    def faults(self) -> Faults:
+        """The live fault knobs (same object that ``POST /__sim/faults`` changes)."""
+        return self.injector.faults
+
+    @property
+    def stats(self) -> Stats:
+        """Request counts."""
+        return self.injector.stats
+
+    def new_session(self) -> str:
+        """A session id issued without an HTTP round trip (for tests)."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.sessions.client_id,
+            "client_secret": self.sessions.client_secret,
+        }
+        return str(self.sessions.issue(form, self.base_url)["access_token"])
+
+    # --- admin ----------------------------------------------------------------------------
+
+    def publish_gap(self, sobject: str, record_ids: list[str], change_type: str) -> int:
+        """Emit a gap (or overflow) event: header only; its replay id."""
+        if change_type not in (*GAP_TYPES, "GAP_OVERFLOW"):
+            raise ValueError(f"changeType must be one of {(*GAP_TYPES, 'GAP_OVERFLOW')}")
+        obj = self.store.object(sobject)
+        with self.store.lock:
+            commit = Transaction(self.store, "").commit_info()
+            data = gap_data(obj, record_ids, change_type, commit)
+            return self.bus.publish((obj.change_event_channel, ALL_CHANGES_CHANNEL), data)
+
+    def _admin_routes(self) -> dict[str, Any]:
+        return {
+            "cdc/age": lambda body: {"retained": self.bus.age(float(body["hours"]))},
+            "cdc/gap": lambda body: {
+                "replayId": self.publish_gap(
+                    body["object"], list(body.get("ids", [])), body.get("changeType", "GAP_UPDATE")
+                )
+            },
+            "cdc/overflow": lambda body: {
+                "replayId": self.publish_gap(body["object"], [OVERFLOW_RECORD_ID], "GAP_OVERFLOW")
+            },
+            "cdc/events": lambda body: self.bus.retained(body.get("channel")),
+            "forget-clients": lambda body: {"forgotten": self.cometd.forget_clients()},
+            "undelete": lambda body: {
+                "ids": self.store.undelete(body["object"], list(body["ids"]))
+            },
+            "api-usage": self._api_usage,
+        }
+
+    def _api_usage(self, body: dict[str, Any]) -> dict[str, int]:
+        if "used" in body:
+            self.usage.used = int(body["used"])
+        if "limit" in body:
+            self.usage.limit = int(body["limit"])
+        return {"used": self.usage.used, "limit": self.usage.limit}
+
+    def _reset(self) -> None:
+        self.cometd.forget_clients()
+        self.store.reset()
+        self.usage.used = 0
+
+
+def main(port: int, ca_file: str, client_id: str, client_secret: str) -> int:
+    """``billsync sim salesforce``: print the base URL, serve until SIGTERM, return 0."""
+    sim = SalesforceSimulator(
+        client_id=client_id, client_secret=client_secret, port=port, ca_file=ca_file
+    )
+    return serve_until_signal(sim.start, sim.stop)
