@@ -69,8 +69,16 @@ class FieldMap:
     def salesforce_fields(self, object_name: str) -> tuple[str, ...]:
         """The fields a re-read of ``object_name`` must fetch."""
         if object_name == "Opportunity":
-            return ("Id", "Name", "AccountId", "StageName", "IsWon", "Pricebook2Id",
-                    "CurrencyIsoCode", "CloseDate")
+            return (
+                "Id",
+                "Name",
+                "AccountId",
+                "StageName",
+                "IsWon",
+                "Pricebook2Id",
+                "CurrencyIsoCode",
+                "CloseDate",
+            )
         if object_name == "AccountContactRelation":
             return ("Id", "AccountId", "ContactId", "IsActive", "IsDirect")
         return tuple(sorted(self.watched(object_name) | {"Id"}))

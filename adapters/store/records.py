@@ -1,0 +1,185 @@
+"""Queries and updates on sync records that more than one worker module needs.
+
+Leases are taken with one conditional UPDATE, so two workers (threads or machines) never work on
+the same entity at once, on SQLite and PostgreSQL alike, without holding row locks during the
+calls to LogiSense.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
+from statemachine.machine import ACTIVE_STATES, MACHINE
+
+
+def record_history(
+    session: Session,
+    record: SyncRecord,
+    *,
+    from_state: str,
+    to_state: str,
+    trigger: str,
+    reason: str | None,
+    worker: str,
+    at: float,
+) -> None:
+    """Add one history row for ``record`` (flushed with the caller's transaction)."""
+    session.add(
+        Transition(
+            record_id=record.id,
+            from_state=from_state,
+            to_state=to_state,
+            trigger=trigger,
+            reason=reason,
+            attempt=record.attempts,
+            at=at,
+            worker=worker,
+        )
+    )
+
+
+def fire(
+    session: Session,
+    record: SyncRecord,
+    trigger: str,
+    *,
+    reason: str | None = None,
+    worker: str,
+    at: float,
+) -> None:
+    """Move ``record`` through the shared machine and write the history row with it."""
+    source, target = MACHINE.fire(record, trigger)
+    record_history(
+        session,
+        record,
+        from_state=source,
+        to_state=target,
+        trigger=trigger,
+        reason=reason,
+        worker=worker,
+        at=at,
+    )
+
+
+def note(
+    session: Session, record: SyncRecord, trigger: str, reason: str, *, worker: str, at: float
+) -> None:
+    """A history row for an event that leaves the state as it is."""
+    record_history(
+        session,
+        record,
+        from_state=record.state,
+        to_state=record.state,
+        trigger=trigger,
+        reason=reason,
+        worker=worker,
+        at=at,
+    )
+
+
+def claim(session: Session, record_id: int, *, owner: str, now: float, lease_s: float) -> bool:
+    """Take the lease on a due, active record; False when someone else holds it or it is not due."""
+    result = session.execute(
+        update(SyncRecord)
+        .where(
+            SyncRecord.id == record_id,
+            SyncRecord.state.in_(ACTIVE_STATES),
+            SyncRecord.next_attempt_at.is_not(None),
+            SyncRecord.next_attempt_at <= now,
+            or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
+        )
+        .values(
+            lease_owner=owner,
+            lease_until=now + lease_s,
+            claims=SyncRecord.claims + 1,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def due_ids(session: Session, *, now: float, limit: int) -> list[int]:
+    """Active records whose next attempt is due and that nobody holds."""
+    rows = session.scalars(
+        select(SyncRecord.id)
+        .where(
+            SyncRecord.next_attempt_at.is_not(None),
+            SyncRecord.next_attempt_at <= now,
+            SyncRecord.state.in_(ACTIVE_STATES),
+            or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
+        )
+        .order_by(SyncRecord.next_attempt_at)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+def load_owned(session: Session, record_id: int, owner: str) -> SyncRecord | None:
+    """The record if ``owner`` still holds its lease (else another worker took over)."""
+    record = session.get(SyncRecord, record_id, populate_existing=True)
+    if record is None or record.lease_owner != owner:
+        return None
+    return record
+
+
+def release(record: SyncRecord) -> None:
+    """Give the lease back; the crash counter restarts."""
+    record.lease_owner = None
+    record.lease_until = None
+    record.claims = 0
+
+
+def by_sfids(session: Session, object_name: str, sfids: Iterable[str]) -> dict[str, SyncRecord]:
+    """Records of one object by Salesforce id."""
+    wanted = sorted(set(sfids))
+    if not wanted:
+        return {}
+    rows = session.scalars(
+        select(SyncRecord).where(SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted))
+    )
+    return {r.sfid: r for r in rows}
+
+
+def set_waits(
+    session: Session, record: SyncRecord, waits: Sequence[tuple[str, str]], *, now: float
+) -> None:
+    """Replace the record's dependency waits with ``waits`` (target id, kind)."""
+    session.execute(delete(DependencyWait).where(DependencyWait.record_id == record.id))
+    for target, kind in dict(waits).items():
+        session.add(DependencyWait(record_id=record.id, target_sfid=target, kind=kind, since=now))
+
+
+def wake_waiters(session: Session, target_sfid: str, *, now: float) -> int:
+    """Make every entity that waits for ``target_sfid`` due now; returns how many."""
+    waiting = select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
+    result = session.execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(waiting), SyncRecord.state.in_(ACTIVE_STATES))
+        .values(next_attempt_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def linked_accounts(session: Session, contact_sfid: str) -> list[str]:
+    """Accounts an active link relates the contact to."""
+    rows = session.scalars(
+        select(ContactLink.account_sfid).where(
+            ContactLink.contact_sfid == contact_sfid, ContactLink.active.is_(True)
+        )
+    )
+    return sorted(set(rows))
+
+
+def linked_contacts(session: Session, account_sfid: str) -> list[str]:
+    """Contacts an active link relates to the account."""
+    rows = session.scalars(
+        select(ContactLink.contact_sfid).where(
+            ContactLink.account_sfid == account_sfid, ContactLink.active.is_(True)
+        )
+    )
+    return sorted(set(rows))

@@ -1,0 +1,72 @@
+"""The composition root: turns settings into the parts a command runs with. Nothing connects at
+import time; everything is built here, once, when a command starts."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.broker.topology import Topology
+from adapters.logisense import LogiSenseClient
+from adapters.salesforce.rest import SalesforceClient
+from adapters.store.db import make_engine, migrate, session_factory
+from billsync.config import DEFAULT_AMQP_URL, Settings
+from statemachine.fieldmap import FieldMap
+from workers.context import ReferenceCache, SyncContext
+from workers.retries import RetryPolicy
+from workers.service import WorkerService
+
+
+def worker_identity() -> str:
+    """host:pid:random, recorded in leases and in the history."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def open_store(settings: Settings, *, pool_size: int = 16) -> sessionmaker[Session]:
+    """Migrate the store to the newest schema and return a session factory."""
+    migrate(settings.database_url)
+    return session_factory(make_engine(settings.database_url, pool_size=pool_size))
+
+
+def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
+    """The context every sync step needs."""
+    logisense = LogiSenseClient.from_settings(settings)
+    salesforce = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
+    return SyncContext(
+        sessions=sessions,
+        logisense=logisense,
+        salesforce=salesforce,
+        references=ReferenceCache(logisense, ttl_s=settings.reference_ttl_s),
+        field_map=FieldMap.load(settings.field_map_file),
+        retry=RetryPolicy(
+            max_attempts=settings.max_attempts,
+            base_s=settings.backoff_base_s,
+            cap_s=settings.backoff_cap_s,
+        ),
+        worker_id=worker_identity(),
+        lease_s=settings.lease_s,
+        pricebook_name=settings.sf_pricebook_name,
+    )
+
+
+def worker_service(
+    settings: Settings,
+    *,
+    default_broker: str = DEFAULT_AMQP_URL,
+    sessions: sessionmaker[Session] | None = None,
+) -> WorkerService:
+    """A ready-to-start worker process."""
+    sessions = sessions or open_store(settings, pool_size=settings.worker_concurrency + 8)
+    return WorkerService(
+        ctx=sync_context(settings, sessions),
+        broker_url=settings.broker_url_or(default_broker),
+        topology=Topology.from_settings(settings),
+        concurrency=settings.worker_concurrency,
+        prefetch=settings.prefetch,
+        max_message_bytes=settings.max_message_bytes,
+        sweep_interval_s=settings.sweep_interval_s,
+        poison_limit=max(1, settings.delivery_limit - 2),
+    )

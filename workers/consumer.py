@@ -1,0 +1,215 @@
+"""The change consumer: kombu drives it, on RabbitMQ or on the embedded in-memory transport.
+
+It takes up to ``prefetch`` messages at a time, merges the good ones into the store in one
+transaction, dead-letters the bad ones with their reason, and acks only after the commit. A
+message that was redelivered (a worker died holding it) is handled alone, behind a crash counter
+in the store: a message that keeps killing workers is dead-lettered before it takes its
+neighbours down with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kombu import Connection, Consumer, Producer
+from kombu.message import Message as KombuMessage
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.broker.topology import Topology
+from adapters.store.models import InflightMessage
+from billsync.errors import InvalidMessage
+from billsync.messages import Message, parse_message
+from workers.intake import Intake
+
+log = logging.getLogger("billsync.consumer")
+
+REASON_HEADER = "x-billsync-reason"
+RECONNECT_BACKOFF_S = (0.5, 1, 2, 5, 10)
+
+
+class ChangeConsumer:
+    """Consumes the work queue until ``stop`` is set; reconnects after broker failures."""
+
+    def __init__(
+        self,
+        url: str,
+        topology: Topology,
+        intake: Intake,
+        sessions: sessionmaker[Session],
+        on_due: Callable[[set[int]], None],
+        *,
+        prefetch: int,
+        max_message_bytes: int,
+        poison_limit: int,
+        heartbeat: int = 20,
+    ) -> None:
+        self.url = url
+        self.topology = topology
+        self.intake = intake
+        self.sessions = sessions
+        self.on_due = on_due
+        self.prefetch = prefetch
+        self.max_message_bytes = max_message_bytes
+        self.poison_limit = poison_limit
+        self.heartbeat = heartbeat
+        self._batch: list[KombuMessage] = []
+        self.consumed = 0
+        self.dead_lettered = 0
+        self.ready = threading.Event()
+
+    def run(self, stop: threading.Event) -> None:
+        """Consume until ``stop``; every broker failure leads to a reconnect with backoff."""
+        failures = 0
+        while not stop.is_set():
+            try:
+                self._session(stop)
+                failures = 0
+            except Exception as exc:
+                delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
+                failures += 1
+                log.warning(
+                    "consumer lost the broker (%s); reconnecting in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+                self._batch.clear()
+                stop.wait(delay)
+
+    def _session(self, stop: threading.Event) -> None:
+        options: dict[str, Any] = {}
+        if self.url.startswith("memory"):
+            options["transport_options"] = {"polling_interval": 0.01}
+        with Connection(self.url, heartbeat=self.heartbeat, **options) as connection:
+            connection.ensure_connection(max_retries=1)
+            self.topology.declare(connection)
+            channel = connection.channel()
+            producer = Producer(channel)
+            consumer = Consumer(
+                channel,
+                queues=[self.topology.work_queue()],
+                on_message=self._batch.append,
+                prefetch_count=self.prefetch,
+                no_ack=False,
+            )
+            with consumer:
+                self.ready.set()
+                while not stop.is_set():
+                    self._drain(connection)
+                    if self._batch:
+                        batch, self._batch[:] = list(self._batch), []
+                        self._handle(batch, producer, connection)
+
+    def _drain(self, connection: Connection) -> None:
+        try:
+            connection.drain_events(timeout=0.2)
+        except TimeoutError:
+            connection.heartbeat_check()
+            return
+        deadline = time.monotonic() + 0.01
+        while len(self._batch) < self.prefetch and time.monotonic() < deadline:
+            try:
+                connection.drain_events(timeout=0.002)
+            except TimeoutError:
+                break
+
+    def _handle(
+        self, batch: list[KombuMessage], producer: Producer, connection: Connection
+    ) -> None:
+        fresh = [m for m in batch if not m.delivery_info.get("redelivered")]
+        redelivered = [m for m in batch if m.delivery_info.get("redelivered")]
+        if fresh:
+            self._merge(fresh, producer, connection)
+        for message in redelivered:
+            self._handle_alone(message, producer, connection)
+
+    def _merge(self, batch: list[KombuMessage], producer: Producer, connection: Connection) -> None:
+        good: list[Message] = []
+        for raw in batch:
+            try:
+                good.append(parse_message(_body(raw), max_bytes=self.max_message_bytes))
+            except InvalidMessage as exc:
+                self._dead_letter(raw, str(exc), producer)
+        result = self._apply_until_stored(good, connection)
+        for raw in batch:
+            raw.ack()
+        self.consumed += len(batch)
+        if result:
+            self.on_due(result)
+
+    def _apply_until_stored(self, good: list[Message], connection: Connection) -> set[int]:
+        """Merge, retrying while the store is down (messages stay unacked, heartbeats go on)."""
+        delay = 0.5
+        while True:
+            try:
+                return self.intake.apply(good).due
+            except Exception as exc:
+                log.warning(
+                    "store unavailable while merging (%s); retrying in %.1fs",
+                    type(exc).__name__,
+                    delay,
+                )
+                end = time.monotonic() + delay
+                while time.monotonic() < end:
+                    connection.heartbeat_check()
+                    time.sleep(min(1.0, delay))
+                delay = min(delay * 2, 10.0)
+
+    def _handle_alone(self, raw: KombuMessage, producer: Producer, connection: Connection) -> None:
+        key = hashlib.sha256(_body(raw)).hexdigest()
+        crashes = self._count_crash(key)
+        if crashes >= self.poison_limit:
+            self._dead_letter(
+                raw,
+                f"the message was being handled each of the {crashes} times "
+                "a worker stopped; set aside so it cannot stop more",
+                producer,
+            )
+            raw.ack()
+            self._forget(key)
+            return
+        self._merge([raw], producer, connection)
+        self._forget(key)
+
+    def _count_crash(self, key: str) -> int:
+        with self.sessions.begin() as session:
+            row = session.get(InflightMessage, key)
+            if row is None:
+                session.add(InflightMessage(message_key=key, crashes=0, first_seen=time.time()))
+                return 0
+            row.crashes += 1
+            return row.crashes
+
+    def _forget(self, key: str) -> None:
+        with self.sessions.begin() as session:
+            row = session.get(InflightMessage, key)
+            if row is not None:
+                session.delete(row)
+
+    def _dead_letter(self, raw: KombuMessage, reason: str, producer: Producer) -> None:
+        """Park a message on the dead-letter exchange with its reason; the caller acks it."""
+        headers = dict(raw.headers or {})
+        headers[REASON_HEADER] = reason[:2000]
+        headers["x-billsync-queue"] = self.topology.work_queue_name
+        headers["x-billsync-at"] = time.time()
+        producer.publish(
+            _body(raw),
+            exchange=self.topology.dead_letter_exchange(),
+            routing_key=self.topology.dead_letter_queue_name,
+            headers=headers,
+            content_type=raw.content_type or "application/octet-stream",
+            content_encoding="binary",
+            delivery_mode=2,
+            declare=[self.topology.dead_letter_queue()],
+        )
+        self.dead_lettered += 1
+        log.warning("dead-lettered a message: %s", reason[:300])
+
+
+def _body(raw: KombuMessage) -> bytes:
+    body = raw.body
+    return body if isinstance(body, bytes) else str(body).encode()

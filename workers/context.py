@@ -1,0 +1,70 @@
+"""What every sync step needs, wired once per worker process by the composition root."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from statemachine.fieldmap import FieldMap
+from workers.retries import RetryPolicy
+
+if TYPE_CHECKING:
+    from adapters.logisense import CatalogPackage, LogiSenseClient, ReferenceData
+    from adapters.salesforce.rest import SalesforceClient
+
+
+@dataclass
+class ReferenceCache:
+    """LogiSense reference data and catalog, re-read at most every ``ttl_s`` seconds."""
+
+    logisense: LogiSenseClient
+    ttl_s: float = 300.0
+    clock: Callable[[], float] = time.monotonic
+    _reference: Any = None
+    _catalog: Any = None
+    _read_at: float = -1e18
+    _catalog_at: float = -1e18
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reference(self) -> ReferenceData:
+        """Reference data, fresh within the TTL."""
+        with self._lock:
+            if self._reference is None or self.clock() - self._read_at > self.ttl_s:
+                self._reference = self.logisense.reference_data()
+                self._read_at = self.clock()
+            return self._reference  # type: ignore[no-any-return]
+
+    def catalog(self) -> list[CatalogPackage]:
+        """The catalog, fresh within the TTL."""
+        with self._lock:
+            if self._catalog is None or self.clock() - self._catalog_at > self.ttl_s:
+                self._catalog = self.logisense.catalog()
+                self._catalog_at = self.clock()
+            return self._catalog  # type: ignore[no-any-return]
+
+    def invalidate(self) -> None:
+        """Forget both, so the next use reads them again (a value was unknown)."""
+        with self._lock:
+            self._reference = None
+            self._catalog = None
+
+
+@dataclass
+class SyncContext:
+    """The store, the outside systems and the policies a worker runs with."""
+
+    sessions: sessionmaker[Session]
+    logisense: LogiSenseClient
+    salesforce: SalesforceClient | None
+    references: ReferenceCache
+    field_map: FieldMap
+    retry: RetryPolicy
+    worker_id: str
+    lease_s: float = 120.0
+    pricebook_name: str = "LogiSense"
+    clock: Callable[[], float] = time.time

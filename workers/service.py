@@ -1,0 +1,73 @@
+"""A worker process: the consumer, the sync pool with its sweeper, and the dead-letter archiver,
+each on its own thread, stopped together."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from adapters.broker.topology import Topology
+from workers.consumer import ChangeConsumer
+from workers.context import SyncContext
+from workers.deadletters import DeadLetterArchiver
+from workers.engine import SyncEngine, WorkPool
+from workers.intake import Intake
+
+log = logging.getLogger("billsync.worker")
+
+
+@dataclass
+class WorkerService:
+    """Everything one ``billsync worker`` runs."""
+
+    ctx: SyncContext
+    broker_url: str
+    topology: Topology
+    concurrency: int
+    prefetch: int
+    max_message_bytes: int
+    sweep_interval_s: float = 0.5
+    poison_limit: int = 3
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.engine = SyncEngine(self.ctx)
+        self.pool = WorkPool(
+            self.engine, concurrency=self.concurrency, sweep_interval_s=self.sweep_interval_s
+        )
+        self.intake = Intake(
+            self.ctx.sessions,
+            self.ctx.field_map,
+            worker_id=self.ctx.worker_id,
+            clock=self.ctx.clock,
+        )
+        self.consumer = ChangeConsumer(
+            self.broker_url,
+            self.topology,
+            self.intake,
+            self.ctx.sessions,
+            self.pool.submit,
+            prefetch=self.prefetch,
+            max_message_bytes=self.max_message_bytes,
+            poison_limit=self.poison_limit,
+        )
+        self.archiver = DeadLetterArchiver(self.broker_url, self.topology, self.ctx.sessions)
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Start every thread; returns at once."""
+        self.pool.start()
+        for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):
+            thread = threading.Thread(
+                target=target, args=(self.stop_event,), name=name, daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop consuming, let running syncs finish, then stop the pool."""
+        self.stop_event.set()
+        for thread in self._threads:
+            thread.join(timeout=timeout)
+        self.pool.stop(timeout=timeout)

@@ -1,0 +1,148 @@
+"""What the per-object syncs share: leased transactions, transitions, waits and outcomes.
+
+A sync runs in three short phases so that no database transaction stays open during a call to an
+outside system: *plan* (read the record and its dependencies, validate, record transitions and
+waits), *write* (the LogiSense calls, no transaction), *settle* (record the outcome, the next
+transitions, wake whoever waited for this entity). A lease taken by the engine keeps other workers
+away meanwhile; if it was lost, the settle phase changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from adapters.store import records as store
+from adapters.store.models import SyncRecord
+from statemachine.machine import ACCOUNT_SYNCED, PENDING, PUSHED, VALIDATED
+from workers.context import SyncContext
+
+
+class LeaseLost(Exception):
+    """Another worker took the entity over (our lease expired); stop quietly."""
+
+
+@dataclass
+class Wait:
+    """This entity needs ``target`` first; ``why`` is shown by ``billsync status``."""
+
+    target: str
+    kind: str
+    why: str
+
+
+@dataclass
+class Plan:
+    """What the write phase must do, decided in the plan phase."""
+
+    record_id: int
+    version: int
+    values: dict[str, Any]
+    payload: dict[str, Any] = field(default_factory=dict)
+    ls_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ObjectSync:
+    """Base of AccountSync, ContactSync and OpportunitySync."""
+
+    def __init__(self, ctx: SyncContext) -> None:
+        self.ctx = ctx
+
+    def advance(self, record_id: int) -> None:
+        """Move the entity as far as it can go now."""
+        raise NotImplementedError
+
+    @contextmanager
+    def owned(self, record_id: int) -> Iterator[tuple[Session, SyncRecord]]:
+        """A transaction on the record, if this worker still holds its lease."""
+        with self.ctx.sessions.begin() as session:
+            record = store.load_owned(session, record_id, self.ctx.worker_id)
+            if record is None:
+                raise LeaseLost(record_id)
+            yield session, record
+
+    def fire(self, session: Session, record: SyncRecord, trigger: str, reason: str | None) -> None:
+        """A transition with its history row."""
+        store.fire(
+            session, record, trigger, reason=reason, worker=self.ctx.worker_id, at=self.ctx.clock()
+        )
+
+    def reject(self, session: Session, record: SyncRecord, problems: Sequence[str]) -> None:
+        """A rule failed: pending -> failed, or validated/account-synced -> failed."""
+        reason = " ".join(problems)
+        trigger = "reject" if record.state == PENDING else "fail"
+        self.fire(session, record, trigger, reason)
+        record.last_error = reason
+        record.waiting_for = None
+        record.next_attempt_at = None
+        store.set_waits(session, record, [], now=self.ctx.clock())
+        store.wake_waiters(session, record.sfid, now=self.ctx.clock())
+        store.release(record)
+
+    def validated(self, session: Session, record: SyncRecord) -> None:
+        """pending -> validated (rules passed); other states stay."""
+        if record.state == PENDING:
+            self.fire(session, record, "validate", "rules passed")
+
+    def wait(self, session: Session, record: SyncRecord, waits: Sequence[Wait]) -> None:
+        """Park the entity until each ``target`` is ready; they wake it."""
+        store.set_waits(session, record, [(w.target, w.kind) for w in waits], now=self.ctx.clock())
+        text = "; ".join(f"waits for {w.kind} {w.target}: {w.why}" for w in waits)
+        if text != record.waiting_for:
+            store.note(
+                session, record, "wait", text, worker=self.ctx.worker_id, at=self.ctx.clock()
+            )
+        record.waiting_for = text
+        record.next_attempt_at = None
+        store.release(record)
+
+    def clear_waits(self, session: Session, record: SyncRecord) -> None:
+        """Nothing to wait for any more."""
+        if record.waiting_for:
+            store.set_waits(session, record, [], now=self.ctx.clock())
+            record.waiting_for = None
+
+    def account_synced(self, session: Session, record: SyncRecord, reason: str) -> None:
+        """validated -> account-synced."""
+        if record.state == VALIDATED:
+            self.fire(session, record, "sync_account", reason)
+
+    def pushed(self, session: Session, record: SyncRecord, plan: Plan, reason: str) -> None:
+        """account-synced -> pushed; goes round again if a mapped change came in meanwhile."""
+        if record.state == ACCOUNT_SYNCED:
+            self.fire(session, record, "push", reason)
+        record.pushed_version = plan.version
+        record.attempts = 0
+        record.last_error = None
+        record.waiting_for = None
+        record.next_attempt_at = None
+        store.wake_waiters(session, record.sfid, now=self.ctx.clock())
+        if record.version != plan.version and record.state == PUSHED and record.in_scope:
+            self.fire(session, record, "change", "newer change arrived during the push")
+            record.next_attempt_at = self.ctx.clock()
+        store.release(record)
+
+
+def dependency_why(record: SyncRecord | None) -> str:
+    """Why a dependency is not ready yet, in words for the operator."""
+    if record is None:
+        return "not seen from Salesforce yet"
+    if not record.in_scope:
+        return "not in scope (LogiSense_Sync__c is false, or deleted)"
+    if record.state == "failed":
+        return f"failed: {record.last_error or 'see its status'}"
+    return f"not in LogiSense yet (state {record.state})"
+
+
+def diff(payload: dict[str, Any], written: dict[str, Any] | None) -> dict[str, Any]:
+    """The fields of ``payload`` whose value differs from what was last written."""
+    before = written or {}
+    return {k: v for k, v in payload.items() if before.get(k, _UNSET) != v}
+
+
+_UNSET = object()
