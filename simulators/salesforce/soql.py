@@ -517,6 +517,7 @@ def _parse_date(text: str) -> date | None:
 
 
 def _as_date(value: Any) -> date | None:
+    """A stored value as a calendar date (UTC for datetimes), or None."""
     if isinstance(value, str):
         return _parse_date(value)
     if isinstance(value, datetime):
@@ -526,6 +527,7 @@ def _as_date(value: Any) -> date | None:
 
 
 def _as_datetime(value: Any) -> datetime | None:
+    """A stored value as an aware datetime, or None."""
     if isinstance(value, str):
         return _parse_datetime(value)
     if isinstance(value, datetime):
@@ -534,20 +536,24 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 def _as_number(value: Any) -> int | float | None:
+    """A stored number (never a checkbox), or None."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     return value
 
 
 def _as_bool(value: Any) -> bool | None:
+    """A stored checkbox value, or None."""
     return value if isinstance(value, bool) else None
 
 
 def _as_text(value: Any) -> str | None:
+    """A stored text value, or None."""
     return value if isinstance(value, str) else None
 
 
 def _as_folded_text(value: Any) -> str | None:
+    """A stored text value in lower case (SOQL text compares case-insensitively)."""
     return value.lower() if isinstance(value, str) else None
 
 
@@ -695,6 +701,7 @@ def _ordered(rows: list[Row], order: list[tuple[Getter, bool, bool]]) -> list[Ro
 
 
 def _sliced(rows: list[Row], offset: int, limit: int | None) -> list[Row]:
+    """OFFSET then LIMIT."""
     if offset:
         rows = rows[offset:]
     return rows if limit is None else rows[:limit]
@@ -780,28 +787,30 @@ class _Run:
 
     def object_name(self, query: Query) -> str:
         """The FROM object as the store names it: as written, else with a capital initial."""
-        name = query.sobject
-        if self.store.field_names(name) is None and self.store.field_names(
-            name[:1].upper() + name[1:]
-        ):
-            name = name[:1].upper() + name[1:]
+        name, capitalised = query.sobject, query.sobject[:1].upper() + query.sobject[1:]
+        if self._known_fields(name) is None and self._known_fields(capitalised) is not None:
+            name = capitalised
         self.object_fields(name, query)
         return name
 
     def object_fields(self, sobject: str, at: Query | None = None) -> dict[str, str]:
         """Lower-case → canonical field names of an object; INVALID_TYPE when it is unknown."""
-        if sobject not in self._fields:
-            names = self.store.field_names(sobject)
-            self._fields[sobject] = None if names is None else self._fold(names)
-        fields = self._fields[sobject]
+        fields = self._known_fields(sobject)
         if fields is None:
             detail = f"sObject type '{sobject}' is not supported. {_OBJECT_HINT}"
             message = _positioned(self.soql, at.line, at.column, detail) if at else detail
             raise SoqlError("INVALID_TYPE", message)
         return fields
 
+    def _known_fields(self, sobject: str) -> dict[str, str] | None:
+        if sobject not in self._fields:
+            names = self.store.field_names(sobject)
+            self._fields[sobject] = None if names is None else self._fold(names)
+        return self._fields[sobject]
+
     @staticmethod
     def _fold(names: set[str]) -> dict[str, str]:
+        """Field names by their lower-case form (SOQL names are case-insensitive)."""
         folded = {"id": "Id", "isdeleted": "IsDeleted"}
         folded.update((name.lower(), name) for name in names)
         return folded
@@ -995,6 +1004,7 @@ class _Run:
     # -- reading and shaping
 
     def visible(self, row: Row) -> bool:
+        """Deleted rows show only in queryAll."""
         return self.include_deleted or not row.get("IsDeleted")
 
     def fetch(self, plan: _Plan) -> list[Row]:
@@ -1052,6 +1062,8 @@ class _Run:
 
 
 def _all_of(parts: list[Predicate]) -> Predicate:
+    """AND of compiled conditions."""
+
     def conjunction(row: Row) -> bool:
         return all(part(row) for part in parts)
 
@@ -1059,6 +1071,8 @@ def _all_of(parts: list[Predicate]) -> Predicate:
 
 
 def _any_of(parts: list[Predicate]) -> Predicate:
+    """OR of compiled conditions."""
+
     def disjunction(row: Row) -> bool:
         return any(part(row) for part in parts)
 
