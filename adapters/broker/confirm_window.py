@@ -19,6 +19,7 @@ from typing import Any
 
 import pika
 import pika.channel
+import pika.exceptions
 import pika.spec
 from pika.adapters.select_connection import SelectConnection
 
@@ -210,7 +211,12 @@ class ConfirmWindowPublisher:
         channel.confirm_delivery(self._on_ack_nack, callback=lambda _frame: self._opened.set())
 
     def _on_channel_closed(self, channel: Any, reason: BaseException) -> None:
-        self._fail(f"the broker closed the publishing channel: {reason}")
+        if isinstance(reason, pika.exceptions.ChannelClosedByBroker):
+            self._fail(f"the broker closed the publishing channel: {reason}")
+        elif self._closing:
+            self._fail("the publisher is closed")
+        else:
+            self._fail(f"connection to the broker lost: {type(reason).__name__}: {reason}")
         if self._connection is not None and self._connection.is_open:
             self._connection.close()
 

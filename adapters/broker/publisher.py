@@ -24,6 +24,9 @@ from billsync.messages import Message, encode
 
 DEFAULT_WINDOW = 256
 CONTENT_TYPE = "application/json"
+CONNECT_TIMEOUT_S = 10
+# One connection attempt: callers retry with billsync's own backoff policy.
+NO_RETRIES = {"max_retries": 0}
 
 
 class ConfirmedPublisher(Protocol):
@@ -62,7 +65,9 @@ class KombuPublisher:
 
     def __init__(self, url: str, topology: Topology) -> None:
         self._url = url
-        self._connection = kombu.Connection(url, connect_timeout=10)
+        self._connection = kombu.Connection(
+            url, connect_timeout=CONNECT_TIMEOUT_S, transport_options=NO_RETRIES
+        )
         topology.declare(self._connection)
         self._producer = kombu.Producer(
             self._connection.default_channel, exchange=topology.exchange()
@@ -111,7 +116,9 @@ def open_publisher(
     cannot be reached.
     """
     if is_amqp(url):
-        with kombu.Connection(url, connect_timeout=10) as connection:
+        with kombu.Connection(
+            url, connect_timeout=CONNECT_TIMEOUT_S, transport_options=NO_RETRIES
+        ) as connection:
             topology.declare(connection)
         return ConfirmWindowPublisher(url, topology, window=window)
     return KombuPublisher(url, topology)
