@@ -1,0 +1,40 @@
+"""``billsync sim salesforce|logisense``: the local simulators of both APIs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+sim_app = typer.Typer(help="Run a simulator of Salesforce or LogiSense.", no_args_is_help=True)
+
+
+@sim_app.command()
+def salesforce(
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    ca_file: Annotated[str, typer.Option("--ca-file", help="Where to write the CA.")] = "sf-ca.pem",
+    client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
+    client_secret: Annotated[str, typer.Option("--client-secret")] = "billsync-secret",
+) -> None:
+    """The Salesforce simulator over TLS: REST, OAuth, CDC and CometD."""
+    from simulators.salesforce.server import main
+
+    raise typer.Exit(main(port, ca_file, client_id, client_secret))
+
+
+@sim_app.command()
+def logisense(
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    username: Annotated[str, typer.Option()] = "billsync",
+    password: Annotated[str, typer.Option()] = "billsync-password",
+    client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
+) -> None:
+    """The LogiSense Billing simulator."""
+    from simulators.logisense.simulator import main
+
+    raise typer.Exit(main(port, username, password, client_id))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``sim`` group to ``app``."""
+    app.add_typer(sim_app, name="sim")
