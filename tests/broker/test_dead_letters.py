@@ -1,0 +1,91 @@
+"""The broker dead-letters rejected messages and poison messages that trip the delivery limit."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kombu
+import pika
+
+from adapters.broker.publisher import open_publisher
+from adapters.broker.topology import Topology
+
+
+def wait_for_dead_letter(channel: Any, topology: Topology) -> tuple[Any, bytes]:
+    """The next dead letter; dead-lettering at least once is asynchronous, so poll a little."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        method, properties, body = channel.basic_get(topology.dead_letter_queue_name)
+        if method is not None:
+            channel.basic_ack(method.delivery_tag)
+            return properties, body
+        time.sleep(0.05)
+    raise AssertionError("no dead letter arrived within 10 s")
+
+
+def publish_one(broker_url: str, topology: Topology, body: bytes) -> None:
+    publisher = open_publisher(broker_url, topology)
+    try:
+        publisher.publish(body, headers={"x-billsync-test": "yes"})
+        publisher.flush()
+    finally:
+        publisher.close()
+
+
+def test_a_rejected_message_lands_in_the_dead_letter_queue(
+    broker_url: str, topology: Topology, amqp: Any
+) -> None:
+    publish_one(broker_url, topology, b"not json")
+    method, _, _ = amqp.basic_get(topology.work_queue_name)
+    amqp.basic_reject(method.delivery_tag, requeue=False)
+    properties, body = wait_for_dead_letter(amqp, topology)
+    assert body == b"not json"
+    death = properties.headers["x-death"][0]
+    assert death["reason"] == "rejected"
+    assert death["queue"] == topology.work_queue_name
+    assert properties.headers["x-first-death-reason"] == "rejected"
+    assert properties.headers["x-billsync-test"] == "yes"
+    assert amqp.queue_declare(topology.work_queue_name, passive=True).method.message_count == 0
+
+
+def test_a_message_redelivered_past_the_limit_lands_there_too(
+    broker_url: str, topology: Topology, amqp: Any
+) -> None:
+    publish_one(broker_url, topology, b'{"poison": true}')
+    deliveries = 0
+    while True:
+        method, _, _ = amqp.basic_get(topology.work_queue_name)
+        if method is None:
+            break
+        deliveries += 1
+        amqp.basic_nack(method.delivery_tag, requeue=True)  # as a crashing worker would
+        assert deliveries <= topology.delivery_limit + 1
+    assert deliveries == topology.delivery_limit + 1
+    properties, body = wait_for_dead_letter(amqp, topology)
+    assert body == b'{"poison": true}'
+    assert properties.headers["x-death"][0]["reason"] == "delivery_limit"
+
+
+def test_a_worker_that_dies_holding_a_message_counts_as_a_delivery(
+    broker_url: str, topology: Topology, amqp: Any
+) -> None:
+    publish_one(broker_url, topology, b"{}")
+    for _ in range(topology.delivery_limit + 1):
+        connection = pika.BlockingConnection(pika.URLParameters(broker_url.rstrip("/") + "/%2F"))
+        method, _, _ = connection.channel().basic_get(topology.work_queue_name)
+        assert method is not None
+        connection.close()  # never acked: the broker requeues it and counts the delivery
+    properties, _ = wait_for_dead_letter(amqp, topology)
+    assert properties.headers["x-death"][0]["reason"] == "delivery_limit"
+
+
+def test_a_kombu_consumer_rejecting_dead_letters_too(
+    broker_url: str, topology: Topology, amqp: Any
+) -> None:
+    publish_one(broker_url, topology, b"{}")
+    with kombu.Connection(broker_url) as connection:
+        message = connection.SimpleQueue(topology.work_queue()).get(timeout=5)
+        message.reject(requeue=False)
+    properties, _ = wait_for_dead_letter(amqp, topology)
+    assert properties.headers["x-death"][0]["reason"] == "rejected"
