@@ -135,6 +135,7 @@ class StreamingClient:
         self._pending: list[StreamEvent] = []
         self._ids = itertools.count(1)
         self._closed = threading.Event()
+        self._running = False
 
     # -- public ------------------------------------------------------------------------------
 
@@ -145,6 +146,15 @@ class StreamingClient:
         hold time; nothing is lost by abandoning the loop, since nothing is stored here.
         Raises PermanentError (for instance AuthenticationFailed) when recovery cannot help.
         """
+        self._running = True
+        try:
+            yield from self._loop(stop)
+        finally:
+            self._running = False
+            if self._closed.is_set():
+                self._session.close()
+
+    def _loop(self, stop: threading.Event) -> Iterator[list[StreamEvent]]:
         failures = relogins = 0
         while not (stop.is_set() or self._closed.is_set()):
             try:
@@ -173,14 +183,22 @@ class StreamingClient:
                 stop.wait(self._interval_s)
 
     def close(self) -> None:
-        """Send ``/meta/disconnect`` (best effort) and end ``events``; safe to call twice."""
+        """Send ``/meta/disconnect`` (best effort) and end ``events``; safe to call twice.
+
+        Called from another thread it also ends a long poll in progress at once, since the
+        server answers a held ``/meta/connect`` when its client disconnects.
+        """
         self._closed.set()
         client_id, self._client_id = self._client_id, None
         if client_id is not None:
             message = {"channel": "/meta/disconnect", "clientId": client_id, "id": self._next_id()}
+            side = self.auth.new_session()
+            side.cookies.update(self._session.cookies)
             with contextlib.suppress(TransientError, PermanentError, _Rehandshake, _Relogin):
-                self._post([message], CONTROL_TIMEOUT_S)
-        self._session.close()
+                self._post([message], CONTROL_TIMEOUT_S, session=side)
+            side.close()
+        if not self._running:
+            self._session.close()
 
     # -- protocol steps ----------------------------------------------------------------------
 
@@ -294,13 +312,17 @@ class StreamingClient:
     # -- wire --------------------------------------------------------------------------------
 
     def _post(
-        self, messages: list[dict[str, Any]], read_timeout_s: float = CONTROL_TIMEOUT_S
+        self,
+        messages: list[dict[str, Any]],
+        read_timeout_s: float = CONTROL_TIMEOUT_S,
+        *,
+        session: requests.Session | None = None,
     ) -> list[dict[str, Any]]:
         token = self.auth.access_token
         self._token_used = token
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         try:
-            response = self._session.post(
+            response = (session or self._session).post(
                 self.endpoint,
                 json=messages,
                 headers=headers,

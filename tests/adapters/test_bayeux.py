@@ -88,9 +88,10 @@ class Listener:
             )
 
     def close(self) -> None:
+        """Stop from the test's thread, as a shutting-down ingest process would."""
         self.stop.set()
-        self.thread.join(timeout=8)
         self.client.close()
+        self.thread.join(timeout=8)
         assert not self.thread.is_alive()
         assert self.error is None, self.error
 
@@ -222,13 +223,26 @@ def test_dropped_long_polls_recover_without_loss(
     listener.close()
 
 
-def test_stop_ends_the_loop_within_one_long_poll(
+def test_close_from_another_thread_ends_a_held_long_poll_at_once(
+    sf_admin: Any, sf_listen: Callable[..., Listener]
+) -> None:
+    listener = sf_listen()
+    time.sleep(0.3)  # the client now holds a 2-second /meta/connect
+    started = time.monotonic()
+    listener.close()
+    assert time.monotonic() - started < 1.0
+
+
+def test_stop_alone_ends_the_loop_within_one_long_poll(
     sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
     listener = sf_listen()
     started = time.monotonic()
-    listener.close()
+    listener.stop.set()
+    listener.thread.join(timeout=8)
+    assert not listener.thread.is_alive()
     assert time.monotonic() - started < 4.5
+    listener.close()
 
 
 def test_backoff_is_capped_and_jittered() -> None:

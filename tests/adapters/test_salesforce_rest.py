@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from typing import Any
 
 import certifi
@@ -86,23 +87,30 @@ def test_wrong_secret_is_refused_without_leaking_it(sf_admin: Any) -> None:
     assert "not-the-secret-42" not in str(caught.value)
 
 
-def test_given_session_id_is_used_and_cannot_be_renewed(sf_admin: Any) -> None:
+def test_username_password_token_login(sf_admin: Any) -> None:
     client = make_client(
-        sf_admin.sim, client_id=None, client_secret=None, session_id=sf_admin.token()
+        sf_admin, username="integration@example.com", password="pw", security_token="tok"
     )
+    assert client.auth.mode == "password"
+    assert client.query_all("SELECT Id FROM Product2") == []
+
+
+def test_given_session_id_is_used_and_cannot_be_renewed(sf_admin: Any) -> None:
+    client = make_client(sf_admin, client_id=None, client_secret=None, session_id=sf_admin.token())
     assert client.auth.mode == "session"
     assert client.query_all("SELECT Id FROM Product2") == []
-    stale = make_client(
-        sf_admin.sim, client_id=None, client_secret=None, session_id="00Dbogus!token"
-    )
+    stale = make_client(sf_admin, client_id=None, client_secret=None, session_id="00Dbogus!token")
     with pytest.raises(AuthenticationFailed) as caught:
         stale.query_all("SELECT Id FROM Product2")
     assert "00Dbogus" not in str(caught.value)
 
 
-def test_expired_token_is_renewed_once_transparently(sf_client: SalesforceClient) -> None:
+def test_expired_token_is_renewed_once_transparently(
+    sf_client: SalesforceClient, sf_admin: Any
+) -> None:
+    sf_admin.faults(token_ttl_s=0.3)
     sf_client.query_all("SELECT Id FROM Product2")
-    sf_client.auth._token = "expired-token-value"  # as if the org had revoked it
+    time.sleep(0.4)
     assert sf_client.query_all("SELECT Id FROM Product2") == []
     assert sf_client.auth.logins == 2
 
@@ -271,6 +279,16 @@ def test_5xx_is_transient_and_4xx_is_rejected_with_salesforce_messages(
     with pytest.raises(TransientError) as throttled:
         sf_client.query_all("SELECT Id FROM Product2")
     assert throttled.value.retry_after == 7
+
+
+def test_spent_daily_limit_is_transient_with_an_hour_hint(
+    sf_client: SalesforceClient, sf_admin: Any
+) -> None:
+    limit = sf_admin.admin("api-usage", {})["limit"]
+    sf_admin.admin("api-usage", {"used": limit})
+    with pytest.raises(TransientError, match="REQUEST_LIMIT_EXCEEDED") as caught:
+        sf_client.query_all("SELECT Id FROM Product2")
+    assert caught.value.retry_after == 3600
 
 
 def test_timeouts_and_refused_connections_are_transient(sf_admin: Any) -> None:
