@@ -38,11 +38,15 @@ class QueryService:
         soql = call.query.get("q")
         if not soql:
             raise bad_request("MALFORMED_QUERY", "A query string must be provided.")
-        records = self.run(soql, include_deleted=include_deleted, version=call.version)
+        records, total = self.run(soql, include_deleted=include_deleted, version=call.version)
+        if not records:
+            return Reply(200, {"totalSize": total, "done": True, "records": []})
         return Reply(200, self._first(call, records, batch))
 
-    def run(self, soql: str, *, include_deleted: bool, version: str) -> list[dict[str, Any]]:
-        """The records of a SOQL query, Salesforce-shaped (raises ``ApiError`` on bad SOQL)."""
+    def run(
+        self, soql: str, *, include_deleted: bool, version: str
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Records and ``totalSize`` of a SOQL query (raises ``ApiError`` on bad SOQL)."""
         try:
             from simulators.salesforce import soql as engine
         except ImportError:
@@ -54,7 +58,7 @@ class QueryService:
                 )
             except engine.SoqlError as exc:
                 raise ApiError(400, exc.error_code, str(exc)) from None
-        return list(result.records)
+        return list(result.records), result.total_size
 
     def _first(self, call: Call, records: list[dict[str, Any]], batch: int) -> dict[str, Any]:
         if len(records) <= batch:
