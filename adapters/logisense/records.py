@@ -15,7 +15,7 @@ from billsync.errors import NotFound, PermanentError, TransientError
 from .envelopes import list_items, write_instance
 from .session import LogiSenseSession
 
-DEFAULT_PAGE_SIZE = 500
+DEFAULT_PAGE_SIZE = 1000
 
 
 def identity_of(value: Any) -> int:

@@ -5,6 +5,7 @@ Outcomes only: what the simulator holds and which billsync error a failure becom
 
 from __future__ import annotations
 
+import email.utils
 import socket
 import threading
 import time
@@ -17,6 +18,7 @@ import requests
 from pydantic import SecretStr
 
 from adapters.logisense import LogiSenseClient, ReferenceData
+from adapters.logisense.envelopes import retry_after_seconds
 from adapters.logisense.token import Grant, TokenKeeper, grant_from
 from billsync.config import Settings
 from billsync.errors import (
@@ -469,3 +471,11 @@ def test_failed_early_refresh_keeps_the_live_token():
     time.sleep(0.1)  # the old token is dead now: the next call logs in again
     assert keeper.token() == "second"
     assert keeper.logins == 2
+
+
+def test_retry_after_as_seconds_or_http_date():
+    assert retry_after_seconds("12") == 12.0
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    wait = retry_after_seconds(in_a_minute)
+    assert wait is not None and 55 <= wait <= 61
+    assert retry_after_seconds("soon") is None and retry_after_seconds(None) is None
