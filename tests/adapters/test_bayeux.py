@@ -180,6 +180,21 @@ def test_a_replay_id_past_retention_is_treated_as_invalid(
     second.close()
 
 
+def test_gap_events_pass_through_with_their_header(
+    sf_admin: Any, sf_listen: Callable[..., Listener]
+) -> None:
+    account_id = sf_admin.create_account("Gappy")
+    listener = sf_listen()
+    sf_admin.admin("cdc/gap", {"object": "Account", "ids": [account_id]})
+    sf_admin.admin("cdc/overflow", {"object": "Account"})
+    with listener.cond:
+        assert listener.cond.wait_for(lambda: len(listener.events) >= 2, 2)
+    headers = [e.payload["ChangeEventHeader"] for e in listener.events]
+    assert headers[0]["changeType"] == "GAP_UPDATE" and headers[0]["recordIds"] == [account_id]
+    assert headers[1]["changeType"] == "GAP_OVERFLOW"
+    listener.close()
+
+
 def test_forgotten_client_handshakes_again_and_keeps_receiving(
     sf_admin: Any, sf_listen: Callable[..., Listener]
 ) -> None:
