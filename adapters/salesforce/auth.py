@@ -56,8 +56,9 @@ class SalesforceAuth:
     """Holds the credentials and the current access token; ``refresh()`` logs in again.
 
     Thread-safe: REST calls and the streaming client share one token, and a refresh by one of
-    them serves the others. ``session`` is the shared REST session; the streaming client takes
-    its own from ``new_session()`` so that its cookies and long polls stay apart.
+    them serves the others. ``session`` carries the login requests; the REST and streaming
+    clients each take their own from ``new_session()``, so that call headers, counters, cookies
+    and long polls stay apart.
     """
 
     def __init__(

@@ -306,7 +306,7 @@ class SalesforceClient:
     def _client(self) -> Salesforce:
         with self._sf_lock:
             if self._sf is None:
-                session = self.auth.session
+                session = self.auth.new_session()
                 session.headers["Sforce-Call-Options"] = f"client={self.call_client}"
                 session.hooks["response"].append(self._on_response)
                 self._sf = Salesforce(
