@@ -37,13 +37,21 @@ def sf_login(sim: SalesforceSimulator, session: requests.Session) -> dict[str, s
     return token
 
 
-@pytest.fixture
-def sf_sim() -> Iterator[SalesforceSimulator]:
-    """A fresh simulator with a short long-poll timeout."""
+@pytest.fixture(scope="module")
+def sf_sim_shared() -> Iterator[SalesforceSimulator]:
+    """One simulator per test module, with a short long-poll timeout."""
     with SalesforceSimulator(
         client_id=SF_CLIENT_ID, client_secret=SF_CLIENT_SECRET, longpoll_timeout_s=2.0
     ) as sim:
         yield sim
+
+
+@pytest.fixture
+def sf_sim(sf_sim_shared: SalesforceSimulator) -> SalesforceSimulator:
+    """The module's simulator, reset to the seeded org (data, events, faults, clients)."""
+    with sf_http_session(sf_sim_shared) as session:
+        session.post(f"{sf_sim_shared.base_url}/__sim/reset").raise_for_status()
+    return sf_sim_shared
 
 
 @pytest.fixture
