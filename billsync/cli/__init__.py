@@ -40,9 +40,9 @@ def root(
 
 
 def _register() -> None:
-    from billsync.cli import bench, catalog, demo, dlq, entities, queues, sim, worker
+    from billsync.cli import bench, catalog, demo, dlq, drift, entities, ingest, queues, sim, worker
 
-    for module in (worker, entities, dlq, queues, sim, demo, catalog, bench):
+    for module in (worker, entities, dlq, queues, sim, demo, catalog, bench, drift, ingest):
         module.register(app)
 
 

@@ -1,0 +1,78 @@
+"""Figures beside their SPEC §9 targets: as a rich table for people and as JSON for tools."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.table import Table
+
+
+@dataclass
+class Figure:
+    """One measured row: ``met`` is None when the row has no pass/fail target (a reference)."""
+
+    key: str
+    label: str
+    value: float | None
+    unit: str
+    target: str
+    met: bool | None
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    def shown(self) -> str:
+        """The value as printed."""
+        if self.error is not None:
+            return "error"
+        if self.value is None:
+            return "n/a"
+        if abs(self.value) >= 100:
+            return f"{self.value:,.0f} {self.unit}".strip()
+        return f"{self.value:,.3g} {self.unit}".strip()
+
+
+def verdict(met: bool | None) -> str:
+    """How a row's outcome prints."""
+    return {True: "[green]met[/green]", False: "[red]NOT met[/red]", None: "[dim]ref[/dim]"}[met]
+
+
+def table(figures: list[Figure]) -> Table:
+    """The SPEC §9 table."""
+    result = Table(title="billsync bench: SPEC §9 targets", title_justify="left")
+    for column in ("what", "measured", "target", "outcome"):
+        result.add_column(column)
+    for figure in figures:
+        outcome = verdict(figure.met) if figure.error is None else f"[red]{figure.error}[/red]"
+        result.add_row(figure.label, figure.shown(), figure.target, outcome)
+    return result
+
+
+def machine() -> dict[str, Any]:
+    """The machine the figures were measured on."""
+    return {
+        "cpus": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in psutil.getloadavg()],
+    }
+
+
+def as_json(figures: list[Figure], *, settings: dict[str, Any]) -> dict[str, Any]:
+    """The JSON document ``--json`` writes."""
+    return {
+        "machine": machine(),
+        "settings": settings,
+        "figures": [asdict(f) for f in figures],
+        "all_met": all(f.met is not False and f.error is None for f in figures),
+    }
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    """Write the JSON document to ``path``."""
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")

@@ -1,0 +1,143 @@
+"""``billsync drift [--fix] [--json]``: where LogiSense no longer matches Salesforce (SPEC §8)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
+from adapters.broker.publisher import publish_messages
+from adapters.broker.topology import Topology
+from adapters.logisense import LogiSenseClient
+from adapters.salesforce.rest import SalesforceClient
+from billsync.bootstrap import open_store
+from billsync.cli.common import FAILED, console, emit_json, errors, guarded, settings_of, table
+from billsync.config import DEFAULT_AMQP_URL, Settings
+from billsync.messages import ChangeMessage
+from statemachine.fieldmap import FieldMap
+from workers.drift import DEFAULT_BATCH_SIZE, DriftChecker, DriftReport, repair
+
+MAX_SHOWN_CHARS = 60
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+
+    @app.command()
+    @guarded
+    def drift(
+        ctx: typer.Context,
+        fix: Annotated[
+            bool, typer.Option("--fix", help="Re-queue drifted entities with Salesforce's values.")
+        ] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        batch_size: Annotated[
+            int, typer.Option("--batch-size", min=1, max=200, help="Records per Salesforce read.")
+        ] = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        """Compare Salesforce, the store and LogiSense; exit 1 when they differ."""
+        settings = settings_of(ctx)
+        sessions = open_store(settings, pool_size=2)
+        salesforce = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
+        with LogiSenseClient.from_settings(settings) as logisense, _progress() as progress:
+            report = DriftChecker(
+                sessions,
+                logisense,
+                FieldMap.load(settings.field_map_file),
+                salesforce=salesforce,
+                batch_size=batch_size,
+                progress=progress,
+            ).run()
+        requeued = repair(report, sessions, publish=_publisher(settings)) if fix else None
+        if as_json:
+            data = report.as_json()
+            if requeued is not None:
+                data["requeued"] = requeued
+            emit_json(data)
+        else:
+            _print(report, requeued)
+        if report.differences:
+            raise typer.Exit(FAILED)
+
+
+def _publisher(settings: Settings) -> Any:
+    url = settings.broker_url_or(DEFAULT_AMQP_URL)
+    topology = Topology.from_settings(settings)
+
+    def publish(changes: list[ChangeMessage]) -> int:
+        return publish_messages(url, topology, changes)
+
+    return publish
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A progress bar on stderr (stdout stays clean for ``--json``), one task per stage."""
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=errors,
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def update(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    with bar:
+        yield update
+
+
+def _shown(value: Any) -> str:
+    text = "" if value is None else repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
+
+
+def _print(report: DriftReport, requeued: list[str] | None) -> None:
+    source = "Salesforce" if report.source == "salesforce" else "store snapshot"
+    rows = [
+        (
+            d.kind,
+            d.object,
+            d.sfid or "",
+            d.logisense_id or "",
+            d.field,
+            _shown(d.salesforce) if d.kind != "unknown" else "",
+            _shown(d.expected) if d.kind == "field" else "",
+            _shown(d.logisense) if d.kind != "store-behind" else _shown(d.written) + " (store)",
+            d.note,
+        )
+        for d in report.differences
+    ]
+    columns = [
+        "kind",
+        "object",
+        "salesforce id",
+        "LogiSense id",
+        "field",
+        f"{source} value",
+        "expected in LogiSense",
+        "LogiSense value",
+        "note",
+    ]
+    title = f"{len(report.differences)} differences in {report.checked} entities checked"
+    console.print(table(title, columns, rows))
+    if report.skipped:
+        skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items()))
+        console.print(f"not compared: {skipped}", highlight=False)
+    console.print(
+        f"LogiSense accounts without sfdcid (never touched): {report.logisense_only}",
+        highlight=False,
+    )
+    if requeued is not None:
+        console.print(
+            f"re-queued {len(requeued)} entities; a running worker writes Salesforce's values "
+            "again (run drift once more to confirm)",
+            highlight=False,
+        )

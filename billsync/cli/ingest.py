@@ -1,0 +1,154 @@
+"""``billsync ingest``, ``billsync push opportunity <id>`` and ``billsync serve-push``.
+
+The push endpoint runs either on its own (``serve-push``) or inside the ingest process
+(``ingest --serve-push``), so that one process can serve both where that is simpler to deploy.
+"""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from adapters.broker.topology import Topology
+from adapters.salesforce.rest import SalesforceClient
+from billsync.cli.common import NOT_FOUND, USAGE, console, emit_json, fail, guarded, settings_of
+from billsync.config import DEFAULT_AMQP_URL, Settings
+from billsync.errors import ConfigError
+from billsync.messages import is_salesforce_id
+from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer, UnknownOpportunity
+
+HostOption = Annotated[
+    str, typer.Option("--host", help="Address for the push endpoint (put TLS in front of it).")
+]
+PortOption = Annotated[
+    int | None, typer.Option("--port", help="Port for the push endpoint (BILLSYNC_HTTP_PORT).")
+]
+
+
+def _push_server(
+    settings: Settings, salesforce: SalesforceClient, host: str, port: int | None
+) -> tuple[PushServer, BrokerSender]:
+    if settings.push_token is None:
+        raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
+    url = settings.broker_url_or(DEFAULT_AMQP_URL)
+    sender = BrokerSender(url, Topology.from_settings(settings))
+    endpoint = PushEndpoint(
+        PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
+    )
+    return PushServer(
+        endpoint, host=host, port=settings.http_port if port is None else port
+    ), sender
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
+    push_app = typer.Typer(help="Request pushes to LogiSense.", no_args_is_help=True)
+    app.add_typer(push_app, name="push")
+
+    @app.command()
+    @guarded
+    def ingest(
+        ctx: typer.Context,
+        serve_push: Annotated[
+            bool, typer.Option("--serve-push", help="Also serve the HTTP push endpoint.")
+        ] = False,
+        host: HostOption = "127.0.0.1",
+        port: PortOption = None,
+    ) -> None:
+        """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
+        from billsync.bootstrap import open_store
+        from workers.ingest import StreamIngest
+
+        settings = settings_of(ctx)
+        settings.require("sf_instance_url")
+        salesforce = SalesforceClient.from_settings(settings)
+        url = settings.broker_url_or(DEFAULT_AMQP_URL)
+        service = StreamIngest(settings, open_store(settings, pool_size=2), salesforce, url)
+        stop = _stop_on_signals()
+        server = sender = None
+        if serve_push:
+            server, sender = _push_server(settings, salesforce, host, port)
+            console.print(f"push endpoint at {server.start()}/push/opportunity/<id>")
+
+        def announce() -> None:
+            if service.ready.wait(timeout=None) and not stop.is_set():
+                console.print(f"ingest listening on {len(service.channels)} channels")
+
+        threading.Thread(target=announce, daemon=True).start()
+        try:
+            service.run(stop)
+        finally:
+            if server is not None:
+                server.stop()
+            if sender is not None:
+                sender.close()
+        console.print(service.metrics.summary(), highlight=False)
+
+    @app.command("serve-push")
+    @guarded
+    def serve_push_command(
+        ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = None
+    ) -> None:
+        """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
+        settings = settings_of(ctx)
+        salesforce = SalesforceClient.from_settings(settings)
+        server, sender = _push_server(settings, salesforce, host, port)
+        stop = _stop_on_signals()
+        console.print(f"push endpoint at {server.start()}/push/opportunity/<id>")
+        try:
+            stop.wait()
+        finally:
+            server.stop()
+            sender.close()
+
+    @push_app.command("opportunity")
+    @guarded
+    def push_opportunity(
+        ctx: typer.Context,
+        record_id: Annotated[str, typer.Argument(help="The opportunity's Salesforce id.")],
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Request a push of a won opportunity as an Account Price Plan."""
+        settings = settings_of(ctx)
+        if not is_salesforce_id(record_id):
+            fail(f"{record_id[:40]!r} is not a Salesforce id (15 or 18 letters and digits)", USAGE)
+        salesforce = SalesforceClient.from_settings(settings)
+        url = settings.broker_url_or(DEFAULT_AMQP_URL)
+        sender = BrokerSender(url, Topology.from_settings(settings))
+        try:
+            request = PushDesk(salesforce, sender.send).request(
+                record_id, source="cli", requested_by=_user()
+            )
+        except UnknownOpportunity as exc:
+            fail(str(exc), NOT_FOUND)
+        finally:
+            sender.close()
+        if as_json:
+            emit_json({"request_id": request.id, "record_id": request.record_id})
+        else:
+            console.print(
+                f"push of opportunity {request.record_id} requested (request {request.id})",
+                highlight=False,
+            )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""
