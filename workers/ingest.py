@@ -1,0 +1,334 @@
+"""The streaming ingest: Salesforce change events in, confirmed broker messages out (SPEC §4).
+
+``StreamIngest.run(stop)`` long-polls the Streaming API (``StreamingClient``), turns each event
+into messages (``ingest_events``), publishes them through the pipelined confirmed publisher, and
+moves a channel's stored replay id past an event only once every message of that event, and of
+every event before it, is confirmed by the broker. A crash at any point therefore replays from the
+last safe position: events may arrive twice (harmless, SPEC §2), never zero times.
+
+How each event is tracked: it gets a ticket in a FIFO with the number of its messages still
+unconfirmed. The publisher runs ``on_confirm`` callbacks in publication order; each confirm
+decrements its ticket and pops every finished ticket at the head, advancing that channel's safe
+cursor. After each ``/meta/connect`` batch the publisher is flushed and the advanced cursors are
+saved in one transaction (pipelined within the batch, one round trip per batch).
+
+When the stream cannot be trusted the ingest re-reads Salesforce by SOQL (``ingest_reread``): gap
+events re-read their records, overflow events their whole object, and a stored position that is
+older than the retention, refused as invalid, or never had an event (``-1``) is reconciled by
+reading the records changed since its time; then the channel continues with ``-1``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from adapters.broker.publisher import DEFAULT_WINDOW, ConfirmedPublisher, open_publisher
+from adapters.broker.topology import Topology
+from adapters.salesforce.rest import SalesforceClient
+from adapters.salesforce.streaming import REPLAY_NEW, StreamEvent, StreamingClient, backoff_delay
+from billsync.config import Settings
+from billsync.errors import TransientError
+from billsync.messages import Message, encode, now_ms
+from statemachine.fieldmap import FieldMap
+from workers.ingest_cursors import LISTENING, Cursor, CursorStore
+from workers.ingest_events import Interpretation, channel_objects, interpret
+from workers.ingest_metrics import IngestMetrics
+from workers.ingest_reread import Rereader
+
+log = logging.getLogger("billsync.ingest")
+
+#: Reconciliation reads from this long before the stored time (clock skew, commit vs. modstamp).
+RECONCILE_MARGIN_MS = 60_000
+SUMMARY_INTERVAL_S = 10.0
+RESTART_BACKOFF_CAP_S = 30.0
+FLUSH_TIMEOUT_S = 30.0
+
+
+class PublisherLost(Exception):
+    """The confirmed publisher failed: what it had not confirmed must be replayed.
+
+    Deliberately not a ``TransientError``, so that it escapes the streaming client's own retry
+    loop and reaches ``run``, which opens a new publisher and resubscribes from the safe cursors.
+    """
+
+
+@dataclass
+class _Ticket:
+    """One event's place in the confirm order, and how many of its messages are unconfirmed."""
+
+    channel: str
+    replay_id: int
+    event_time_ms: int
+    outstanding: int = 0
+    sealed: bool = False
+
+
+class StreamIngest:
+    """The ``billsync ingest`` producer, usable as a thread (``billsync demo``) or a process.
+
+    ``metrics`` holds the counters; ``ready`` is set once the first subscription succeeded.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        salesforce: SalesforceClient,
+        publisher_url: str,
+        *,
+        topology: Topology | None = None,
+        field_map: FieldMap | None = None,
+        window: int = DEFAULT_WINDOW,
+        summary_interval_s: float = SUMMARY_INTERVAL_S,
+        clock_ms: Callable[[], int] = now_ms,
+    ) -> None:
+        self.settings = settings
+        self.salesforce = salesforce
+        self.publisher_url = publisher_url
+        self.topology = topology or Topology.from_settings(settings)
+        self.channels = tuple(settings.sf_channels)
+        self.window = window
+        self.summary_interval_s = summary_interval_s
+        self.clock_ms = clock_ms
+        self.retention_ms = int(settings.sf_retention_hours * 3_600_000)
+        self.cursors = CursorStore(sessions)
+        self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
+        self.metrics = IngestMetrics()
+        self.ready = threading.Event()
+        self._safe: dict[str, Cursor] = {}
+        self._dirty: set[str] = set()
+        self._tickets: deque[_Ticket] = deque()
+        self._publisher: ConfirmedPublisher | None = None
+        self._stream: StreamingClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Ingest until ``stop`` is set; then flush, save cursors and disconnect.
+
+        Broker and Salesforce failures are retried with backoff, resuming from the saved
+        cursors; a PermanentError (refused credentials, a channel that does not exist) ends the
+        run by raising it.
+        """
+        self._safe = self.cursors.load_all()
+        watcher = threading.Thread(
+            target=self._watch, args=(stop,), name="billsync-ingest-watch", daemon=True
+        )
+        watcher.start()
+        failures = 0
+        try:
+            while not stop.is_set():
+                try:
+                    self._stream_once(stop)
+                    failures = 0
+                except (TransientError, PublisherLost) as exc:
+                    failures += 1
+                    self.metrics.publisher_failures += isinstance(exc, PublisherLost)
+                    log.warning("ingest interrupted (%s); resuming from the saved cursors", exc)
+                    stop.wait(backoff_delay(failures, cap=RESTART_BACKOFF_CAP_S))
+        finally:
+            stop.set()
+            watcher.join(timeout=5)
+            self._save_dirty()
+            log.info("%s (stopped)", self.metrics.summary())
+
+    def _stream_once(self, stop: threading.Event) -> None:
+        """One publisher and one streaming session, until stop or a failure."""
+        self._tickets.clear()
+        publisher = open_publisher(self.publisher_url, self.topology, window=self.window)
+        self._publisher = publisher
+        stream = StreamingClient(
+            self.salesforce.auth,
+            self.channels,
+            api_version=self.settings.sf_api_version,
+            replay_from=self._replay_from,
+            on_invalid_replay=self._on_invalid_replay,
+        )
+        self._stream = stream
+        try:
+            for batch in stream.events(stop):
+                self.handle_batch(batch)
+        finally:
+            self._stream = None
+            stream.close()
+            self._tickets.clear()
+            self._publisher = None
+            publisher.close()
+
+    def _watch(self, stop: threading.Event) -> None:
+        """Readiness, the periodic summary line, and ending a held long poll on stop."""
+        last_summary = time.monotonic()
+        while not stop.wait(0.05):
+            stream = self._stream
+            if stream is not None and stream.subscriptions > 0:
+                self.ready.set()
+            if time.monotonic() - last_summary >= self.summary_interval_s:
+                last_summary = time.monotonic()
+                log.info(self.metrics.summary())
+        stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def handle_batch(self, batch: Iterable[StreamEvent]) -> None:
+        """Publish a batch's messages, wait for their confirms, then save the advanced cursors."""
+        for event in batch:
+            self.metrics.events_received += 1
+            meaning = interpret(
+                event.channel,
+                event.replay_id,
+                event.payload,
+                call_client=self.settings.sf_call_client,
+                received_ms=int(event.received_at * 1000),
+            )
+            ticket = _Ticket(event.channel, event.replay_id, meaning.event_time_ms)
+            self._tickets.append(ticket)
+            for message in self._messages(event, meaning):
+                self._publish(message, ticket)
+            ticket.sealed = True
+            self._advance()
+        self._flush()
+        self._save_dirty()
+
+    def _messages(self, event: StreamEvent, meaning: Interpretation) -> Iterable[Message]:
+        kind = meaning.kind
+        if kind == "own-write":
+            self.metrics.skipped_own_writes += 1
+        elif kind == "ignored":
+            self.metrics.ignored += 1
+            log.debug("ignored event %s on %s: %s", event.replay_id, event.channel, meaning.reason)
+        elif kind == "push":
+            self.metrics.push_requests += 1
+        elif kind == "gap":
+            self.metrics.gap_events += 1
+            log.info(
+                "gap event on %s: re-reading %d record(s)", event.channel, len(meaning.record_ids)
+            )
+            return self._counted_snapshots(
+                self.rereader.records(
+                    meaning.object_name,
+                    meaning.record_ids,
+                    id_prefix=f"{event.channel}:{event.replay_id}",
+                    commit_timestamp=meaning.commit_timestamp,
+                )
+            )
+        elif kind == "overflow":
+            self.metrics.overflow_events += 1
+            log.warning(
+                "overflow event on %s: re-reading every %s", event.channel, meaning.object_name
+            )
+            return self._counted_snapshots(
+                self.rereader.whole_object(
+                    meaning.object_name, id_prefix=f"{event.channel}:{event.replay_id}"
+                )
+            )
+        return meaning.messages
+
+    def _counted_snapshots(self, messages: Iterable[Message]) -> Iterable[Message]:
+        for message in messages:
+            self.metrics.snapshots_published += 1
+            yield message
+
+    # -- publishing and the confirm order ----------------------------------------------------
+
+    def _publish(self, message: Message, ticket: _Ticket | None) -> None:
+        publisher = self._publisher
+        if publisher is None:
+            raise PublisherLost("no publisher")
+        if ticket is not None:
+            ticket.outstanding += 1
+        lag_from = ticket.event_time_ms if ticket is not None else 0
+        on_confirm = functools.partial(self._confirmed, ticket, lag_from)
+        self.metrics.messages_published += 1
+        try:
+            publisher.publish(
+                encode(message), routing_key=self.topology.routing_key, on_confirm=on_confirm
+            )
+        except TransientError as exc:
+            raise PublisherLost(str(exc)) from None
+
+    def _confirmed(self, ticket: _Ticket | None, lag_from_ms: int) -> None:
+        self.metrics.confirmed(lag_from_ms, self.clock_ms())
+        if ticket is not None:
+            ticket.outstanding -= 1
+            self._advance()
+
+    def _advance(self) -> None:
+        """Pop finished tickets at the head of the order; each advances its channel's cursor."""
+        tickets = self._tickets
+        while tickets and tickets[0].sealed and tickets[0].outstanding <= 0:
+            done = tickets.popleft()
+            self._safe[done.channel] = Cursor(done.channel, done.replay_id, done.event_time_ms)
+            self._dirty.add(done.channel)
+
+    def _flush(self) -> None:
+        publisher = self._publisher
+        if publisher is None:
+            raise PublisherLost("no publisher")
+        try:
+            publisher.flush(timeout=FLUSH_TIMEOUT_S)
+        except TransientError as exc:
+            raise PublisherLost(str(exc)) from None
+        self._advance()
+
+    def _save_dirty(self) -> None:
+        if not self._dirty:
+            return
+        chosen = [self._safe[c] for c in sorted(self._dirty) if c in self._safe]
+        self.cursors.save(chosen)
+        self._dirty.clear()
+        self.metrics.cursor_saves += 1
+
+    # -- where to resume ---------------------------------------------------------------------
+
+    def _replay_from(self, channel: str) -> int:
+        """The replay id to subscribe from; reconciles first when the position is not usable."""
+        cursor = self._safe.get(channel)
+        now = self.clock_ms()
+        if cursor is None:
+            self._remember_listening(channel, now)
+            return REPLAY_NEW
+        if cursor.listening_only:
+            return self._reconcile(channel, cursor.event_time_ms, "no event since subscribing")
+        if now - cursor.event_time_ms > self.retention_ms:
+            return self._reconcile(channel, cursor.event_time_ms, "stored replay id too old")
+        return cursor.replay_id
+
+    def _on_invalid_replay(self, channel: str) -> int:
+        cursor = self._safe.get(channel)
+        since = cursor.event_time_ms if cursor else self.clock_ms() - self.retention_ms
+        return self._reconcile(channel, since, "replay id refused by Salesforce")
+
+    def _reconcile(self, channel: str, since_ms: int, reason: str) -> int:
+        """Publish snapshots of the records changed since ``since_ms``; continue with ``-1``."""
+        started = self.clock_ms()
+        objects = channel_objects(channel)
+        if not objects:
+            self._remember_listening(channel, started)
+            return REPLAY_NEW
+        log.info("reconciling %s since %d (%s)", channel, since_ms, reason)
+        prefix = f"reconcile:{channel}:{started}"
+        for object_name in objects:
+            for message in self.rereader.changed_since(
+                object_name, since_ms - RECONCILE_MARGIN_MS, id_prefix=prefix
+            ):
+                self.metrics.snapshots_published += 1
+                self._publish(message, None)
+        self._flush()
+        self.metrics.reconciliations += 1
+        self._remember_listening(channel, started)
+        return REPLAY_NEW
+
+    def _remember_listening(self, channel: str, since_ms: int) -> None:
+        self._safe[channel] = Cursor(channel, LISTENING, since_ms)
+        self._dirty.add(channel)
+        self._save_dirty()
