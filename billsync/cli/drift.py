@@ -18,7 +18,7 @@ from billsync.cli.common import FAILED, console, emit_json, errors, guarded, set
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from billsync.messages import ChangeMessage
 from statemachine.fieldmap import FieldMap
-from workers.drift import DEFAULT_BATCH_SIZE, DriftChecker, DriftReport, repair
+from workers.drift import DEFAULT_BATCH_SIZE, Difference, DriftChecker, DriftReport, repair
 
 MAX_SHOWN_CHARS = 60
 
@@ -99,35 +99,46 @@ def _shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 3] + "..."
 
 
+def _entity(d: Difference) -> str:
+    ls = f"\nLogiSense {d.logisense_id}" if d.logisense_id else ""
+    return f"{d.object} {d.sfid or ''}{ls}"
+
+
+def _wanted(d: Difference) -> str:
+    if d.kind == "unknown":
+        return ""
+    if d.kind == "field" and d.expected != d.salesforce:
+        return f"{_shown(d.salesforce)} (= {_shown(d.expected)})"
+    return _shown(d.salesforce)
+
+
+def _held(d: Difference) -> str:
+    if d.kind == "store-behind":
+        return f"store: {_shown(d.written)}"
+    return "" if d.kind == "unknown" else _shown(d.logisense)
+
+
 def _print(report: DriftReport, requeued: list[str] | None) -> None:
     source = "Salesforce" if report.source == "salesforce" else "store snapshot"
     rows = [
         (
             d.kind,
-            d.object,
-            d.sfid or "",
-            d.logisense_id or "",
+            _entity(d),
             d.field,
-            _shown(d.salesforce) if d.kind != "unknown" else "",
-            _shown(d.expected) if d.kind == "field" else "",
-            _shown(d.logisense) if d.kind != "store-behind" else _shown(d.written) + " (store)",
+            _wanted(d),
+            _held(d),
             d.note,
         )
         for d in report.differences
     ]
-    columns = [
-        "kind",
-        "object",
-        "salesforce id",
-        "LogiSense id",
-        "field",
-        f"{source} value",
-        "expected in LogiSense",
-        "LogiSense value",
-        "note",
-    ]
     title = f"{len(report.differences)} differences in {report.checked} entities checked"
-    console.print(table(title, columns, rows))
+    shown = table(title, ["kind"], [])
+    shown.add_column("entity", min_width=18, overflow="fold")
+    for column in ("field", f"{source} value", "LogiSense value", "note"):
+        shown.add_column(column, overflow="fold")
+    for row in rows:
+        shown.add_row(*row)
+    console.print(shown)
     if report.skipped:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items()))
         console.print(f"not compared: {skipped}", highlight=False)
