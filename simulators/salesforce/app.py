@@ -30,6 +30,7 @@ from simulators.salesforce.wire import (
 REST_PATH = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 COMETD_PATH = re.compile(r"^/cometd/(\d+\.\d)(?:/.*)?$")
 TOKEN_PATH = "/services/oauth2/token"
+MAX_BAYEUX_REQUEST = 32_768
 FAULT_CODES = {
     429: "TOO_MANY_REQUESTS",
     500: "UNKNOWN_EXCEPTION",
@@ -145,6 +146,10 @@ class SalesforceApp:
         match = COMETD_PATH.match(path)
         if match is None or float(match.group(1)) < MIN_VERSION:
             return Reply(400, [{"errorCode": "NOT_FOUND", "message": "Unsupported CometD version"}])
+        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BAYEUX_REQUEST:
+            return Reply(
+                413, [{"channel": None, "successful": False, "error": "413::Request too large"}]
+            )
         try:
             messages = json.loads(read_body(environ) or b"[]")
         except ValueError:

@@ -25,6 +25,7 @@ from simulators.salesforce.transaction import ALL_CHANGES_CHANNEL, Transaction
 from simulators.salesforce.wire import ApiUsage
 
 DEFAULT_THREADS = 256
+DEFAULT_MAX_RETAINED = 100_000  # events kept at most, whatever their age (bounds memory)
 OVERFLOW_RECORD_ID = "000000000000000AAA"
 GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE")
 
@@ -49,8 +50,11 @@ class SalesforceSimulator:
         seed: int = 0,
         *,
         threads: int = DEFAULT_THREADS,
+        max_retained_events: int = DEFAULT_MAX_RETAINED,
     ) -> None:
-        self.bus = EventBus(retention_hours=retention_hours, seed=seed)
+        self.bus = EventBus(
+            retention_hours=retention_hours, seed=seed, max_events=max_retained_events
+        )
         self.store = OrgStore(seed=seed, bus=self.bus)
         self.usage = ApiUsage(api_daily_limit)
         self.injector = FaultInjector(
