@@ -9,7 +9,9 @@ both are measured here side by side, on a scratch quorum queue deleted afterward
 - ``unconfirmed_publish_pyamqp``: the same with py-amqp, a leaner client, for reference;
 - ``blocking_confirm_publish``: one blocking confirm per message (on fewer messages);
 - ``windowed_confirm_publish``: billsync's ConfirmedPublisher with its confirm window;
-- ``consume_ack``: a kombu consumer, prefetch 200, acking each message.
+- ``consume_ack``: a kombu consumer, prefetch 200, acking each message;
+- ``windowed_share_of_unconfirmed`` (and ``..._pyamqp``): the windowed rate over each unconfirmed
+  one, the ratio SPEC §9 sets a target for.
 
 The machine is shared and noisy, so the two publish rates are measured in interleaved rounds and
 the best round of each is kept.
@@ -73,13 +75,15 @@ def measure_broker_ceiling(
         _delete(channel, topology)
         control.close()
     unconfirmed = max(figures["pika"])
+    unconfirmed_pyamqp = max(figures["pyamqp"])
     windowed = max(figures["windowed"])
     return {
         "unconfirmed_publish": unconfirmed,
-        "unconfirmed_publish_pyamqp": max(figures["pyamqp"]),
+        "unconfirmed_publish_pyamqp": unconfirmed_pyamqp,
         "blocking_confirm_publish": blocking,
         "windowed_confirm_publish": windowed,
         "windowed_share_of_unconfirmed": windowed / unconfirmed,
+        "windowed_share_of_unconfirmed_pyamqp": windowed / unconfirmed_pyamqp,
         "consume_ack": consume,
         "window": float(window),
         "message_bytes": float(len(body)),

@@ -57,10 +57,11 @@ def new_account(
 
 
 def rename(number: int, revision: int, *, commit_ms: int | None = None) -> ChangeMessage:
-    """An UPDATE of one mapped field (the Name)."""
+    """An UPDATE of one mapped field (the Name); the revision orders updates of one millisecond."""
     return change(
         "Account",
         account_id(number),
         {"Name": account_name(number, revision)},
         commit_timestamp=commit_ms if commit_ms is not None else now_ms(),
+        sequence=revision,
     )

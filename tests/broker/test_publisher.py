@@ -149,3 +149,17 @@ def test_memory_transport_confirms_at_once() -> None:
             connection.drain_events(timeout=1)
     assert received[:3] == [b'{"x": 1}'] * 3
     assert parse_message(received[3], max_bytes=10_000).record_id == ACCOUNT_ID
+
+
+def test_heartbeats_keep_an_idle_publisher_alive(broker_url: str, topology: Topology) -> None:
+    publisher = open_publisher(broker_url + "?heartbeat=1", topology)
+    confirmed: list[int] = []
+    try:
+        publisher.publish(b"{}", on_confirm=recorder(confirmed, 0))
+        publisher.flush()
+        time.sleep(3.5)  # several heartbeat intervals with no publishing at all
+        publisher.publish(b"{}", on_confirm=recorder(confirmed, 1))
+        publisher.flush()
+    finally:
+        publisher.close()
+    assert confirmed == [0, 1]
