@@ -26,7 +26,7 @@ from simulators.salesforce.schema import SCHEMA
 
 MIN_VERSION = 37.0
 IDLE_EXPIRY_S = 40.0
-MAX_QUEUED = 200_000
+MAX_QUEUED = 50_000
 INVALID_REPLAY = (
     "400::The replayId {{{replay}}} you provided was invalid.  Please provide a valid ID, "
     "-2 to replay all events, or -1 to replay only new events."
@@ -142,6 +142,7 @@ class CometdServer:
         self, messages: list[dict[str, Any]], browser: str | None
     ) -> tuple[list[str], str | None]:
         """Answer a message array: encoded replies and events, and a cookie to set (if any)."""
+        self._sweep()
         out: list[str] = []
         new_cookie: str | None = None
         for message in messages:
@@ -192,7 +193,6 @@ class CometdServer:
         return out, new_cookie
 
     def _handshake(self, message: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        self._sweep()
         with self._lock:
             client_id = "".join(self._rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=26))
             browser = "".join(self._rng.choices("abcdefghijklmnopqrstuvwxyz0123456789", k=22))
