@@ -25,8 +25,15 @@ def stamp() -> int:
     return next(_clock)
 
 
-def account(n: int, *, parent: int | None = None, invoicer: int | None = None,
-            change_type: str = "CREATE", ts: int | None = None, **fields: Any) -> ChangeMessage:
+def account(
+    n: int,
+    *,
+    parent: int | None = None,
+    invoicer: int | None = None,
+    change_type: str = "CREATE",
+    ts: int | None = None,
+    **fields: Any,
+) -> ChangeMessage:
     """A valid, in-scope account (override any field with keyword arguments)."""
     sfid = account_id(n)
     values: dict[str, Any] = {
@@ -43,31 +50,61 @@ def account(n: int, *, parent: int | None = None, invoicer: int | None = None,
         values["ParentId"] = account_id(parent)
     values.update(fields)
     nulled = [k for k, v in values.items() if v is None]
-    return change("Account", sfid, values, change_type=change_type,
-                  commit_timestamp=ts if ts is not None else stamp(), nulled_fields=nulled)
+    return change(
+        "Account",
+        sfid,
+        values,
+        change_type=change_type,
+        commit_timestamp=ts if ts is not None else stamp(),
+        nulled_fields=nulled,
+    )
 
 
 def update(object_name: str, sfid: str, ts: int | None = None, **fields: Any) -> ChangeMessage:
     """An UPDATE carrying only ``fields``."""
     nulled = [k for k, v in fields.items() if v is None]
-    return change(object_name, sfid, fields, change_type="UPDATE",
-                  commit_timestamp=ts if ts is not None else stamp(), nulled_fields=nulled)
+    return change(
+        object_name,
+        sfid,
+        fields,
+        change_type="UPDATE",
+        commit_timestamp=ts if ts is not None else stamp(),
+        nulled_fields=nulled,
+    )
 
 
-def contact(n: int, account_n: int, *, sync: bool = True, ts: int | None = None,
-            **fields: Any) -> ChangeMessage:
+def contact(
+    n: int, account_n: int, *, sync: bool = True, ts: int | None = None, **fields: Any
+) -> ChangeMessage:
     """A contact of account ``account_n``."""
-    values: dict[str, Any] = {"FirstName": "Pat", "LastName": f"Contact {n}",
-                              "AccountId": account_id(account_n), "LogiSense_Sync__c": sync,
-                              "Email": f"pat{n}@example.com"}
+    values: dict[str, Any] = {
+        "FirstName": "Pat",
+        "LastName": f"Contact {n}",
+        "AccountId": account_id(account_n),
+        "LogiSense_Sync__c": sync,
+        "Email": f"pat{n}@example.com",
+    }
     values.update(fields)
-    return change("Contact", contact_id(n), values, change_type="CREATE",
-                  commit_timestamp=ts if ts is not None else stamp())
+    return change(
+        "Contact",
+        contact_id(n),
+        values,
+        change_type="CREATE",
+        commit_timestamp=ts if ts is not None else stamp(),
+    )
 
 
 def relation(n: int, contact_n: int, account_n: int, *, active: bool = True) -> ChangeMessage:
     """An AccountContactRelation linking a contact to another account."""
-    return change("AccountContactRelation", f"07k{n:012d}AAA",
-                  {"AccountId": account_id(account_n), "ContactId": contact_id(contact_n),
-                   "IsActive": active, "IsDirect": False},
-                  change_type="CREATE", commit_timestamp=stamp())
+    return change(
+        "AccountContactRelation",
+        f"07k{n:012d}AAA",
+        {
+            "AccountId": account_id(account_n),
+            "ContactId": contact_id(contact_n),
+            "IsActive": active,
+            "IsDirect": False,
+        },
+        change_type="CREATE",
+        commit_timestamp=stamp(),
+    )

@@ -95,7 +95,7 @@ class Intake:
         for object_name, sfid in keys:
             by_object[object_name].append(sfid)
         for object_name, sfids in by_object.items():
-            for sfid, record in store.by_sfids(session, object_name, sfids).items():
+            for sfid, record in store.by_sfids(session, object_name, sfids, lock=True).items():
                 found[(object_name, sfid)] = record
         return found
 

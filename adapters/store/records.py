@@ -120,7 +120,7 @@ def due_ids(session: Session, *, now: float, limit: int) -> list[int]:
 
 def load_owned(session: Session, record_id: int, owner: str) -> SyncRecord | None:
     """The record if ``owner`` still holds its lease (else another worker took over)."""
-    record = session.get(SyncRecord, record_id, populate_existing=True)
+    record = session.get(SyncRecord, record_id, populate_existing=True, with_for_update=True)
     if record is None or record.lease_owner != owner:
         return None
     return record
@@ -133,14 +133,20 @@ def release(record: SyncRecord) -> None:
     record.claims = 0
 
 
-def by_sfids(session: Session, object_name: str, sfids: Iterable[str]) -> dict[str, SyncRecord]:
-    """Records of one object by Salesforce id."""
+def by_sfids(
+    session: Session, object_name: str, sfids: Iterable[str], *, lock: bool = False
+) -> dict[str, SyncRecord]:
+    """Records of one object by Salesforce id; ``lock`` takes their row locks (in id order, so
+    that two transactions locking overlapping sets cannot deadlock on each other)."""
     wanted = sorted(set(sfids))
     if not wanted:
         return {}
-    rows = session.scalars(
-        select(SyncRecord).where(SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted))
+    query = select(SyncRecord).where(
+        SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted)
     )
+    if lock:
+        query = query.order_by(SyncRecord.id).with_for_update()
+    rows = session.scalars(query.execution_options(populate_existing=True))
     return {r.sfid: r for r in rows}
 
 

@@ -13,15 +13,17 @@ from adapters.store.models import SyncRecord, Transition
 def ls_accounts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense accounts created by billsync, by sfdcid."""
     with sim.state.lock:
-        return {r["sfdcid"]: dict(r) for r in sim.state.tables["Account"].values()
-                if r.get("sfdcid")}
+        return {
+            r["sfdcid"]: dict(r) for r in sim.state.tables["Account"].values() if r.get("sfdcid")
+        }
 
 
 def ls_contacts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense contacts created by billsync, by sfdcid."""
     with sim.state.lock:
-        return {r["sfdcid"]: dict(r) for r in sim.state.tables["Contact"].values()
-                if r.get("sfdcid")}
+        return {
+            r["sfdcid"]: dict(r) for r in sim.state.tables["Contact"].values() if r.get("sfdcid")
+        }
 
 
 def ls_writes(sim: Any) -> int:
@@ -50,8 +52,13 @@ class Store:
     def history(self, sfid: str) -> list[Transition]:
         with self.sessions() as session:
             record = session.scalars(select(SyncRecord).where(SyncRecord.sfid == sfid)).one()
-            return list(session.scalars(select(Transition).where(
-                Transition.record_id == record.id).order_by(Transition.id)))
+            return list(
+                session.scalars(
+                    select(Transition)
+                    .where(Transition.record_id == record.id)
+                    .order_by(Transition.id)
+                )
+            )
 
     def settled(self, sfids: list[str], states: tuple[str, ...] = ("pushed", "failed")) -> bool:
         current = self.states()

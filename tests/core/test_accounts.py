@@ -15,8 +15,9 @@ def test_hierarchy_enqueued_child_first_ends_pushed_with_parent_links(
 ) -> None:
     run_worker()
     run_worker()
-    publish([account(3, parent=2), account(2, parent=1), account(1),
-             account(5, invoicer=4), account(4)])
+    publish(
+        [account(3, parent=2), account(2, parent=1), account(1), account(5, invoicer=4), account(4)]
+    )
     store = Store(backend.database_url)
     ids = [account_id(n) for n in (1, 2, 3, 4, 5)]
     wait_until(lambda: store.settled(ids), what="all accounts settled")
@@ -35,11 +36,16 @@ def test_rule_failures_leave_logisense_untouched(
     backend: Any, logisense: Any, run_worker: Any, publish: Any
 ) -> None:
     run_worker()
-    publish([
-        account(10), account(11, parent=10, CurrencyIsoCode="EUR"),
-        account(12, CurrencyIsoCode=None), account(13, LogiSense_Account_Status__c="Bogus"),
-        account(14, LogiSense_Bill_Group__c="Weekly Nope"), account(15, LogiSense_AR_Term__c=None),
-    ])
+    publish(
+        [
+            account(10),
+            account(11, parent=10, CurrencyIsoCode="EUR"),
+            account(12, CurrencyIsoCode=None),
+            account(13, LogiSense_Account_Status__c="Bogus"),
+            account(14, LogiSense_Bill_Group__c="Weekly Nope"),
+            account(15, LogiSense_AR_Term__c=None),
+        ]
+    )
     store = Store(backend.database_url)
     ids = [account_id(n) for n in range(10, 16)]
     wait_until(lambda: store.settled(ids), what="accounts settled")
@@ -85,8 +91,10 @@ def test_unmapped_changes_cost_nothing_and_bursts_coalesce(
     before = ls_writes(logisense)
     requests_before = logisense.stats.as_json()["requests_total"]
     publish([update("Account", sfid, Description=f"note {i}") for i in range(20)])
-    wait_until(lambda: store.record(sfid).values.get("Description") == "note 19",
-               what="unmapped changes merged")
+    wait_until(
+        lambda: store.record(sfid).values.get("Description") == "note 19",
+        what="unmapped changes merged",
+    )
     assert ls_writes(logisense) == before
     assert logisense.stats.as_json()["requests_total"] == requests_before
     publish([update("Account", sfid, Name=f"Burst {i}") for i in range(100)])
