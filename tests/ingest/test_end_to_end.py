@@ -1,0 +1,50 @@
+"""Records created and changed through the Salesforce REST API reach LogiSense through the
+streaming ingest and the workers, with no manual enqueueing (issue 4, acceptance 1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import wait_until
+from tests.ingest.conftest import ls_accounts, ls_contacts, new_account
+
+
+def test_rest_changes_reach_logisense(
+    backend: Any, logisense: Any, salesforce: Any, rep: Any, run_worker: Any, run_ingest: Any
+) -> None:
+    run_worker()
+    ingest = run_ingest()
+    parent = new_account(rep, "Parent Co")
+    child = new_account(rep, "Child Co", ParentId=parent)
+    contact = rep.Contact.create(
+        {
+            "FirstName": "Ada",
+            "LastName": "Byron",
+            "AccountId": child,
+            "LogiSense_Sync__c": True,
+            "MailingCity": "London",
+        }
+    )["id"]
+    wait_until(
+        lambda: {parent[:15], child[:15]} <= ls_accounts(logisense).keys(),
+        what="both accounts in LogiSense",
+    )
+    rep.Account.update(child, {"Name": "Child Company Ltd"})
+    rep.Contact.update(contact, {"LastName": "Lovelace", "Email": "ada@example.com"})
+
+    def synced() -> bool:
+        accounts, contacts = ls_accounts(logisense), ls_contacts(logisense)
+        person = contacts.get(contact[:15], {})
+        return (
+            accounts.get(child[:15], {}).get("name") == "Child Company Ltd"
+            and person.get("lastName") == "Lovelace"
+            and person.get("email") == "ada@example.com"
+        )
+
+    wait_until(synced, timeout=30, what="updates in LogiSense")
+    held = ls_accounts(logisense)
+    assert held[child[:15]]["parentAccountId"] == held[parent[:15]]["identity"]
+    assert ls_contacts(logisense)[contact[:15]]["firstName"] == "Ada"
+    figures = ingest.metrics.as_dict()
+    assert figures["messages_confirmed"] == figures["messages_published"] >= 7
+    assert figures["skipped_own_writes"] == 0
