@@ -75,8 +75,11 @@ class Rep:
         return answer.json()
 
     def writes(self) -> int:
-        """Writes the org has served so far (``/__sim/stats``)."""
-        return int(self.admin("stats")["writes_total"])
+        """Data writes the org has served so far (``/__sim/stats``; logins left out)."""
+        stats = self.admin("stats")
+        return int(stats["writes_total"]) - int(
+            stats["routes"].get("POST /services/oauth2/token", 0)
+        )
 
     def token(self) -> str:
         """The rep's access token (client credentials)."""
