@@ -1,0 +1,81 @@
+"""A worker killed after its LogiSense write and before recording it: after a restart, no
+duplicate (issue 3 acceptance 7). Real processes on RabbitMQ and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from adapters.broker.publisher import publish_messages
+from adapters.broker.topology import Topology
+from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, new_postgres_database, wait_until
+from tests.core.helpers import Store, ls_accounts
+from tests.factories import account, account_id
+
+
+@pytest.fixture
+def production_pair(rabbitmq_url: str, postgres_server: str) -> Iterator[tuple[str, str, str]]:
+    url, drop = new_postgres_database(postgres_server)
+    yield rabbitmq_url, url, f"k{uuid.uuid4().hex[:8]}"
+    drop()
+
+
+def _worker(broker: str, database: str, prefix: str, logisense: Any) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BILLSYNC_BROKER_URL": broker, "BILLSYNC_DATABASE_URL": database,
+           "BILLSYNC_QUEUE_PREFIX": prefix, "BILLSYNC_LS_BASE_URL": logisense.base_url,
+           "BILLSYNC_LS_USERNAME": LS_USER, "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
+           "BILLSYNC_LS_CLIENT_ID": LS_CLIENT, "BILLSYNC_LEASE_S": "2",
+           "BILLSYNC_SWEEP_INTERVAL_S": "0.2", "BILLSYNC_HTTP_TIMEOUT_S": "10"}
+    return subprocess.Popen([sys.executable, "-m", "billsync", "worker", "-c", "2"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _route_count(logisense: Any, route: str) -> int:
+    return int(logisense.stats.as_json()["routes"].get(route, 0))
+
+
+def test_killed_between_write_and_record_creates_no_duplicate(
+    production_pair: tuple[str, str, str], logisense: Any
+) -> None:
+    broker, database, prefix = production_pair
+    search = "POST /ResourceServer/api/v*/Account/Search"
+    create = "POST /ResourceServer/api/v*/Account"
+    first = _worker(broker, database, prefix, logisense)
+    try:
+        wait_until(lambda: _route_count(logisense, "POST /AuthorizationServer/api/v*/Access/Login")
+                   or first.poll() is not None, timeout=30, what="worker up")
+        logisense.faults.latency_ms = 1500
+        publish_messages(broker, Topology(prefix=prefix), [account(77)])
+        wait_until(lambda: _route_count(logisense, search) >= 1, timeout=30, what="search done")
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        wait_until(lambda: account_id(77) in ls_accounts(logisense), timeout=10,
+                   what="the in-flight create landed in LogiSense")
+    finally:
+        if first.poll() is None:
+            first.kill()
+    logisense.faults.latency_ms = 0
+    store = Store(database)
+    assert store.states()[account_id(77)] != "pushed"
+    second = _worker(broker, database, prefix, logisense)
+    try:
+        wait_until(lambda: store.states().get(account_id(77)) == "pushed", timeout=40,
+                   what="pushed after restart")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    with logisense.state.lock:
+        copies = [a for a in logisense.state.tables["Account"].values()
+                  if a.get("sfdcid") == account_id(77)]
+    assert len(copies) == 1
+    assert _route_count(logisense, create) == 1
+    assert store.record(account_id(77)).ls_id == copies[0]["identity"]
