@@ -58,16 +58,15 @@ class MirrorReader:
         """Every mirrored record billsync owns, in five or six queries."""
         state = MirrorState()
         self._pricebooks(state)
-        for row in self._query(state, "Product2", ["Name", "IsActive", PACKAGE_KEY]):
+        for row in self._query(state, "Product2", ["Name", "IsActive"], PACKAGE_KEY):
             if row.get(PACKAGE_KEY):
                 state.products[str(row[PACKAGE_KEY])] = row
-        service_fields = ["Name", "Product__c", SERVICE_KEY, *PRICE_FIELDS, STATE_PRICES]
-        for row in self._flagged(state, "Product_Service__c", service_fields):
+        service_fields = ["Name", "Product__c", *PRICE_FIELDS, STATE_PRICES]
+        for row in self._flagged(state, "Product_Service__c", service_fields, SERVICE_KEY):
             if row.get(SERVICE_KEY):
                 state.services[str(row[SERVICE_KEY])] = row
-        for row in self._flagged(
-            state, "LogiSense_Reference__c", ["Name", "Type__c", REFERENCE_KEY]
-        ):
+        references = ["Name", "Type__c"]
+        for row in self._flagged(state, "LogiSense_Reference__c", references, REFERENCE_KEY):
             if row.get(REFERENCE_KEY):
                 state.references[str(row[REFERENCE_KEY])] = row
         self._entries(state)
@@ -92,21 +91,28 @@ class MirrorReader:
         in_list = ", ".join(soql_string(b) for b in books)
         soql = (
             "SELECT Id, Pricebook2Id, Product2Id, CurrencyIsoCode, UnitPrice, IsActive "
-            f"FROM PricebookEntry WHERE Pricebook2Id IN ({in_list})"
+            f"FROM PricebookEntry WHERE Pricebook2Id IN ({in_list}) "
+            f"AND Product2.{PACKAGE_KEY} != null"
         )
         state.queries += 1
         for row in self.salesforce.query_all(soql):
             key = (row["Pricebook2Id"], row["Product2Id"], row["CurrencyIsoCode"])
             state.entries[key] = row
 
-    def _query(self, state: MirrorState, sobject: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _query(
+        self, state: MirrorState, sobject: str, fields: list[str], key: str
+    ) -> list[dict[str, Any]]:
+        """Only billsync's records: those with the external id ``key`` set."""
         state.queries += 1
-        return self.salesforce.query_all(f"SELECT Id, {', '.join(fields)} FROM {sobject}")
+        select = ", ".join(["Id", key, *fields])
+        return self.salesforce.query_all(f"SELECT {select} FROM {sobject} WHERE {key} != null")
 
-    def _flagged(self, state: MirrorState, sobject: str, fields: list[str]) -> list[dict[str, Any]]:
+    def _flagged(
+        self, state: MirrorState, sobject: str, fields: list[str], key: str
+    ) -> list[dict[str, Any]]:
         if self._flags.get(sobject, True):
             try:
-                rows = self._query(state, sobject, [*fields, ACTIVE_FLAG])
+                rows = self._query(state, sobject, [*fields, ACTIVE_FLAG], key)
                 self._flags[sobject] = True
                 state.active_flags[sobject] = True
                 return rows
@@ -115,4 +121,4 @@ class MirrorReader:
                     raise
                 self._flags[sobject] = False
         state.active_flags[sobject] = False
-        return self._query(state, sobject, fields)
+        return self._query(state, sobject, fields, key)
