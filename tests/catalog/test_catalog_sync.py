@@ -92,6 +92,10 @@ def test_first_run_fills_the_price_book_and_a_second_run_writes_nothing(
     assert by_key["ARTerm:1"] == ("ARTerm", "Net 30")
     assert by_key["AccountStatus:3"] == ("AccountStatus", "Suspended")
 
+    events = rep.sim.bus.retained("/data/Product2ChangeEvent")
+    origins = {e["payload"]["ChangeEventHeader"]["changeOrigin"] for e in events}
+    assert len(events) == 5 and all(o.endswith("client=billsync") for o in origins)
+
     writes = rep.writes()
     again = CatalogSync(ls_client, salesforce).run()
     assert rep.writes() == writes
