@@ -1,0 +1,109 @@
+"""``billsync ingest`` SIGKILLed and restarted during a stream of changes: every change still
+reaches LogiSense, whose final state equals Salesforce's (issue 4, acceptance 2; bounded here
+to 3 kills during 500 changes to keep the suite short)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, wait_until
+from tests.ingest.conftest import ACCOUNT_FIELDS, ls_accounts, rep_api
+
+ACCOUNTS = 50
+ROUNDS = 16  # 25 renames a round: 50 creates + 50 invoicer updates + 400 renames = 500 changes
+KILL_AT = (4, 8, 12)
+
+
+def _ingest_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    command = [str(Path(sys.executable).parent / "billsync"), "ingest"]
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def _collection(rep: Any, method: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    typed = [{"attributes": {"type": "Account"}, **r} for r in records]
+    body = {"allOrNone": True, "records": typed}
+    return list(rep.restful("composite/sobjects", method=method, json=body))
+
+
+def test_killed_ingest_loses_nothing(
+    backend: Any, logisense: Any, salesforce: Any, run_worker: Any, tmp_path: Path
+) -> None:
+    if backend.name == "embedded":
+        pytest.skip("a separate ingest process needs a shared broker (RabbitMQ)")
+    run_worker()
+    env = {
+        **os.environ,
+        "BILLSYNC_BROKER_URL": backend.broker_url,
+        "BILLSYNC_DATABASE_URL": backend.database_url,
+        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
+        "BILLSYNC_SF_INSTANCE_URL": salesforce.base_url,
+        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
+        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
+        "BILLSYNC_SF_CA_BUNDLE": salesforce.ca_file,
+        "BILLSYNC_LS_BASE_URL": logisense.base_url,
+        "BILLSYNC_LS_USERNAME": LS_USER,
+        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
+        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+    }
+    log = tmp_path / "ingest.log"
+    process = _ingest_process(env, log)
+    wait_until(lambda: b"ingest listening" in log.read_bytes(), timeout=30, what="ingest up")
+    # Each incarnation is killed right after a round of changes, while it publishes them.
+    rep = rep_api(salesforce)
+    created = _collection(
+        rep, "POST", [{"Name": f"Crash {n}", **ACCOUNT_FIELDS} for n in range(ACCOUNTS)]
+    )
+    ids = [r["id"] for r in created]
+    _collection(
+        rep,
+        "PATCH",
+        [
+            {"Id": i, "Subscription_Invoice_Recipient__c": i, "Usage_Invoice_Recipient__c": i}
+            for i in ids
+        ],
+    )
+    kills = 0
+    try:
+        for number in range(ROUNDS):
+            chosen = ids[(number * 25) % ACCOUNTS :][:25]
+            _collection(rep, "PATCH", [{"Id": i, "Name": f"{i} v{number}"} for i in chosen])
+            if number in KILL_AT:
+                process.send_signal(signal.SIGKILL)
+                process.wait(10)
+                kills += 1
+                process = _ingest_process(env, log)
+                up = kills + 1
+                wait_until(
+                    lambda: log.read_bytes().count(b"ingest listening") == up,  # noqa: B023
+                    timeout=30,
+                    what="ingest up again",
+                )
+            time.sleep(0.15)
+        expected = {
+            r["Id"][:15]: r["Name"]
+            for r in rep.query_all("SELECT Id, Name FROM Account")["records"]
+        }
+
+        def converged() -> bool:
+            held = ls_accounts(logisense)
+            return all(held.get(k, {}).get("name") == v for k, v in expected.items())
+
+        wait_until(converged, timeout=90, what="LogiSense equal to Salesforce")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    assert kills == len(KILL_AT)
+    assert process.returncode == 0, log.read_text()[-2000:]
+    assert len(expected) == ACCOUNTS
