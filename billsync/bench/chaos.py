@@ -51,7 +51,7 @@ class ChaosSizes:
     kill_every_s: float
 
 
-BOUNDED = ChaosSizes(accounts=150, rate=40, seconds=12, settle_s=60, kill_every_s=3)
+BOUNDED = ChaosSizes(accounts=120, rate=40, seconds=10, settle_s=60, kill_every_s=2.5)
 FULL = ChaosSizes(accounts=600, rate=80, seconds=45, settle_s=150, kill_every_s=3)
 
 
@@ -121,15 +121,17 @@ def check(rig: Rig, expected: dict[str, Any]) -> Outcome:
         if found.get("name") != want["name"]:
             outcome.stale.append(f"{sfid}: {found.get('name')!r} != {want['name']!r}")
         if want["parent"]:
-            parent = by_sfid.get(want["parent"].upper())
-            if parent is None or found.get("parentAccountId") != parent.get("identity"):
+            parent_record = by_sfid.get(want["parent"].upper())
+            if parent_record is None or found.get("parentAccountId") != parent_record.get(
+                "identity"
+            ):
                 outcome.wrong_parent.append(sfid)
     rows = rig.query("SELECT sfid, last_error, state FROM sync_record WHERE state = 'failed'")
     for sfid, last_error, _state in rows:
         if not last_error:
             outcome.failed_without_reason.append(str(sfid))
-        want = accounts.get(str(sfid))
-        if want is not None and want["valid"]:
+        sent = accounts.get(str(sfid))
+        if sent is not None and sent["valid"]:
             outcome.unexpected_failed[str(sfid)] = str(last_error)
     return outcome
 

@@ -29,6 +29,7 @@ import psutil
 import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.pool import NullPool
 
 from adapters.broker.publisher import publish_messages
 from adapters.broker.topology import Topology
@@ -68,7 +69,9 @@ def scratch_database(server_url: str) -> Iterator[str]:
             shutil.rmtree(folder, ignore_errors=True)
         return
     name = f"billsync_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(server_url), isolation_level="AUTOCOMMIT")
+    admin = create_engine(
+        normalise_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
