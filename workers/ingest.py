@@ -177,6 +177,15 @@ class StreamIngest:
         if stream is not None:
             stream.close()
 
+    def use_publisher(self, publisher: ConfirmedPublisher | None) -> None:
+        """Publish ``handle_batch``'s messages through ``publisher`` (benchmarks, embedding).
+
+        ``run`` opens and closes its own publisher; this is for driving ``handle_batch``
+        directly, without a stream.
+        """
+        self._publisher = publisher
+        self._tickets.clear()
+
     # -- events ------------------------------------------------------------------------------
 
     def handle_batch(self, batch: Iterable[StreamEvent]) -> None:
