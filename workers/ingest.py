@@ -119,8 +119,9 @@ class StreamIngest:
         run by raising it.
         """
         self._safe = self.cursors.load_all()
+        finished = threading.Event()
         watcher = threading.Thread(
-            target=self._watch, args=(stop,), name="billsync-ingest-watch", daemon=True
+            target=self._watch, args=(stop, finished), name="billsync-ingest-watch", daemon=True
         )
         watcher.start()
         failures = 0
@@ -135,7 +136,7 @@ class StreamIngest:
                     log.warning("ingest interrupted (%s); resuming from the saved cursors", exc)
                     stop.wait(backoff_delay(failures, cap=RESTART_BACKOFF_CAP_S))
         finally:
-            stop.set()
+            finished.set()
             watcher.join(timeout=5)
             self._save_dirty()
             log.info("%s (stopped)", self.metrics.summary())
@@ -163,10 +164,10 @@ class StreamIngest:
             self._publisher = None
             publisher.close()
 
-    def _watch(self, stop: threading.Event) -> None:
+    def _watch(self, stop: threading.Event, finished: threading.Event) -> None:
         """Readiness, the periodic summary line, and ending a held long poll on stop."""
         last_summary = time.monotonic()
-        while not stop.wait(0.05):
+        while not stop.wait(0.05) and not finished.is_set():
             stream = self._stream
             if stream is not None and stream.subscriptions > 0:
                 self.ready.set()
