@@ -12,7 +12,7 @@ from adapters.store.models import SyncRecord
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem
 from workers.intake import LINKS_FIELD
-from workers.steps import ObjectSync, Plan, Wait, dependency_why, diff
+from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
 
 LINKED_FIELDS = (
     ("ParentId", "parent account"),
@@ -115,7 +115,7 @@ class AccountSync(ObjectSync):
         sfdcid = plan.payload["sfdcid"]
         existing = logisense.find_account_by_sfdcid(sfdcid)
         if existing is None:
-            created = logisense.create_account(_without_nulls(plan.payload))
+            created = create_once(logisense.create_account, _without_nulls(plan.payload))
             return True, int(created["identity"])
         identity = int(existing["identity"])
         changes = diff(plan.payload, existing)

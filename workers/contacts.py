@@ -12,7 +12,7 @@ from typing import Any
 from adapters.store import records as store
 from statemachine.rules import contact_problems
 from workers.intake import LINKS_FIELD
-from workers.steps import ObjectSync, Plan, Wait, dependency_why, diff
+from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
 
 
 class ContactSync(ObjectSync):
@@ -102,8 +102,8 @@ class ContactSync(ObjectSync):
             return False, plan.ls_id
         existing = logisense.find_contact_by_sfdcid(plan.payload["sfdcid"])
         if existing is None:
-            created = logisense.create_contact(
-                {k: v for k, v in plan.payload.items() if v is not None}
+            created = create_once(
+                logisense.create_contact, {k: v for k, v in plan.payload.items() if v is not None}
             )
             return True, int(created["identity"])
         identity = int(existing["identity"])

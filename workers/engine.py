@@ -39,12 +39,16 @@ class SyncEngine:
             "Contact": ContactSync(ctx),
             "Opportunity": OpportunitySync(ctx),
         }
+        self.active: set[int] = set()
+        self._active_lock = threading.Lock()
 
     def process(self, record_id: int) -> bool:
         """Advance one entity if it is due and free; False if another worker has it."""
         object_name = self._claim(record_id)
         if object_name is None:
             return False
+        with self._active_lock:
+            self.active.add(record_id)
         try:
             self.syncs[object_name].advance(record_id)
         except LeaseLost:
@@ -58,7 +62,19 @@ class SyncEngine:
             self._retry_later(record_id, TransientError(f"internal error: {exc!r}"))
         finally:
             self._release_if_held(record_id)
+            with self._active_lock:
+                self.active.discard(record_id)
         return True
+
+    def renew_leases(self) -> None:
+        """Extend the leases of the entities in hand, so a slow sync never loses its lease to
+        another worker while it is still running (a dead worker stops renewing)."""
+        with self._active_lock:
+            held = sorted(self.active)
+        if held:
+            with self.ctx.sessions.begin() as session:
+                store.renew(session, held, owner=self.ctx.worker_id,
+                            until=self.ctx.clock() + self.ctx.lease_s)
 
     def _claim(self, record_id: int) -> str | None:
         now = self.ctx.clock()
@@ -186,6 +202,10 @@ class WorkPool:
 
     def _sweep(self) -> None:
         while not self._stop.wait(self.sweep_interval_s):
+            try:
+                self.engine.renew_leases()
+            except Exception:
+                log.exception("could not renew leases")
             if self.backlog() > self.concurrency * 4:
                 continue
             try:

@@ -29,6 +29,8 @@ class WorkerService:
     max_message_bytes: int
     sweep_interval_s: float = 0.5
     poison_limit: int = 3
+    catalog_interval_s: float = 0.0
+    metrics_port: int = 0
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -57,6 +59,13 @@ class WorkerService:
 
     def start(self) -> None:
         """Start every thread; returns at once."""
+        from billsync.metrics import instrument_worker, start_metrics_server
+
+        self.metrics = instrument_worker(self)
+        self.metrics_server = (
+            start_metrics_server(self.metrics_port, self.metrics.registry)
+            if self.metrics_port else None
+        )
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):
             thread = threading.Thread(
@@ -64,6 +73,16 @@ class WorkerService:
             )
             thread.start()
             self._threads.append(thread)
+        if self.catalog_interval_s > 0 and self.ctx.salesforce is not None:
+            from workers.catalog import CatalogScheduler, CatalogSync
+
+            scheduler = CatalogScheduler(
+                CatalogSync(self.ctx.logisense, self.ctx.salesforce,
+                            pricebook_name=self.ctx.pricebook_name),
+                self.catalog_interval_s,
+                on_synced=lambda _summary: self.ctx.references.invalidate(),
+            )
+            self._threads.append(scheduler.start(self.stop_event))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, let running syncs finish, then stop the pool."""
@@ -71,3 +90,5 @@ class WorkerService:
         for thread in self._threads:
             thread.join(timeout=timeout)
         self.pool.stop(timeout=timeout)
+        if getattr(self, "metrics_server", None) is not None:
+            self.metrics_server.stop()

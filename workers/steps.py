@@ -9,7 +9,7 @@ away meanwhile; if it was lost, the settle phase changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from adapters.store import records as store
 from adapters.store.models import SyncRecord
+from billsync.errors import RemoteRejected, TransientError
 from statemachine.machine import ACCOUNT_SYNCED, PENDING, PUSHED, VALIDATED
 from workers.context import SyncContext
 
@@ -137,6 +138,20 @@ def dependency_why(record: SyncRecord | None) -> str:
     if record.state == "failed":
         return f"failed: {record.last_error or 'see its status'}"
     return f"not in LogiSense yet (state {record.state})"
+
+
+def create_once(create: Callable[[dict[str, Any]], dict[str, Any]],
+                payload: dict[str, Any]) -> dict[str, Any]:
+    """Create a record; if LogiSense says one with this sfdcid exists already (409: another
+    attempt got there first), retry, and the retry finds it by sfdcid instead of creating."""
+    try:
+        return create(payload)
+    except RemoteRejected as exc:
+        if exc.status == 409:
+            raise TransientError(
+                f"LogiSense already holds {payload.get('sfdcid')}; looking it up again"
+            ) from None
+        raise
 
 
 def diff(payload: dict[str, Any], written: dict[str, Any] | None) -> dict[str, Any]:

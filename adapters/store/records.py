@@ -102,6 +102,16 @@ def claim(session: Session, record_id: int, *, owner: str, now: float, lease_s: 
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def renew(session: Session, record_ids: list[int], *, owner: str, until: float) -> None:
+    """Extend ``owner``'s leases on ``record_ids``."""
+    session.execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(record_ids), SyncRecord.lease_owner == owner)
+        .values(lease_until=until)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def due_ids(session: Session, *, now: float, limit: int) -> list[int]:
     """Active records whose next attempt is due and that nobody holds."""
     rows = session.scalars(

@@ -263,6 +263,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("Name"),
                 _ref("Product__c", "Product2", required=True),
                 FieldDef("LogiSense_Service_Id__c", external_id=True),
+                FieldDef("IsActive__c", "boolean", default=True),
                 *_prices(),
             ],
         ),
@@ -273,6 +274,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("Name"),
                 FieldDef("Type__c", "picklist", picklist=REFERENCE_TYPES),
                 FieldDef("LogiSense_Id__c", external_id=True),
+                FieldDef("IsActive__c", "boolean", default=True),
             ],
         ),
         ObjectDef(
