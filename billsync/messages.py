@@ -15,14 +15,14 @@ import json
 import re
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from billsync.errors import InvalidMessage
 
-CHANGE_SCHEMA = "billsync.change/1"
-PUSH_REQUEST_SCHEMA = "billsync.push-request/1"
+CHANGE_SCHEMA: Final = "billsync.change/1"
+PUSH_REQUEST_SCHEMA: Final = "billsync.push-request/1"
 KNOWN_SCHEMAS = (CHANGE_SCHEMA, PUSH_REQUEST_SCHEMA)
 
 SYNCED_OBJECTS = ("Account", "Contact", "Opportunity", "AccountContactRelation")

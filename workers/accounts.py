@@ -41,7 +41,9 @@ class AccountSync(ObjectSync):
                 self.reject(session, record, [reason])
                 return None
             linked = store.by_sfids(
-                session, "Account", {values.get(f) for f, _ in LINKED_FIELDS} - {None, record.sfid}
+                session,
+                "Account",
+                {str(v) for f, _ in LINKED_FIELDS if (v := values.get(f))} - {record.sfid},
             )
             problems = account_problems(values, reference)
             parent = linked.get(values.get("ParentId") or "")

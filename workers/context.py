@@ -37,7 +37,7 @@ class ReferenceCache:
             if self._reference is None or self.clock() - self._read_at > self.ttl_s:
                 self._reference = self.logisense.reference_data()
                 self._read_at = self.clock()
-            return self._reference  # type: ignore[no-any-return]
+            return self._reference
 
     def catalog(self) -> list[CatalogPackage]:
         """The catalog, fresh within the TTL."""
@@ -45,7 +45,7 @@ class ReferenceCache:
             if self._catalog is None or self.clock() - self._catalog_at > self.ttl_s:
                 self._catalog = self.logisense.catalog()
                 self._catalog_at = self.clock()
-            return self._catalog  # type: ignore[no-any-return]
+            return self._catalog
 
     def invalidate(self) -> None:
         """Forget both, so the next use reads them again (a value was unknown)."""

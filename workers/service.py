@@ -90,5 +90,6 @@ class WorkerService:
         for thread in self._threads:
             thread.join(timeout=timeout)
         self.pool.stop(timeout=timeout)
-        if getattr(self, "metrics_server", None) is not None:
-            self.metrics_server.stop()
+        server = getattr(self, "metrics_server", None)
+        if server is not None:
+            server.stop()
