@@ -1,17 +1,23 @@
-"""A sales rep working in the Salesforce simulator through its REST API (not billsync's writes),
-and billsync's own Salesforce client for the same org."""
+"""The sales rep of the demo, with the test suite's credentials, and billsync's own Salesforce
+client for the same simulated org."""
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-import requests
-
 from adapters.salesforce.rest import SalesforceClient
+from billsync.demo.rep import Line, Service
+from billsync.demo.rep import Rep as DemoRep
 from tests.conftest import SF_CLIENT, SF_SECRET
+
+__all__ = ["Line", "Rep", "Service", "salesforce_client"]
+
+
+class Rep(DemoRep):
+    """A rep logged in with the tests' client credentials."""
+
+    def __init__(self, sim: Any) -> None:
+        super().__init__(sim, client_id=SF_CLIENT, client_secret=SF_SECRET)
 
 
 def salesforce_client(sim: Any) -> SalesforceClient:
@@ -19,191 +25,3 @@ def salesforce_client(sim: Any) -> SalesforceClient:
     return SalesforceClient(
         sim.base_url, client_id=SF_CLIENT, client_secret=SF_SECRET, ca_bundle=sim.ca_file
     )
-
-
-@dataclass
-class Service:
-    """One Opportunity Product Service: a LogiSense service id and the negotiated prices."""
-
-    service: int
-    recurring: float
-    one_time: float = 0.0
-    overage: float = 0.0
-    quantity: float = 1.0
-    states: list[dict[str, Any]] = field(default_factory=list)
-    sf_service_id: str | None = None
-
-
-@dataclass
-class Line:
-    """One OpportunityLineItem: a LogiSense package and its services; the price is their sum."""
-
-    package: int
-    services: list[Service]
-    unit_price: float | None = None
-
-    def total(self) -> float:
-        """Sum of quantity x recurring + one-time (SPEC §3)."""
-        return float(
-            sum(
-                Decimal(str(s.quantity)) * Decimal(str(s.recurring)) + Decimal(str(s.one_time))
-                for s in self.services
-            )
-        )
-
-
-class Rep:
-    """REST calls with a token of the rep's own; ``/__sim/*`` admin calls."""
-
-    def __init__(self, sim: Any) -> None:
-        self.sim = sim
-        self.base_url: str = sim.base_url
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.http.verify = sim.ca_file
-        self._token: str | None = None
-
-    def admin(self, name: str, body: dict[str, Any] | None = None) -> Any:
-        """POST (with a body) or GET (without) one ``/__sim/<name>`` route."""
-        url = f"{self.base_url}/__sim/{name}"
-        answer = (
-            self.http.get(url, timeout=10)
-            if body is None
-            else self.http.post(url, json=body, timeout=10)
-        )
-        answer.raise_for_status()
-        return answer.json()
-
-    def writes(self) -> int:
-        """Data writes the org has served so far (``/__sim/stats``; logins left out)."""
-        stats = self.admin("stats")
-        return int(stats["writes_total"]) - int(
-            stats["routes"].get("POST /services/oauth2/token", 0)
-        )
-
-    def token(self) -> str:
-        """The rep's access token (client credentials)."""
-        if self._token is None:
-            answer = self.http.post(
-                f"{self.base_url}/services/oauth2/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": SF_CLIENT,
-                    "client_secret": SF_SECRET,
-                },
-                timeout=10,
-            )
-            answer.raise_for_status()
-            self._token = answer.json()["access_token"]
-        return self._token
-
-    def rest(self, method: str, path: str, body: Any = None) -> Any:
-        """One REST call under ``/services/data/v59.0/``; raises on an error status."""
-        answer = self.http.request(
-            method,
-            f"{self.base_url}/services/data/v59.0/{path}",
-            json=body,
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=10,
-        )
-        if answer.status_code >= 400:
-            raise AssertionError(f"{method} {path}: {answer.status_code} {answer.text}")
-        return answer.json() if answer.content else None
-
-    def query(self, soql: str) -> list[dict[str, Any]]:
-        """Every record of a SOQL query (the tests' queries are small)."""
-        answer = self.http.get(
-            f"{self.base_url}/services/data/v59.0/query",
-            params={"q": soql},
-            headers={"Authorization": f"Bearer {self.token()}"},
-            timeout=10,
-        )
-        answer.raise_for_status()
-        return list(answer.json()["records"])
-
-    def create(self, sobject: str, fields: dict[str, Any]) -> str:
-        """Create one record; its id."""
-        return str(self.rest("POST", f"sobjects/{sobject}", fields)["id"])
-
-    def update(self, sobject: str, record_id: str, fields: dict[str, Any]) -> None:
-        """Change fields of one record."""
-        self.rest("PATCH", f"sobjects/{sobject}/{record_id}", fields)
-
-    # -- catalog look-ups ---------------------------------------------------------------------
-
-    def pricebook_id(self, name: str = "LogiSense") -> str:
-        """The id of the price book called ``name``."""
-        rows = self.query(f"SELECT Id FROM Pricebook2 WHERE Name = '{name}'")
-        assert rows, f"no price book {name!r}"
-        return str(rows[0]["Id"])
-
-    def entry(self, package: int, currency: str, book: str = "LogiSense") -> str:
-        """The PricebookEntry of LogiSense package ``package`` in ``book`` and ``currency``."""
-        rows = self.query(
-            "SELECT Id FROM PricebookEntry WHERE Pricebook2.Name = "
-            f"'{book}' AND Product2.LogiSense_Package_Id__c = '{package}' "
-            f"AND CurrencyIsoCode = '{currency}'"
-        )
-        assert rows, f"no entry for package {package} in {book} ({currency})"
-        return str(rows[0]["Id"])
-
-    def product_service(self, service: int) -> str:
-        """The Product_Service__c mirroring LogiSense service ``service``."""
-        rows = self.query(
-            f"SELECT Id FROM Product_Service__c WHERE LogiSense_Service_Id__c = '{service}'"
-        )
-        assert rows, f"no Product_Service__c for service {service}"
-        return str(rows[0]["Id"])
-
-    # -- the rep's own records ----------------------------------------------------------------
-
-    def account(self, name: str, currency: str = "USD") -> str:
-        """An Account to be synced (its fields also go into the change messages)."""
-        return self.create("Account", {"Name": name, "CurrencyIsoCode": currency})
-
-    def opportunity(
-        self,
-        account_id: str,
-        lines: list[Line],
-        *,
-        stage: str = "Closed Won",
-        currency: str = "USD",
-        book: str = "LogiSense",
-        name: str = "Deal",
-    ) -> str:
-        """An Opportunity with its line items and their Opportunity Product Services."""
-        opp = self.create(
-            "Opportunity",
-            {
-                "Name": name,
-                "AccountId": account_id,
-                "StageName": stage,
-                "CloseDate": "2025-06-30",
-                "CurrencyIsoCode": currency,
-                "Pricebook2Id": self.pricebook_id(book),
-            },
-        )
-        for line in lines:
-            item = self.create(
-                "OpportunityLineItem",
-                {
-                    "OpportunityId": opp,
-                    "PricebookEntryId": self.entry(line.package, currency, book),
-                    "Quantity": 1,
-                    "UnitPrice": line.unit_price if line.unit_price is not None else line.total(),
-                },
-            )
-            for service in line.services:
-                self.create("Opportunity_Product_Service__c", self._service(item, service))
-        return opp
-
-    def _service(self, item: str, service: Service) -> dict[str, Any]:
-        return {
-            "Opportunity_Product__c": item,
-            "Product_Service__c": service.sf_service_id or self.product_service(service.service),
-            "Quantity__c": service.quantity,
-            "Recurring_Price__c": service.recurring,
-            "One_Time_Price__c": service.one_time,
-            "Overage_Price__c": service.overage,
-            "State_Prices__c": json.dumps(service.states),
-        }
