@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     log_format: str = "text"
     log_level: str = "INFO"
 
+    # Testing aid for the reliability suite, never for production: a worker that merges a
+    # message for this Salesforce record id exits at once (status 70), as a crashing worker would.
+    fault_exit_on_record: str | None = None
+
     @field_validator("sf_instance_url", "ls_base_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:

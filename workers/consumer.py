@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,8 @@ log = logging.getLogger("billsync.consumer")
 
 REASON_HEADER = "x-billsync-reason"
 RECONNECT_BACKOFF_S = (0.5, 1, 2, 5, 10)
+#: Exit status of a worker stopped by the ``fault_exit_on_record`` testing aid.
+FAULT_EXIT_STATUS = 70
 
 
 class ChangeConsumer:
@@ -47,6 +50,7 @@ class ChangeConsumer:
         max_message_bytes: int,
         poison_limit: int,
         heartbeat: int = 20,
+        exit_on_record: str | None = None,
     ) -> None:
         self.url = url
         self.topology = topology
@@ -57,6 +61,7 @@ class ChangeConsumer:
         self.max_message_bytes = max_message_bytes
         self.poison_limit = poison_limit
         self.heartbeat = heartbeat
+        self.exit_on_record = exit_on_record
         self._batch: list[KombuMessage] = []
         self.consumed = 0
         self.dead_lettered = 0
@@ -134,12 +139,22 @@ class ChangeConsumer:
                 good.append(parse_message(_body(raw), max_bytes=self.max_message_bytes))
             except InvalidMessage as exc:
                 self._dead_letter(raw, str(exc), producer)
+        if self.exit_on_record is not None:
+            self._exit_if_faulty(good)
         result = self._apply_until_stored(good, connection)
         for raw in batch:
             raw.ack()
         self.consumed += len(batch)
         if result:
             self.on_due(result)
+
+    def _exit_if_faulty(self, good: list[Message]) -> None:
+        """The ``fault_exit_on_record`` testing aid: die hard, holding the batch unacked, as a
+        worker that crashes on a message would (the reliability suite's poison message)."""
+        if any(m.record_id == self.exit_on_record for m in good):
+            log.error("fault injection: exiting on record %s", self.exit_on_record)
+            logging.shutdown()
+            os._exit(FAULT_EXIT_STATUS)
 
     def _apply_until_stored(self, good: list[Message], connection: Connection) -> set[int]:
         """Merge, retrying while the store is down (messages stay unacked, heartbeats go on)."""

@@ -31,6 +31,7 @@ class WorkerService:
     poison_limit: int = 3
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
+    fault_exit_on_record: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
@@ -53,6 +54,7 @@ class WorkerService:
             prefetch=self.prefetch,
             max_message_bytes=self.max_message_bytes,
             poison_limit=self.poison_limit,
+            exit_on_record=self.fault_exit_on_record,
         )
         self.archiver = DeadLetterArchiver(self.broker_url, self.topology, self.ctx.sessions)
         self._threads: list[threading.Thread] = []
