@@ -234,8 +234,26 @@ def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def public_host(bind_host: str, advertised: str | None = None) -> str:
+    """The host name for URLs: ``advertised`` if given, else the bind host.
+
+    A wildcard bind address (``0.0.0.0``, ``::``) is not a place to connect to, so URLs then name
+    ``127.0.0.1``, which reaches the server from its own machine; other machines or containers
+    need the name they use, given as ``advertised``.
+    """
+    if advertised:
+        return advertised
+    return "127.0.0.1" if bind_host in WILDCARD_HOSTS else bind_host
+
+
 class SimulatorServer:
-    """A cheroot server on a background thread; ``port=0`` picks a free port."""
+    """A cheroot server on a background thread; ``port=0`` picks a free port.
+
+    ``advertised_host`` is the host name ``base_url`` shows (see :func:`public_host`).
+    """
 
     def __init__(
         self,
@@ -245,6 +263,7 @@ class SimulatorServer:
         port: int = 0,
         threads: int = 64,
         tls: tuple[str, str] | None = None,
+        advertised_host: str | None = None,
     ) -> None:
         self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1)
         self._server.nodelay = True
@@ -252,12 +271,14 @@ class SimulatorServer:
             cert_file, key_file = tls
             self._server.ssl_adapter = BuiltinSSLAdapter(cert_file, key_file)
         self._scheme = "https" if tls else "http"
+        self._host = public_host(host, advertised_host)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        """``http(s)://host:port`` once started."""
-        host, port = self._server.bind_addr[:2]
+        """``http(s)://host:port`` once started (an IPv6 address in brackets)."""
+        port = self._server.bind_addr[1]
+        host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{self._scheme}://{host}:{port}"
 
     def start(self) -> None:

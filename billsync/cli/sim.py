@@ -8,23 +8,38 @@ import typer
 
 sim_app = typer.Typer(help="Run a simulator of Salesforce or LogiSense.", no_args_is_help=True)
 
+HostOption = Annotated[
+    str,
+    typer.Option(help="Address to listen on (0.0.0.0 for every interface, e.g. in a container)."),
+]
+
 
 @sim_app.command()
 def salesforce(
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    host: HostOption = "127.0.0.1",
     ca_file: Annotated[str, typer.Option("--ca-file", help="Where to write the CA.")] = "sf-ca.pem",
     client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
     client_secret: Annotated[str, typer.Option("--client-secret")] = "billsync-secret",
+    tls_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--tls-name",
+            help="A host name clients use to reach the simulator (repeatable): added to the "
+            "certificate; the first one is the base URL's host (the tokens' instance_url).",
+        ),
+    ] = None,
 ) -> None:
     """The Salesforce simulator over TLS: REST, OAuth, CDC and CometD."""
     from simulators.salesforce.server import main
 
-    raise typer.Exit(main(port, ca_file, client_id, client_secret))
+    raise typer.Exit(main(port, ca_file, client_id, client_secret, host, tls_name or ()))
 
 
 @sim_app.command()
 def logisense(
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 0,
+    host: HostOption = "127.0.0.1",
     username: Annotated[str, typer.Option()] = "billsync",
     password: Annotated[str, typer.Option()] = "billsync-password",
     client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
@@ -32,7 +47,7 @@ def logisense(
     """The LogiSense Billing simulator."""
     from simulators.logisense.simulator import main
 
-    raise typer.Exit(main(port, username, password, client_id))
+    raise typer.Exit(main(port, username, password, client_id, host=host))
 
 
 def register(app: typer.Typer) -> None:

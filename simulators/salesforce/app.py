@@ -108,7 +108,7 @@ class SalesforceApp:
         try:
             return Reply(200, self.sessions.issue(form, self.base_url()))
         except OAuthError as exc:
-            return Reply(400, {"error": exc.error, "error_description": exc.description})
+            return Reply(exc.status, {"error": exc.error, "error_description": exc.description})
 
     def _rest(self, environ: dict[str, Any], path: str) -> Reply:
         match = REST_PATH.match(path)

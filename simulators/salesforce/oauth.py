@@ -4,6 +4,11 @@
 grant with the same client id and secret) and issues a session id. Sessions expire after
 ``Faults.token_ttl_s`` when that knob is set (read at check time, so a test can shorten the life of
 a session already issued), otherwise after two hours, as an org's default session timeout.
+
+Refused credentials answer **401** with Salesforce's body (``{"error": "invalid_client",
+"error_description": ...}``): SPEC's interface contract says both simulators accept only the
+credentials they were given, 401 otherwise (the real token endpoint uses 400 here; billsync's
+adapter treats both alike). A malformed request (an unknown grant type) stays 400.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789
 
 
 class OAuthError(Exception):
-    """A refused token request, rendered as ``{"error", "error_description"}`` with 400."""
+    """A refused token request, rendered as ``{"error", "error_description"}`` with ``status``."""
 
-    def __init__(self, error: str, description: str) -> None:
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
+        self.status = status
 
 
 @dataclass
@@ -57,9 +63,9 @@ class SessionRegistry:
             form.get("client_id") != self.client_id
             or form.get("client_secret") != self.client_secret
         ):
-            raise OAuthError("invalid_client", "invalid client credentials")
+            raise OAuthError("invalid_client", "invalid client credentials", status=401)
         if grant == "password" and not form.get("username"):
-            raise OAuthError("invalid_grant", "authentication failure")
+            raise OAuthError("invalid_grant", "authentication failure", status=401)
         now = self.clock()
         with self._lock:
             token = f"{self.org_id[:15]}!" + "".join(self._rng.choices(TOKEN_ALPHABET, k=96))

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from typing import Any
 
 import trustme
 
-from simulators.runtime import FaultInjector, Faults, SimulatorServer, Stats, serve_until_signal
+from simulators.runtime import (
+    WILDCARD_HOSTS,
+    FaultInjector,
+    Faults,
+    SimulatorServer,
+    Stats,
+    serve_until_signal,
+)
 from simulators.salesforce.app import SalesforceApp, fault_body, route_of
 from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
@@ -51,6 +59,7 @@ class SalesforceSimulator:
         *,
         threads: int = DEFAULT_THREADS,
         max_retained_events: int = DEFAULT_MAX_RETAINED,
+        tls_names: Sequence[str] = (),
     ) -> None:
         self.bus = EventBus(
             retention_hours=retention_hours, seed=seed, max_events=max_retained_events
@@ -89,8 +98,14 @@ class SalesforceSimulator:
         )
         self._tls_dir = tempfile.mkdtemp(prefix="sfsim-")
         self.ca_file = ca_file or os.path.join(self._tls_dir, "ca.pem")
+        self.tls_names = certificate_names(host, tls_names)
         self._server = SimulatorServer(
-            self.injector, host=host, port=port, threads=threads, tls=self._make_tls()
+            self.injector,
+            host=host,
+            port=port,
+            threads=threads,
+            tls=self._make_tls(),
+            advertised_host=tls_names[0] if tls_names else None,
         )
 
     @staticmethod
@@ -99,7 +114,7 @@ class SalesforceSimulator:
 
     def _make_tls(self) -> tuple[str, str]:
         ca = trustme.CA()
-        cert = ca.issue_cert("127.0.0.1", "localhost")
+        cert = ca.issue_cert(*self.tls_names)
         ca.cert_pem.write_to_path(self.ca_file)
         cert_file = os.path.join(self._tls_dir, "server.pem")
         key_file = os.path.join(self._tls_dir, "server.key")
@@ -130,7 +145,11 @@ class SalesforceSimulator:
 
     @property
     def base_url(self) -> str:
-        """``https://127.0.0.1:PORT`` (also the ``instance_url`` of every token)."""
+        """``https://HOST:PORT`` (also the ``instance_url`` of every token).
+
+        HOST is the first of ``tls_names`` when given, else the bind host (``127.0.0.1`` for a
+        wildcard bind such as ``0.0.0.0``).
+        """
         return self._server.base_url
 
     @property
@@ -196,9 +215,35 @@ class SalesforceSimulator:
         self.usage.used = 0
 
 
-def main(port: int, ca_file: str, client_id: str, client_secret: str) -> int:
+def certificate_names(host: str, extra: Sequence[str] = ()) -> list[str]:
+    """The names the server certificate covers: localhost, 127.0.0.1, the bind host, ``extra``.
+
+    A wildcard bind address is left out (no client connects to ``0.0.0.0``); names given in
+    ``extra`` (what other machines or containers call this host) are added in order.
+    """
+    names = ["localhost", "127.0.0.1"]
+    candidates = [] if host in WILDCARD_HOSTS else [host]
+    for name in [*candidates, *extra]:
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def main(
+    port: int,
+    ca_file: str,
+    client_id: str,
+    client_secret: str,
+    host: str = "127.0.0.1",
+    tls_names: Sequence[str] = (),
+) -> int:
     """``billsync sim salesforce``: print the base URL, serve until SIGTERM, return 0."""
     sim = SalesforceSimulator(
-        client_id=client_id, client_secret=client_secret, port=port, ca_file=ca_file
+        client_id=client_id,
+        client_secret=client_secret,
+        host=host,
+        port=port,
+        ca_file=ca_file,
+        tls_names=tls_names,
     )
     return serve_until_signal(sim.start, sim.stop)

@@ -83,8 +83,17 @@ def test_token_endpoint_answers_like_salesforce(
         f"{sf_sim.base_url}/services/oauth2/token",
         data={"grant_type": "client_credentials", "client_id": "billsync", "client_secret": "no"},
     )
-    assert bad.status_code == 400
-    assert bad.json()["error"] == "invalid_client"
+    assert bad.status_code == 401
+    assert bad.json() == {
+        "error": "invalid_client",
+        "error_description": "invalid client credentials",
+    }
+    unknown_grant = sf_http.post(
+        f"{sf_sim.base_url}/services/oauth2/token",
+        data={"grant_type": "magic", "client_id": "billsync", "client_secret": "s3cret"},
+    )
+    assert unknown_grant.status_code == 400
+    assert unknown_grant.json()["error"] == "unsupported_grant_type"
 
 
 def test_create_read_update_query_delete(sf_client: Salesforce) -> None:
