@@ -175,19 +175,29 @@ class SimulatorProcess:
 
 
 class WorkerProcess:
-    """One ``billsync worker`` subprocess."""
+    """One ``billsync worker`` subprocess (or another long-running command: ``ingest``)."""
 
-    def __init__(self, env: dict[str, str], concurrency: int, log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        concurrency: int,
+        log_path: Path,
+        *,
+        command: list[str] | None = None,
+        ready_text: bytes = b" running, concurrency",
+    ) -> None:
         self.env = env
         self.concurrency = concurrency
         self.log_path = log_path
+        self.command = command or ["worker", "--concurrency", str(concurrency)]
+        self.ready_text = ready_text
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, *, wait: bool = True) -> WorkerProcess:
         """Start it; with ``wait``, return once it says it is running."""
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [*billsync_command(), "worker", "--concurrency", str(self.concurrency)],
+            [*billsync_command(), *self.command],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.env,
@@ -204,7 +214,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if b" running, concurrency" in self.log_path.read_bytes():
+            if self.ready_text in self.log_path.read_bytes():
                 return
             time.sleep(0.05)
         raise RigError(f"worker did not start (see {self.log_path})")
@@ -287,6 +297,18 @@ class Rig:
         )
         self.workers.append(worker)
         return worker.start()
+
+    def start_ingest(self, **settings: Any) -> WorkerProcess:
+        """Start ``billsync ingest`` (the streaming producer) and wait until it listens."""
+        ingest = WorkerProcess(
+            self.worker_env(**settings),
+            0,
+            self.workdir / f"ingest-{len(self.workers)}.log",
+            command=["ingest"],
+            ready_text=b"ingest listening",
+        )
+        self.workers.append(ingest)
+        return ingest.start()
 
     def stop_workers(self) -> None:
         """Stop every worker."""

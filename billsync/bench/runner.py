@@ -21,8 +21,18 @@ Progress = Callable[[str], None]
 ROWS = (
     ("e2e_throughput", "end-to-end throughput, zero latency", "≥ 500 entities/s"),
     ("burst_writes", "LogiSense writes for 100 updates to one account in 1 s", "≤ 3"),
-    ("commit_to_write_p99", "commit → LogiSense write, 100/s, 50 ms latency: p99", "p99 ≤ 500 ms"),
-    ("salesforce_calls_per_change", "Salesforce REST calls per change", "≤ 0.05"),
+    (
+        "sf_commit_to_write_p99",
+        "Salesforce commit -> LogiSense write via ingest: p99",
+        "p99 ≤ 500 ms",
+    ),
+    ("salesforce_calls_per_change", "Salesforce REST calls per CDC change", "≤ 0.05"),
+    ("commit_to_write_p99", "enqueue -> LogiSense write (producer API): p99", "p99 ≤ 500 ms"),
+    (
+        "worker_salesforce_calls_per_change",
+        "Salesforce REST calls per change, workers",
+        "reference",
+    ),
     ("latency_100ms_calls", "100 ms LogiSense latency, 1 worker x 32: calls/s", "≥ 256 calls/s"),
     ("rss_growth", "worker RSS growth after warm-up", "< 50 MB"),
 )
@@ -50,7 +60,11 @@ def run_bench(
             ),
             (("burst_writes",), lambda: scenarios.burst_coalescing(rig, state, sizes, progress)),
             (
-                ("commit_to_write_p99", "salesforce_calls_per_change"),
+                ("sf_commit_to_write_p99", "salesforce_calls_per_change"),
+                lambda: scenarios.salesforce_commit_to_write(rig, state, sizes, progress),
+            ),
+            (
+                ("commit_to_write_p99", "worker_salesforce_calls_per_change"),
                 lambda: scenarios.commit_to_write_latency(rig, state, sizes, progress),
             ),
             (
