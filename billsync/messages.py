@@ -52,7 +52,9 @@ class _Strict(BaseModel):
 class ChangeMessage(_Strict):
     """One Salesforce record's change: the fields it set (or all of them for a snapshot).
 
-    ``commit_timestamp`` (ms since epoch) then ``sequence`` order the changes of one field;
+    ``commit_timestamp`` (ms since epoch), then ``replay_id`` (the CDC event's replay id, which
+    grows in commit order on a channel: it separates two transactions committed in the same
+    millisecond), then ``sequence`` order the changes of one field;
     ``SNAPSHOT`` is a full re-read of the record (after a gap, or a reconciliation).
     """
 
@@ -63,6 +65,7 @@ class ChangeMessage(_Strict):
     change_type: ChangeType
     commit_timestamp: Annotated[int, Field(ge=0, le=32503680000000)]
     sequence: Annotated[int, Field(ge=0)] = 0
+    replay_id: Annotated[int, Field(ge=0)] = 0
     transaction_key: Annotated[str, StringConstraints(max_length=128)] = ""
     fields: Annotated[dict[FieldName, FieldValue], Field(max_length=MAX_FIELDS)] = {}
     nulled_fields: Annotated[list[FieldName], Field(max_length=MAX_FIELDS)] = []
@@ -111,6 +114,7 @@ def change(
     change_type: str = "UPDATE",
     commit_timestamp: int | None = None,
     sequence: int = 0,
+    replay_id: int = 0,
     nulled_fields: list[str] | None = None,
     source: str = "api",
     message_id: str | None = None,
@@ -125,6 +129,7 @@ def change(
             "change_type": change_type,
             "commit_timestamp": commit_timestamp if commit_timestamp is not None else now_ms(),
             "sequence": sequence,
+            "replay_id": replay_id,
             "fields": {k: v for k, v in fields.items() if k not in (nulled_fields or [])},
             "nulled_fields": nulled_fields or [],
             "source": source,

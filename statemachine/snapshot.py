@@ -1,8 +1,8 @@
 """Order-independent merging of Salesforce changes into an entity's snapshot (SPEC §2).
 
-Each field keeps the value with the newest (commit timestamp, sequence number). Merging is
-idempotent and commutative, so duplicated, reordered or redelivered changes converge on the same
-snapshot as in-order delivery. Record-level flags (deleted) are fields too (``__deleted``).
+Each field keeps the value with the newest (commit timestamp, replay id, sequence number).
+Merging is idempotent and commutative, so duplicated, reordered or redelivered changes converge on
+the same snapshot as in-order delivery. Record-level flags (deleted) are fields too (``__deleted``).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any
 
 DELETED = "__deleted"
 
-Stamp = tuple[int, int]
+Stamp = tuple[int, int, int]
 
 
 @dataclass
 class Snapshot:
-    """Field values and the (commit timestamp, sequence) that set each one."""
+    """Field values and the (commit timestamp, replay id, sequence) that set each one."""
 
     values: dict[str, Any] = field(default_factory=dict)
     stamps: dict[str, list[int]] = field(default_factory=dict)
@@ -29,7 +29,7 @@ class Snapshot:
             current = self.stamps.get(name)
             if current is not None and tuple(current) >= stamp:
                 continue
-            self.stamps[name] = [stamp[0], stamp[1]]
+            self.stamps[name] = list(stamp)
             if self.values.get(name, _MISSING) != value:
                 moved.add(name)
             self.values[name] = value
@@ -47,9 +47,9 @@ class Snapshot:
     def newest_stamp(self) -> Stamp:
         """The newest stamp of any field: how current this snapshot is."""
         if not self.stamps:
-            return (0, 0)
+            return (0, 0, 0)
         best = max(tuple(s) for s in self.stamps.values())
-        return (best[0], best[1])
+        return (best[0], best[1], best[2])
 
 
 _MISSING = object()

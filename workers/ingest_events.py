@@ -24,11 +24,13 @@ from typing import Any, Literal
 
 from billsync.errors import InvalidMessage
 from billsync.messages import (
+    CHANGE_SCHEMA,
     SYNCED_OBJECTS,
     ChangeMessage,
     Message,
     change,
     is_salesforce_id,
+    parse_payload,
     push_request,
 )
 
@@ -45,6 +47,8 @@ OVERFLOW_TYPE = "GAP_OVERFLOW"
 READ_ONLY_STAMPS = ("SystemModstamp", "LastModifiedDate")
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,79}$")
 NAME_PARTS = frozenset({"Salutation", "FirstName", "MiddleName", "LastName", "Suffix"})
+#: The schema's limit for message ids and transaction keys.
+MAX_KEY_CHARS = 128
 
 Kind = Literal["changes", "push", "gap", "overflow", "own-write", "ignored"]
 
@@ -124,28 +128,39 @@ def _changes(
     change_type: str,
     ids: Iterable[str],
 ) -> list[Message]:
+    """One validated message per record id.
+
+    The event's first message goes through the full schema validation; the others differ from
+    it only in ``id`` and ``record_id`` (both already checked here), so they are copies of it.
+    """
     fields = flatten_fields({k: v for k, v in payload.items() if k != HEADER})
     nulled = sorted({n for n in (flat_name(str(x)) for x in header.get("nulledFields") or []) if n})
-    values = {k: v for k, v in fields.items() if v is not None and k not in nulled}
+    common = {
+        "schema": CHANGE_SCHEMA,
+        "object": object_name,
+        "change_type": change_type,
+        "commit_timestamp": _int(header.get("commitTimestamp"), 0),
+        "sequence": max(0, _int(header.get("sequenceNumber"), 0)),
+        "replay_id": max(0, replay_id),
+        "transaction_key": str(header.get("transactionKey", ""))[:MAX_KEY_CHARS],
+        "fields": {k: v for k, v in fields.items() if v is not None and k not in nulled},
+        "nulled_fields": nulled,
+        "source": "cdc",
+    }
     out: list[Message] = []
+    first: Message | None = None
     for record_id in ids:
+        message_id = f"{channel}:{replay_id}:{record_id}"
+        if first is not None and len(message_id) <= MAX_KEY_CHARS:
+            out.append(first.model_copy(update={"id": message_id, "record_id": record_id}))
+            continue
         try:
-            message = change(
-                object_name,
-                record_id,
-                values,
-                change_type=change_type,
-                commit_timestamp=_int(header.get("commitTimestamp"), 0),
-                sequence=max(0, _int(header.get("sequenceNumber"), 0)),
-                nulled_fields=nulled,
-                source="cdc",
-                message_id=f"{channel}:{replay_id}:{record_id}",
-            )
+            message = parse_payload({**common, "id": message_id, "record_id": record_id})
         except InvalidMessage as exc:
             log.warning("event %s on %s not usable for %s: %s", replay_id, channel, record_id, exc)
             continue
-        key = str(header.get("transactionKey", ""))[:128]
-        out.append(message.model_copy(update={"transaction_key": key}) if key else message)
+        first = first or message
+        out.append(message)
     return out
 
 

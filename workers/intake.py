@@ -28,6 +28,11 @@ ENTITY_OBJECTS = ("Account", "Contact", "Opportunity")
 LINKS_FIELD = "__accounts"
 
 
+def stamp_of(message: ChangeMessage) -> tuple[int, int, int]:
+    """Where a change stands in commit order (see statemachine.snapshot)."""
+    return (message.commit_timestamp, message.replay_id, message.sequence)
+
+
 @dataclass
 class IntakeResult:
     """What a batch did: the records now due, and counts for metrics and tests."""
@@ -111,7 +116,7 @@ class Intake:
         object_name, sfid = key
         changes = sorted(
             (m for m in batch if isinstance(m, ChangeMessage)),
-            key=lambda m: (m.commit_timestamp, m.sequence),
+            key=stamp_of,
         )
         requests = [m for m in batch if isinstance(m, PushRequest)]
         if record is None:
@@ -152,7 +157,7 @@ class Intake:
             fields = changes_of(message.change_type, message.fields, message.nulled_fields)
             if message.change_type == "CREATE" or message.change_type == "SNAPSHOT":
                 fields.setdefault("Id", message.record_id)
-            stamp = (message.commit_timestamp, message.sequence)
+            stamp = stamp_of(message)
             self._pin_currency(record, snapshot, fields, stamp)
             moved |= snapshot.merge(fields, stamp)
         if not moved:
@@ -183,7 +188,7 @@ class Intake:
         record: SyncRecord,
         snapshot: Snapshot,
         fields: dict[str, Any],
-        stamp: tuple[int, int],
+        stamp: tuple[int, int, int],
     ) -> None:
         """A synced account keeps its currency: a newer, different one is refused, not merged."""
         pinned = (record.pinned or {}).get("CurrencyIsoCode")
@@ -194,7 +199,7 @@ class Intake:
         if requested == pinned or (current is not None and tuple(current) >= stamp):
             return
         del fields["CurrencyIsoCode"]
-        snapshot.stamps["CurrencyIsoCode"] = [stamp[0], stamp[1]]
+        snapshot.stamps["CurrencyIsoCode"] = list(stamp)
         record.rejection = currency_change_problem(pinned, str(requested))
 
     def _settle(self, session: Session, record: SyncRecord, now: float, *, moved: bool) -> None:
@@ -285,14 +290,14 @@ class Intake:
     ) -> set[tuple[str, str]]:
         """Record AccountContactRelation changes as contact links; return the contacts touched."""
         touched: set[tuple[str, str]] = set()
-        for message in sorted(messages, key=lambda m: (m.commit_timestamp, m.sequence)):
+        for message in sorted(messages, key=stamp_of):
             relation = session.get(RelationRecord, message.record_id)
             if relation is None:
                 relation = RelationRecord(sfid=message.record_id, values={}, stamps={})
                 session.add(relation)
             snapshot = Snapshot(dict(relation.values or {}), dict(relation.stamps or {}))
             fields = changes_of(message.change_type, message.fields, message.nulled_fields)
-            snapshot.merge(fields, (message.commit_timestamp, message.sequence))
+            snapshot.merge(fields, stamp_of(message))
             relation.values, relation.stamps = snapshot.values, snapshot.stamps
             relation.account_sfid = relation.account_sfid or snapshot.get("AccountId")
             relation.contact_sfid = relation.contact_sfid or snapshot.get("ContactId")

@@ -1,208 +1,160 @@
-"""The demo's scripted scenario, as data: what a sales team does in Salesforce in one morning,
-and what each entity should end as."""
+"""The demo's scripted scenario: what a sales team does in Salesforce in one morning, played
+through the Salesforce REST API, and what each entity should end as.
+
+Nothing here talks to billsync: the rep changes Salesforce, and billsync (ingest, broker, worker)
+carries the changes to LogiSense on its own, as it would for a real org.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from billsync.messages import ChangeMessage, change
+from billsync.demo.rep import Line, Rep, Service
 
-BASE_TS = 1_767_225_600_000
+NOT_REQUESTED = "(no push requested)"
 
 
 @dataclass
-class Scenario:
-    """The messages to send in waves, and the state each entity should end in."""
+class Expectations:
+    """The state each entity should end in, with a name and a note for the summary."""
 
-    waves: list[list[ChangeMessage]] = field(default_factory=list)
     expected: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     notes: dict[str, str] = field(default_factory=dict)
+    objects: dict[str, str] = field(default_factory=dict)
 
-
-def _id(prefix: str, n: int) -> str:
-    return f"{prefix}{n:012d}DMO"
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.ts = BASE_TS
-
-    def __call__(self) -> int:
-        self.ts += 7
-        return self.ts
-
-
-def _account(clock: _Clock, n: int, name: str, **fields: Any) -> ChangeMessage:
-    sfid = _id("001", n)
-    values: dict[str, Any] = {
-        "Name": name,
-        "CurrencyIsoCode": "USD",
-        "LogiSense_Sync__c": True,
-        "LogiSense_Account_Status__c": "Active",
-        "LogiSense_Bill_Group__c": "Monthly 1st",
-        "LogiSense_AR_Term__c": "Net 30",
-        "Subscription_Invoice_Recipient__c": sfid,
-        "Usage_Invoice_Recipient__c": sfid,
-        "Industry": "Telecommunications",
-    }
-    values.update(fields)
-    nulled = [k for k, v in values.items() if v is None]
-    return change(
-        "Account",
-        sfid,
-        values,
-        change_type="CREATE",
-        commit_timestamp=clock(),
-        nulled_fields=nulled,
-        source="api",
-    )
-
-
-def build(seed: int = 7) -> Scenario:
-    """About fifty accounts: a three-level hierarchy, invoicers, shared contacts, bad data."""
-    clock, s = _Clock(), Scenario()
-    creates: list[ChangeMessage] = []
-
-    def add(n: int, name: str, expect: str, note: str = "", **fields: Any) -> str:
-        creates.append(_account(clock, n, name, **fields))
-        sfid = _id("001", n)
-        s.expected[sfid], s.names[sfid] = expect, name
+    def add(self, object_name: str, sfid: str, name: str, state: str, note: str = "") -> str:
+        """Record what ``sfid`` should end as."""
+        self.expected[sfid], self.names[sfid], self.objects[sfid] = state, name, object_name
         if note:
-            s.notes[sfid] = note
+            self.notes[sfid] = note
         return sfid
 
-    root = add(1, "Globex Holdings", "pushed", "top of a 3-level hierarchy")
-    for child in range(2, 5):
-        parent = add(child, f"Globex Region {child - 1}", "pushed", ParentId=root)
-        for grandchild in range(3):
-            n = child * 10 + grandchild
-            add(n, f"Globex Office {n}", "pushed", ParentId=parent)
-    payer = add(60, "Initech Finance", "pushed", "pays for Initech Labs")
-    add(
-        61,
-        "Initech Labs",
-        "pushed",
-        "invoices go to Initech Finance",
-        Subscription_Invoice_Recipient__c=payer,
-        Usage_Invoice_Recipient__c=payer,
-    )
-    for n in range(70, 92):
-        add(n, f"Customer {n}", "pushed", CurrencyIsoCode=random.Random(n).choice(["USD", "EUR"]))
-    add(100, "No Currency Inc", "failed", "currency missing", CurrencyIsoCode=None)
-    add(
-        101,
-        "Globex Euro Branch",
-        "failed",
-        "EUR child of a USD parent",
-        ParentId=root,
-        CurrencyIsoCode="EUR",
-    )
-    add(102, "Mystery Status Co", "failed", "unknown status", LogiSense_Account_Status__c="Dormant")
-    add(
-        103,
-        "Odd Cycle Ltd",
-        "failed",
-        "unknown bill group",
-        LogiSense_Bill_Group__c="Every Blue Moon",
-    )
-    add(104, "Termless LLC", "failed", "AR term missing", LogiSense_AR_Term__c=None)
-    add(
-        105,
-        "Nobody Pays Corp",
-        "failed",
-        "usage invoice recipient missing",
-        Usage_Invoice_Recipient__c=None,
-    )
-    prospect = add(
-        110,
-        "Prospect (not synced)",
-        "pending",
-        "LogiSense_Sync__c is false",
-        LogiSense_Sync__c=False,
-    )
-    switcher = add(120, "Currency Switcher SA", "failed", "currency changed after sync (refused)")
 
-    contacts: list[ChangeMessage] = []
-    for n, (account_n, sync) in enumerate(
-        [
-            (1, True),
-            (2, True),
-            (21, True),
-            (60, True),
-            (61, True),
-            (70, True),
-            (71, True),
-            (72, False),
-            (73, True),
-            (74, False),
-            (110, True),
-            (80, True),
-        ],
-        start=1,
-    ):
-        sfid = _id("003", n)
-        contacts.append(
-            change(
-                "Contact",
-                sfid,
-                {
-                    "FirstName": ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"][n % 6],
-                    "LastName": f"Contact{n}",
-                    "Email": f"contact{n}@example.com",
-                    "AccountId": _id("001", account_n),
-                    "LogiSense_Sync__c": sync,
-                },
-                change_type="CREATE",
-                commit_timestamp=clock(),
-            )
-        )
-        if sync:
-            s.expected[sfid] = "pushed" if account_n != 110 else "validated"
-            s.names[sfid] = f"Contact{n}"
-        if account_n == 110 and sync:
-            s.notes[sfid] = "its account is not synced: waits"
-    shared = _id("003", 1)
-    s.notes[shared] = "shared with Initech Finance and Customer 70"
-    relations = [
-        change(
-            "AccountContactRelation",
-            _id("07k", n),
-            {
-                "AccountId": _id("001", a),
-                "ContactId": shared,
-                "IsActive": True,
-                "IsDirect": False,
-            },
-            change_type="CREATE",
-            commit_timestamp=clock(),
-        )
-        for n, a in ((1, 60), (2, 70))
-    ]
-    rng = random.Random(seed)
-    first = creates + contacts + relations
-    rng.shuffle(first)
-    s.waves.append(first)
-    updates = [
-        change(
-            "Account", _id("001", n), {"Name": f"Customer {n} (renamed)"}, commit_timestamp=clock()
-        )
-        for n in range(70, 80)
-    ]
-    updates += [
-        change(
-            "Account", _id("001", 75), {"Description": f"call notes {i}"}, commit_timestamp=clock()
-        )
-        for i in range(30)
-    ]
-    updates.append(
-        change("Account", switcher, {"CurrencyIsoCode": "GBP"}, commit_timestamp=clock())
-    )
-    updates.append(change("Contact", _id("003", 6), {"Title": "CTO"}, commit_timestamp=clock()))
-    s.waves.append(updates)
-    for n in range(70, 80):
-        s.names[_id("001", n)] = f"Customer {n} (renamed)"
-    del prospect
-    return s
+BILLING = {
+    "LogiSense_Account_Status__c": "Active",
+    "LogiSense_Bill_Group__c": "Monthly 1st",
+    "LogiSense_AR_Term__c": "Net 30",
+}
+
+
+class MorningScenario:
+    """Accounts (a 3-level hierarchy, invoicers, bad data), contacts (one shared), updates, and
+    opportunities (valid, early, invalid, won without a request)."""
+
+    def __init__(self, rep: Rep, say: Callable[[str], None]) -> None:
+        self.rep = rep
+        self.say = say
+        self.want = Expectations()
+        self.rng = random.Random(7)
+
+    def account(self, name: str, state: str = "pushed", note: str = "", *,
+                sync: bool = True, **fields: Any) -> str:
+        """Create an account, then fill in billing and tick the sync box, as a rep does."""
+        values = {"Name": name, "CurrencyIsoCode": "USD", **{
+            k: v for k, v in fields.items() if k in ("CurrencyIsoCode", "ParentId")}}
+        sfid = self.rep.create("Account", values)
+        billing: dict[str, Any] = {**BILLING, "Subscription_Invoice_Recipient__c": sfid,
+                                   "Usage_Invoice_Recipient__c": sfid, "LogiSense_Sync__c": sync}
+        billing.update({k: v for k, v in fields.items() if k not in values})
+        self.rep.update("Account", sfid, billing)
+        return self.want.add("Account", sfid, name, state, note)
+
+    def accounts(self) -> dict[str, str]:
+        """About fifty accounts; returns a few by role for later steps."""
+        self.say("sales ops sets up accounts")
+        root = self.account("Globex Holdings", note="top of a 3-level hierarchy")
+        offices = []
+        for region in range(1, 4):
+            parent = self.account(f"Globex Region {region}", ParentId=root)
+            offices += [self.account(f"Globex Office {region}.{n}", ParentId=parent)
+                        for n in range(1, 4)]
+        payer = self.account("Initech Finance", note="pays for Initech Labs")
+        labs = self.account("Initech Labs", note="invoices go to Initech Finance",
+                            Subscription_Invoice_Recipient__c=payer,
+                            Usage_Invoice_Recipient__c=payer)
+        customers = [self.account(f"Customer {n}",
+                                  CurrencyIsoCode=self.rng.choice(["USD", "USD", "EUR"]))
+                     for n in range(1, 21)]
+        self.account("Globex Euro Branch", "failed", "EUR child of a USD parent",
+                     ParentId=root, CurrencyIsoCode="EUR")
+        self.account("Mystery Status Co", "failed", "unknown status",
+                     LogiSense_Account_Status__c="Dormant")
+        self.account("Odd Cycle Ltd", "failed", "unknown bill group",
+                     LogiSense_Bill_Group__c="Every Blue Moon")
+        self.account("Termless LLC", "failed", "AR term missing", LogiSense_AR_Term__c=None)
+        self.account("Nobody Pays Corp", "failed", "usage invoice recipient missing",
+                     Usage_Invoice_Recipient__c=None)
+        prospect = self.account("Prospect Inc", "pending", "not marked to sync", sync=False)
+        switcher = self.account("Currency Switcher SA", "failed",
+                                "currency changed after sync: refused")
+        late = self.account("Late Corp", "pushed", "marked to sync after its deal was pushed",
+                            sync=False)
+        return {"root": root, "payer": payer, "labs": labs, "prospect": prospect,
+                "switcher": switcher, "late": late, "customer": customers[0],
+                "customer2": customers[1], "office": offices[0]}
+
+    def contacts(self, roles: dict[str, str]) -> None:
+        """Contacts marked to sync (one shared by three accounts) and some that are not."""
+        self.say("reps add contacts")
+        for n, (role, sync) in enumerate([("root", True), ("payer", True), ("labs", True),
+                                          ("customer", True), ("customer2", False),
+                                          ("office", True), ("prospect", True)], start=1):
+            sfid = self.rep.create("Contact", {
+                "FirstName": ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Ida"][n - 1],
+                "LastName": f"Example{n}", "Email": f"person{n}@example.com",
+                "AccountId": roles[role], "LogiSense_Sync__c": sync})
+            if role == "prospect":
+                self.want.add("Contact", sfid, f"Example{n}", "validated",
+                              "its account is not synced: waits")
+            elif sync:
+                self.want.add("Contact", sfid, f"Example{n}", "pushed",
+                              "shared with Initech Labs and Customer 1" if n == 2 else "")
+            if n == 2:
+                for other in ("labs", "customer"):
+                    self.rep.create("AccountContactRelation",
+                                    {"AccountId": roles[other], "ContactId": sfid})
+
+    def updates(self, roles: dict[str, str]) -> None:
+        """Renames, a burst of unmapped edits, a refused currency change."""
+        self.say("reps edit accounts")
+        for role in ("customer", "customer2", "office"):
+            self.rep.update("Account", roles[role], {"Name": f"{self.want.names[roles[role]]} "
+                                                             "(renamed)"})
+            self.want.names[roles[role]] += " (renamed)"
+        for n in range(15):
+            self.rep.update("Account", roles["payer"], {"Description": f"call notes {n}"})
+        self.rep.update("Account", roles["switcher"], {"CurrencyIsoCode": "GBP"})
+
+    def opportunities(self, roles: dict[str, str]) -> None:
+        """Won deals pushed by the button (a platform event), one early, one wrong, one not
+        requested."""
+        self.say("reps close deals")
+        internet = Line(1, [Service(1, 70.0, quantity=2.0), Service(3, 0.0, one_time=99.0)])
+        good = self.rep.opportunity(roles["labs"], [internet], name="Initech Labs fiber")
+        self.want.add("Opportunity", good, "Initech Labs fiber", "pushed",
+                      "won, pushed by the button")
+        signed = self.rep.opportunity(roles["payer"], [internet], stage="Signed",
+                                      name="Initech Finance fiber")
+        self.want.add("Opportunity", signed, "Initech Finance fiber", "pushed",
+                      "stage 'Signed' is a won stage too")
+        early = self.rep.opportunity(roles["late"], [internet], name="Late Corp fiber")
+        self.want.add("Opportunity", early, "Late Corp fiber", "pushed",
+                      "pushed before its account was synced: waited for it")
+        wrong = Line(1, [Service(1, 70.0, quantity=2.0)], unit_price=150.0)
+        bad = self.rep.opportunity(roles["root"], [wrong], name="Globex mispriced")
+        self.want.add("Opportunity", bad, "Globex mispriced", "failed",
+                      "sales price does not match its services")
+        quiet = self.rep.opportunity(roles["customer"], [internet], name="Customer 1 fiber")
+        self.want.add("Opportunity", quiet, "Customer 1 fiber", NOT_REQUESTED,
+                      "won, but nobody pressed the button: nothing pushed")
+        for opp in (good, signed, early, bad):
+            self.rep.create("LogiSense_Sync_Request__e", {"Record_Id__c": opp})
+
+    def late_sync(self, roles: dict[str, str]) -> None:
+        """The late account gets its sync box ticked after its deal's push was requested."""
+        self.say("Late Corp is marked to sync")
+        self.rep.update("Account", roles["late"], {"LogiSense_Sync__c": True})
