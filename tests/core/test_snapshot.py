@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statemachine.snapshot import Snapshot
@@ -18,6 +18,7 @@ changes = st.lists(
 )
 
 
+@settings(deadline=None)
 @given(changes, st.randoms())
 def test_merge_is_order_independent_and_idempotent(batch: list, rng: object) -> None:
     in_order = Snapshot()
