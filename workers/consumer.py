@@ -4,7 +4,9 @@ It takes up to ``prefetch`` messages at a time, merges the good ones into the st
 transaction, dead-letters the bad ones with their reason, and acks only after the commit. A
 message that was redelivered (a worker died holding it) is handled alone, behind a crash counter
 in the store: a message that keeps killing workers is dead-lettered before it takes its
-neighbours down with it.
+neighbours down with it. A redelivered message that was being handled when a worker stopped is a
+suspect: it is handled after every other message the worker holds, so that its next crash sends
+none of them back to the queue.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message as KombuMessage
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
@@ -125,12 +128,51 @@ class ChangeConsumer:
     def _handle(
         self, batch: list[KombuMessage], producer: Producer, connection: Connection
     ) -> None:
+        suspects = self._handle_unsuspected(batch, producer, connection)
+        if suspects:
+            # A suspect may stop this worker again, and every message held unacked would go
+            # back to the queue with it, one delivery closer to the limit: first take in what
+            # the broker has already sent (up to the prefetch), and handle the rest of it.
+            self._take_held(connection)
+            held, self._batch[:] = list(self._batch), []
+            suspects += self._handle_unsuspected(held, producer, connection)
+        for message in suspects:
+            self._handle_alone(message, producer, connection)
+
+    def _handle_unsuspected(
+        self, batch: list[KombuMessage], producer: Producer, connection: Connection
+    ) -> list[KombuMessage]:
+        """Merge the fresh messages, handle redelivered ones alone, and return the suspects:
+        redelivered messages that were being handled alone when a worker stopped."""
         fresh = [m for m in batch if not m.delivery_info.get("redelivered")]
         redelivered = [m for m in batch if m.delivery_info.get("redelivered")]
         if fresh:
             self._merge(fresh, producer, connection)
+        suspected = self._crash_counted({_message_key(m) for m in redelivered})
+        suspects = []
         for message in redelivered:
-            self._handle_alone(message, producer, connection)
+            if _message_key(message) in suspected:
+                suspects.append(message)
+            else:
+                self._handle_alone(message, producer, connection)
+        return suspects
+
+    def _crash_counted(self, keys: set[str]) -> set[str]:
+        if not keys:
+            return set()
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(InflightMessage.message_key).where(InflightMessage.message_key.in_(keys))
+            )
+            return set(rows)
+
+    def _take_held(self, connection: Connection) -> None:
+        """Read the deliveries the broker has sent and this consumer has not taken yet."""
+        while len(self._batch) < self.prefetch:
+            try:
+                connection.drain_events(timeout=0.05)
+            except TimeoutError:
+                return
 
     def _merge(self, batch: list[KombuMessage], producer: Producer, connection: Connection) -> None:
         good: list[Message] = []
@@ -175,7 +217,7 @@ class ChangeConsumer:
                 delay = min(delay * 2, 10.0)
 
     def _handle_alone(self, raw: KombuMessage, producer: Producer, connection: Connection) -> None:
-        key = hashlib.sha256(_body(raw)).hexdigest()
+        key = _message_key(raw)
         crashes = self._count_crash(key)
         if crashes >= self.poison_limit:
             self._dead_letter(
@@ -223,6 +265,10 @@ class ChangeConsumer:
         )
         self.dead_lettered += 1
         log.warning("dead-lettered a message: %s", reason[:300])
+
+
+def _message_key(raw: KombuMessage) -> str:
+    return hashlib.sha256(_body(raw)).hexdigest()
 
 
 def _body(raw: KombuMessage) -> bytes:
