@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     backoff_base_s: float = Field(default=1.0, gt=0)
     backoff_cap_s: float = Field(default=300.0, gt=0)
     delivery_limit: int = Field(default=5, ge=1)
-    lease_s: float = Field(default=120.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
     sweep_interval_s: float = Field(default=0.5, gt=0)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     catalog_interval_s: float = Field(default=0.0, ge=0)

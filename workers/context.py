@@ -65,6 +65,6 @@ class SyncContext:
     field_map: FieldMap
     retry: RetryPolicy
     worker_id: str
-    lease_s: float = 120.0
+    lease_s: float = 30.0
     pricebook_name: str = "LogiSense"
     clock: Callable[[], float] = time.time
