@@ -131,7 +131,9 @@ def test_poison_message_is_dead_lettered_and_the_rest_flow(
         f"(of {len(good)} good)"
     )
     assert exits and all(code == FAULT_EXIT_STATUS for code in exits)
-    assert len(exits) == DELIVERY_LIMIT - 2 + 1, "set aside after delivery_limit - 2 counted crashes"
+    # Set aside after delivery_limit - 2 counted crashes (the first crash, in a fresh batch,
+    # counts nothing: the message was not yet known to be dangerous).
+    assert len(exits) == DELIVERY_LIMIT - 2 + 1
     # Processed meanwhile: by the poison's last crash every good message had been taken in, so
     # none of them rode along with it towards the broker's delivery limit.
     assert merged_at_exit[-1] == len(good), merged_at_exit
