@@ -61,9 +61,13 @@ class SyncEngine:
             log.exception("unexpected error on record %s", record_id)
             self._retry_later(record_id, TransientError(f"internal error: {exc!r}"))
         finally:
-            self._release_if_held(record_id)
-            with self._active_lock:
-                self.active.discard(record_id)
+            try:
+                self._release_if_held(record_id)
+            finally:
+                # Even when the store is away (the release raised), stop renewing this lease,
+                # or the entity stays leased to a live worker that no longer works on it.
+                with self._active_lock:
+                    self.active.discard(record_id)
         return True
 
     def renew_leases(self) -> None:
