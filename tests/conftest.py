@@ -183,7 +183,7 @@ def publish(backend: Backend) -> Callable[[list[Any]], int]:
     return send
 
 
-def wait_until(predicate: Callable[[], Any], *, timeout: float = 20.0, what: str = "") -> Any:
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 60.0, what: str = "") -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout``."""
     deadline = time.monotonic() + timeout
     while True:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,6 +16,25 @@ def _when(at: float | None) -> str:
     if at is None:
         return ""
     return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+PLAN_ITEMS = "packageServicePricePlan"
+
+
+def _print_written(written: dict[str, Any]) -> None:
+    """What billsync last wrote to LogiSense; a price plan's items as a table of their own."""
+    plain = sorted((k, v) for k, v in written.items() if k != PLAN_ITEMS)
+    console.print(table("last written to LogiSense", ["field", "value"], plain))
+    items = written.get(PLAN_ITEMS)
+    if items:
+        console.print(table(
+            "price plan items",
+            ["package", "service", "quantity", "recurring", "one-time", "overage", "state prices"],
+            [(i.get("packageId"), i.get("serviceId"), i.get("quantity"), i.get("recurringPrice"),
+              i.get("oneTimePrice"), i.get("overagePrice"),
+              ", ".join(f"{p['state']}: {p['price']}" for p in i.get("statePrices") or []))
+             for i in items],
+        ))
 
 
 def register(app: typer.Typer) -> None:
@@ -52,13 +71,7 @@ def register(app: typer.Typer) -> None:
                 )
             console.print(table("snapshot", ["field", "value"], sorted(entity.snapshot.items())))
             if entity.written:
-                console.print(
-                    table(
-                        "last written to LogiSense",
-                        ["field", "value"],
-                        sorted(entity.written.items()),
-                    )
-                )
+                _print_written(entity.written)
             console.print(
                 table(
                     "history",
