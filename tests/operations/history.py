@@ -12,8 +12,11 @@ import pytest
 from sqlalchemy import select
 
 from adapters.store.models import SyncRecord, Transition
+from billsync.bootstrap import open_store
+from billsync.config import load_settings
 from tests.core.helpers import Store
 from workers.admin import state_counts
+from workers.deadletters import DeadLetterView, list_dead_letters
 from workers.retries import RetryPolicy
 
 RETRY_SCHEDULED = "retry-scheduled"
@@ -155,6 +158,23 @@ def audit_retries(history: dict[str, list[Step]], policy: RetryPolicy) -> RetryA
                 )
         audit.attempts_per_entity[failed_attempts] += 1
     return audit
+
+
+def wait_for_dead_letters(
+    database_url: str, count: int, *, timeout: float = 60.0
+) -> list[DeadLetterView]:
+    """Poll the store until it keeps ``count`` dead letters (not replayed); them, newest first."""
+    sessions = open_store(load_settings(database_url=database_url), pool_size=2)
+    deadline = time.monotonic() + timeout
+    while True:
+        letters = list_dead_letters(sessions, limit=1000)
+        if len(letters) >= count:
+            return letters
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"after {timeout}s the store keeps {len(letters)} dead letters, not {count}"
+            )
+        time.sleep(0.2)
 
 
 def ls_account_copies(sim: Any) -> Counter[str]:
