@@ -7,9 +7,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import kombu
 import pytest
 from typer.testing import CliRunner, Result
 
+from adapters.broker.topology import Topology
 from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, Backend
 
 #: Wide enough that rich does not fold table cells (queue names, reasons) in captured output.
@@ -52,3 +54,20 @@ def cli(backend: Backend, logisense: Any) -> Callable[..., Result]:
         return invoke({**env, **extra_env}, *args, stdin=stdin)
 
     return run
+
+
+def publish_raw(url: str, topology: Topology, body: bytes, *, to_dead: bool = False) -> None:
+    """Publish one body to the work queue, or straight to the dead-letter exchange."""
+    with kombu.Connection(url) as connection:
+        producer = connection.Producer()
+        exchange = topology.dead_letter_exchange() if to_dead else topology.exchange()
+        queue = topology.dead_letter_queue() if to_dead else topology.work_queue()
+        producer.publish(
+            body,
+            exchange=exchange,
+            routing_key=topology.dead_letter_queue_name if to_dead else topology.routing_key,
+            headers={"x-billsync-reason": "parked by the test"} if to_dead else {},
+            content_type="application/json",
+            content_encoding="binary",
+            declare=[queue],
+        )

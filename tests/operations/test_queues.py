@@ -21,6 +21,7 @@ from adapters.broker.topology import Topology
 from adapters.broker.urls import management_url, pika_parameters
 from tests.conftest import Backend, wait_until
 from tests.factories import account
+from tests.operations.conftest import publish_raw
 from tests.operations.history import wait_for_dead_letters
 
 CLOSED_MANAGEMENT = "http://guest:guest@127.0.0.1:1"
@@ -39,23 +40,6 @@ def require_management(broker_url: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-def publish_raw(url: str, topology: Topology, body: bytes, *, to_dead: bool = False) -> None:
-    """Publish one body to the work queue, or straight to the dead-letter exchange."""
-    with kombu.Connection(url) as connection:
-        producer = connection.Producer()
-        exchange = topology.dead_letter_exchange() if to_dead else topology.exchange()
-        queue = topology.dead_letter_queue() if to_dead else topology.work_queue()
-        producer.publish(
-            body,
-            exchange=exchange,
-            routing_key=topology.dead_letter_queue_name if to_dead else topology.routing_key,
-            headers={"x-billsync-reason": "parked by the test"} if to_dead else {},
-            content_type="application/json",
-            content_encoding="binary",
-            declare=[queue],
-        )
 
 
 @pytest.fixture
