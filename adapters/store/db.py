@@ -72,6 +72,22 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+#: PostgreSQL advisory lock key held while migrating, so that workers starting together migrate
+#: one after the other.
+MIGRATION_LOCK_KEY = 7_261_934
+
+
 def migrate(url: str) -> None:
-    """Bring the schema at ``url`` to the newest migration (safe to run every start)."""
-    command.upgrade(alembic_config(url), "head")
+    """Bring the schema at ``url`` to the newest migration (safe to run every start, from any
+    number of processes at once: PostgreSQL serialises them on an advisory lock, SQLite on its
+    write lock)."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
+            config = alembic_config(url)
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()

@@ -3,10 +3,8 @@ duplicate (issue 3 acceptance 7). Real processes on RabbitMQ and PostgreSQL."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,8 +14,8 @@ import pytest
 
 from adapters.broker.publisher import publish_messages
 from adapters.broker.topology import Topology
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, new_postgres_database, wait_until
-from tests.core.helpers import Store, ls_accounts
+from tests.conftest import new_postgres_database, wait_until
+from tests.core.helpers import Store, ls_accounts, worker_process
 from tests.factories import account, account_id
 
 
@@ -29,13 +27,8 @@ def production_pair(rabbitmq_url: str, postgres_server: str) -> Iterator[tuple[s
 
 
 def _worker(broker: str, database: str, prefix: str, logisense: Any) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "BILLSYNC_BROKER_URL": broker, "BILLSYNC_DATABASE_URL": database,
-           "BILLSYNC_QUEUE_PREFIX": prefix, "BILLSYNC_LS_BASE_URL": logisense.base_url,
-           "BILLSYNC_LS_USERNAME": LS_USER, "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-           "BILLSYNC_LS_CLIENT_ID": LS_CLIENT, "BILLSYNC_LEASE_S": "2",
-           "BILLSYNC_SWEEP_INTERVAL_S": "0.2", "BILLSYNC_HTTP_TIMEOUT_S": "10"}
-    return subprocess.Popen([sys.executable, "-m", "billsync", "worker", "-c", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return worker_process(broker, database, prefix, logisense, lease_s="2",
+                          http_timeout_s="10")
 
 
 def _route_count(logisense: Any, route: str) -> int:
