@@ -230,7 +230,9 @@ class Intake:
                 at=now,
             )
             record.attempts = 0
-        record.next_attempt_at = now
+        backing_off = record.attempts and (record.next_attempt_at or 0) > now
+        if not backing_off:
+            record.next_attempt_at = now
 
     def _mapped_change(self, record: SyncRecord) -> bool:
         watched = self.field_map.watched(record.object) | {LINKS_FIELD}
