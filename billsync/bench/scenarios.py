@@ -44,14 +44,14 @@ class BenchSizes:
 
 
 QUICK = BenchSizes(
-    ceiling_messages=3000,
+    ceiling_messages=2000,
     ceiling_rounds=1,
     throughput_accounts=400,
     throughput_workers=2,
     throughput_concurrency=8,
     slow_accounts=250,
     latency_seconds=3,
-    rss_accounts=600,
+    rss_accounts=400,
 )
 FULL = BenchSizes(
     ceiling_messages=10000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Annotated
@@ -33,6 +34,13 @@ def register(app: typer.Typer) -> None:
                 help="PostgreSQL server URL: a scratch database is created there and dropped.",
             ),
         ] = "postgresql://postgres@127.0.0.1:5432/test",
+        memory_entities: Annotated[
+            int | None,
+            typer.Option(
+                "--memory-entities",
+                help="Distinct entities for the memory row (SPEC: 100,000; default 8,000).",
+            ),
+        ] = None,
         strict: Annotated[
             bool, typer.Option("--strict", help="Exit 1 when a target is not met.")
         ] = False,
@@ -43,6 +51,8 @@ def register(app: typer.Typer) -> None:
         from billsync.bench.scenarios import FULL, QUICK
 
         sizes = QUICK if quick else FULL
+        if memory_entities is not None:
+            sizes = dataclasses.replace(sizes, rss_accounts=memory_entities)
         started = time.monotonic()
 
         def progress(text: str) -> None:
