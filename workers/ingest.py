@@ -9,8 +9,11 @@ last safe position: events may arrive twice (harmless, SPEC §2), never zero tim
 How each event is tracked: it gets a ticket in a FIFO with the number of its messages still
 unconfirmed. The publisher runs ``on_confirm`` callbacks in publication order; each confirm
 decrements its ticket and pops every finished ticket at the head, advancing that channel's safe
-cursor. After each ``/meta/connect`` batch the publisher is flushed and the advanced cursors are
-saved in one transaction (pipelined within the batch, one round trip per batch).
+cursor. Nothing waits for confirms while events keep coming: the confirm window bounds what is in
+flight, callbacks run during later publishes, and the advanced cursors are saved at most every
+``save_interval_s``. Once no batch has arrived for ``idle_settle_s`` (the stream is idle and the
+next long poll may be held for minutes), a watcher thread waits for every outstanding confirm and
+saves the cursors; so does the end of a run. A lock keeps the two threads apart.
 
 When the stream cannot be trusted the ingest re-reads Salesforce by SOQL (``ingest_reread``): gap
 events re-read their records, overflow events their whole object, and a stored position that is
@@ -48,6 +51,11 @@ log = logging.getLogger("billsync.ingest")
 #: Reconciliation reads from this long before the stored time (clock skew, commit vs. modstamp).
 RECONCILE_MARGIN_MS = 60_000
 SUMMARY_INTERVAL_S = 10.0
+#: While batches keep coming, advanced cursors are saved at most this often (one commit each).
+SAVE_INTERVAL_S = 0.25
+#: After this long without a batch, outstanding confirms are awaited and the cursors saved.
+IDLE_SETTLE_S = 0.05
+WATCH_TICK_S = 0.05
 RESTART_BACKOFF_CAP_S = 30.0
 FLUSH_TIMEOUT_S = 30.0
 
@@ -88,6 +96,8 @@ class StreamIngest:
         field_map: FieldMap | None = None,
         window: int = DEFAULT_WINDOW,
         summary_interval_s: float = SUMMARY_INTERVAL_S,
+        save_interval_s: float = SAVE_INTERVAL_S,
+        idle_settle_s: float = IDLE_SETTLE_S,
         clock_ms: Callable[[], int] = now_ms,
     ) -> None:
         self.settings = settings
@@ -97,6 +107,8 @@ class StreamIngest:
         self.channels = tuple(settings.sf_channels)
         self.window = window
         self.summary_interval_s = summary_interval_s
+        self.save_interval_s = save_interval_s
+        self.idle_settle_s = idle_settle_s
         self.clock_ms = clock_ms
         self.retention_ms = int(settings.sf_retention_hours * 3_600_000)
         self.cursors = CursorStore(sessions)
@@ -108,6 +120,12 @@ class StreamIngest:
         self._tickets: deque[_Ticket] = deque()
         self._publisher: ConfirmedPublisher | None = None
         self._stream: StreamingClient | None = None
+        # The producer thread and the watcher's idle settle never touch the publisher, the
+        # tickets or the cursors at the same time (re-entrant: a reconcile runs inside a batch).
+        self._lock = threading.RLock()
+        self._unsettled = False
+        self._last_batch = time.monotonic()
+        self._last_save = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -143,9 +161,10 @@ class StreamIngest:
 
     def _stream_once(self, stop: threading.Event) -> None:
         """One publisher and one streaming session, until stop or a failure."""
-        self._tickets.clear()
         publisher = open_publisher(self.publisher_url, self.topology, window=self.window)
-        self._publisher = publisher
+        with self._lock:
+            self._tickets.clear()
+            self._publisher = publisher
         stream = StreamingClient(
             self.salesforce.auth,
             self.channels,
@@ -157,20 +176,25 @@ class StreamIngest:
         try:
             for batch in stream.events(stop):
                 self.handle_batch(batch)
+            self.settle()  # the batch in hand is confirmed and saved before the publisher goes
         finally:
             self._stream = None
             stream.close()
-            self._tickets.clear()
-            self._publisher = None
+            with self._lock:
+                self._tickets.clear()
+                self._publisher = None
+                self._unsettled = False
             publisher.close()
 
     def _watch(self, stop: threading.Event, finished: threading.Event) -> None:
-        """Readiness, the periodic summary line, and ending a held long poll on stop."""
+        """Readiness, the idle settle, the periodic summary line, ending a long poll on stop."""
         last_summary = time.monotonic()
-        while not stop.wait(0.05) and not finished.is_set():
+        while not stop.wait(WATCH_TICK_S) and not finished.is_set():
             stream = self._stream
             if stream is not None and stream.subscriptions > 0:
                 self.ready.set()
+            if self._unsettled and time.monotonic() - self._last_batch >= self.idle_settle_s:
+                self._settle_when_idle()
             if time.monotonic() - last_summary >= self.summary_interval_s:
                 last_summary = time.monotonic()
                 log.info(self.metrics.summary())
@@ -178,19 +202,57 @@ class StreamIngest:
         if stream is not None:
             stream.close()
 
+    def _settle_when_idle(self) -> None:
+        """Settle from the watcher; a failed publisher ends the stream so that run recovers."""
+        if not self._lock.acquire(blocking=False):
+            return  # the producer thread is busy (a batch or a reconciliation): try next tick
+        try:
+            self.settle()
+        except PublisherLost as exc:
+            log.warning("waiting for confirms failed (%s); restarting the stream", exc)
+            stream = self._stream
+            if stream is not None:
+                stream.close()
+        finally:
+            self._lock.release()
+
     def use_publisher(self, publisher: ConfirmedPublisher | None) -> None:
         """Publish ``handle_batch``'s messages through ``publisher`` (benchmarks, embedding).
 
         ``run`` opens and closes its own publisher; this is for driving ``handle_batch``
-        directly, without a stream.
+        directly, without a stream: call ``settle()`` after the last batch.
         """
-        self._publisher = publisher
-        self._tickets.clear()
+        with self._lock:
+            self._publisher = publisher
+            self._tickets.clear()
+            self._unsettled = False
+
+    def settle(self) -> None:
+        """Wait for every outstanding confirm, then save the advanced cursors.
+
+        ``run`` does this when the stream goes idle and when it ends. Raises PublisherLost when
+        the broker did not confirm everything.
+        """
+        with self._lock:
+            if self._publisher is not None:
+                self._flush()
+            self._save_dirty()
+            self._unsettled = False
 
     # -- events ------------------------------------------------------------------------------
 
     def handle_batch(self, batch: Iterable[StreamEvent]) -> None:
-        """Publish a batch's messages, wait for their confirms, then save the advanced cursors."""
+        """Publish a batch's messages; save the cursors that confirms advanced, if it is time.
+
+        Does not wait for this batch's confirms (``settle`` does): a cursor moves only past
+        events whose every message, and every earlier event's, the broker confirmed.
+        """
+        with self._lock:
+            self._handle_batch(batch)
+            self._last_batch = time.monotonic()
+
+    def _handle_batch(self, batch: Iterable[StreamEvent]) -> None:
+        self._unsettled = True
         for event in batch:
             self.metrics.events_received += 1
             meaning = interpret(
@@ -206,8 +268,8 @@ class StreamIngest:
                 self._publish(message, ticket)
             ticket.sealed = True
             self._advance()
-        self._flush()
-        self._save_dirty()
+        if time.monotonic() - self._last_save >= self.save_interval_s:
+            self._save_dirty()
 
     def _messages(self, event: StreamEvent, meaning: Interpretation) -> Iterable[Message]:
         kind = meaning.kind
@@ -296,12 +358,17 @@ class StreamIngest:
         chosen = [self._safe[c] for c in sorted(self._dirty) if c in self._safe]
         self.cursors.save(chosen)
         self._dirty.clear()
+        self._last_save = time.monotonic()
         self.metrics.cursor_saves += 1
 
     # -- where to resume ---------------------------------------------------------------------
 
     def _replay_from(self, channel: str) -> int:
         """The replay id to subscribe from; reconciles first when the position is not usable."""
+        with self._lock:
+            return self._choose_replay(channel)
+
+    def _choose_replay(self, channel: str) -> int:
         cursor = self._safe.get(channel)
         now = self.clock_ms()
         if cursor is None:
@@ -314,9 +381,10 @@ class StreamIngest:
         return cursor.replay_id
 
     def _on_invalid_replay(self, channel: str) -> int:
-        cursor = self._safe.get(channel)
-        since = cursor.event_time_ms if cursor else self.clock_ms() - self.retention_ms
-        return self._reconcile(channel, since, "replay id refused by Salesforce")
+        with self._lock:
+            cursor = self._safe.get(channel)
+            since = cursor.event_time_ms if cursor else self.clock_ms() - self.retention_ms
+            return self._reconcile(channel, since, "replay id refused by Salesforce")
 
     def _reconcile(self, channel: str, since_ms: int, reason: str) -> int:
         """Publish snapshots of the records changed since ``since_ms``; continue with ``-1``."""

@@ -287,4 +287,3 @@ def parse_datetime_ms(value: Any) -> int | None:
     if moment.tzinfo is None:
         return None
     return int(moment.timestamp() * 1000)
-

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.store.db import make_engine, session_factory
 from tests.conftest import wait_until
 from tests.ingest.conftest import ls_accounts, ls_contacts, new_account
+from workers.ingest_cursors import CursorStore
 
 
 def test_rest_changes_reach_logisense(
@@ -45,6 +47,23 @@ def test_rest_changes_reach_logisense(
     held = ls_accounts(logisense)
     assert held[child[:15]]["parentAccountId"] == held[parent[:15]]["identity"]
     assert ls_contacts(logisense)[contact[:15]]["firstName"] == "Ada"
+    # Confirms are collected when the stream goes idle (about 0.1 s after the last batch).
+    wait_until(
+        lambda: ingest.metrics.messages_confirmed == ingest.metrics.messages_published,
+        what="every published message confirmed",
+    )
     figures = ingest.metrics.as_dict()
     assert figures["messages_confirmed"] == figures["messages_published"] >= 7
+
+    # Once the stream is idle, each channel's stored cursor is its last event: no batch after
+    # it was needed to save it.
+    cursors = CursorStore(session_factory(make_engine(backend.database_url, pool_size=1)))
+
+    def cursors_at_last_events() -> bool:
+        stored = {c: cursor.replay_id for c, cursor in cursors.load_all().items()}
+        channels = ("/data/AccountChangeEvent", "/data/ContactChangeEvent")
+        last = {c: salesforce.bus.retained(c)[-1]["event"]["replayId"] for c in channels}
+        return all(stored.get(c) == last[c] for c in channels)
+
+    wait_until(cursors_at_last_events, what="cursors saved at the last events")
     assert figures["skipped_own_writes"] == 0

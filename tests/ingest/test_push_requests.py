@@ -1,59 +1,73 @@
 """Opportunity push requests from the platform event, the CLI and the HTTP endpoint: the same
-message, accepted for an opportunity whose account is not synced yet (it waits), and rejected
-clearly for an unknown or malformed id (issue 4, acceptance 6)."""
+message, accepted for an opportunity whose account is not synced yet (it waits in ``validated``
+for that account), and rejected clearly for an unknown or malformed id (issue 4, acceptance 6)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import requests
-from sqlalchemy import select
 from typer.testing import CliRunner
 
 from adapters.broker.topology import Topology
+from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
-from adapters.store.db import make_engine, session_factory
 from adapters.store.models import SyncRecord
 from billsync.cli import app
 from billsync.cli.common import NOT_FOUND, USAGE
+from tests.catalog.rep import Line, Rep, Service, salesforce_client
 from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, wait_until
-from tests.ingest.conftest import PUSH_TOKEN, ingest_settings, rep_api
+from tests.core.helpers import Store
+from tests.ingest.conftest import PUSH_TOKEN, ingest_settings
+from workers.catalog import CatalogSync
 from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer
 
 UNKNOWN = "006000000000042AAA"
 
 
-def _opportunity_record(database_url: str, sfid: str) -> SyncRecord | None:
-    sessions = session_factory(make_engine(database_url, pool_size=1))
-    with sessions() as session:
-        found = session.scalars(select(SyncRecord).where(SyncRecord.sfid == sfid)).first()
-    return found
+def _record(store: Store, sfid: str) -> SyncRecord | None:
+    return store.record(sfid) if sfid in store.states("Opportunity") else None
+
+
+def _price_plans(logisense: Any) -> list[dict[str, Any]]:
+    with logisense.state.lock:
+        return [dict(r) for r in logisense.state.tables["Account/PricePlan"].values()]
 
 
 def test_push_requests_from_event_http_and_cli(
     backend: Any, logisense: Any, salesforce: Any, run_worker: Any, run_ingest: Any
 ) -> None:
-    run_worker()
-    ingest = run_ingest()
-    rep = rep_api(salesforce)
-    account = rep.Account.create({"Name": "Not Synced Yet", "CurrencyIsoCode": "USD"})["id"]
-    opportunity = rep.Opportunity.create(
-        {
-            "Name": "Big Deal",
-            "AccountId": account,
-            "StageName": "Closed Won",
-            "CloseDate": "2026-01-31",
-        }
-    )["id"]
-
-    # 1. The platform event a Salesforce button publishes.
-    rep.LogiSense_Sync_Request__e.create({"Record_Id__c": opportunity})
-    wait_until(
-        lambda: _opportunity_record(backend.database_url, opportunity),
-        what="push request from the platform event",
+    with LogiSenseClient(
+        logisense.base_url, username=LS_USER, password=LS_PASSWORD, client_id=LS_CLIENT
+    ) as client:
+        catalog = CatalogSync(client, salesforce_client(salesforce)).run()
+    assert catalog.ok, catalog.errors
+    run_worker(
+        sf_instance_url=salesforce.base_url,
+        sf_client_id=SF_CLIENT,
+        sf_client_secret=SF_SECRET,
+        sf_ca_bundle=salesforce.ca_file,
     )
-    first = _opportunity_record(backend.database_url, opportunity)
-    assert first is not None and first.push_requested_at
+    ingest = run_ingest()
+    store = Store(backend.database_url)
+    rep = Rep(salesforce)
+    account = rep.account("Not Synced Yet")  # LogiSense_Sync__c false: never pushed here
+    # A valid won opportunity from the LogiSense price book: only its account keeps it back.
+    fiber = Line(1, [Service(1, 70.0, quantity=2.0), Service(3, 0.0, one_time=99.0)])
+    opportunity = rep.opportunity(account, [fiber])
+
+    # 1. The platform event a Salesforce button publishes: accepted, and the opportunity waits
+    #    in validated for its account.
+    rep.create("LogiSense_Sync_Request__e", {"Record_Id__c": opportunity})
+
+    def waiting() -> SyncRecord | None:
+        record = _record(store, opportunity)
+        return record if record is not None and record.waiting_for else None
+
+    first = wait_until(waiting, timeout=30, what="push request from the platform event waits")
+    assert first.push_requested_at
+    assert first.state == "validated"
+    assert f"waits for account {account}" in (first.waiting_for or "")
     assert ingest.metrics.push_requests == 1
 
     # 2. The HTTP endpoint for an Apex callout or a Flow.
@@ -106,11 +120,14 @@ def test_push_requests_from_event_http_and_cli(
     malformed = runner.invoke(app, ["push", "opportunity", "006;DROP"], env=env)
     assert malformed.exit_code == USAGE
 
-    # Every request was accepted; the opportunity waits for its account and is not pushed.
-    def requested_three_times() -> bool:
-        record = _opportunity_record(backend.database_url, opportunity)
-        return record is not None and record.push_requested_at > first.push_requested_at
+    # Every request was accepted and merged; the opportunity still waits for its account and
+    # nothing reached LogiSense.
+    def requested_again() -> bool:
+        record = _record(store, opportunity)
+        return record is not None and (record.push_requested_at or 0) > first.push_requested_at
 
-    wait_until(requested_three_times, what="HTTP and CLI requests merged")
-    final = _opportunity_record(backend.database_url, opportunity)
-    assert final is not None and final.state != "pushed" and final.ls_id is None
+    wait_until(requested_again, what="HTTP and CLI requests merged")
+    final = store.record(opportunity)
+    assert final.state == "validated" and final.ls_id is None
+    assert f"waits for account {account}" in (final.waiting_for or "")
+    assert _price_plans(logisense) == []
