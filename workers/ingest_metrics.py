@@ -1,7 +1,8 @@
 """The ingest's counters and lag figures: plain attributes, read by logs, tests and Prometheus.
 
-Counted from the one ingest thread, so no locks; readers on other threads see slightly stale
-integers, which is what a metric is.
+Counted under the ingest's lock (by its stream thread, or its watcher when it settles an idle
+stream), so no locks here; readers on other threads see slightly stale integers, which is what a
+metric is. ``lag_ms`` holds one sample per confirmed message.
 """
 
 from __future__ import annotations
