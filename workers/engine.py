@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 from adapters.store import records as store
@@ -24,6 +25,9 @@ from workers.opportunities import OpportunitySync
 from workers.steps import LeaseLost, ObjectSync
 
 log = logging.getLogger("billsync.engine")
+
+#: How often a worker looks for waiting entities that missed their wake-up.
+WAIT_REPAIR_INTERVAL_S = 3.0
 
 #: An entity whose processing was cut short this many times (a worker died each time) is failed.
 CRASH_LIMIT = 5
@@ -83,25 +87,20 @@ class SyncEngine:
     def _claim(self, record_id: int) -> str | None:
         now = self.ctx.clock()
         with self.ctx.sessions.begin() as session:
-            if not store.claim(
-                session, record_id, owner=self.ctx.worker_id, now=now, lease_s=self.ctx.lease_s
-            ):
+            claimed = store.claim(session, record_id, owner=self.ctx.worker_id, now=now,
+                                  lease_s=self.ctx.lease_s)
+            if claimed is None:
                 return None
-            record = session.get(store.SyncRecord, record_id, populate_existing=True)
-            if record is None:
-                return None
-            if record.claims > CRASH_LIMIT:
-                sync = self.syncs[record.object]
-                sync.reject(
-                    session,
-                    record,
-                    [
-                        f"processing was interrupted {record.claims - 1} times (a worker stopped "
+            object_name, claims = claimed
+            if claims > CRASH_LIMIT:
+                record = store.load_owned(session, record_id, self.ctx.worker_id)
+                if record is not None:
+                    self.syncs[object_name].reject(session, record, [
+                        f"processing was interrupted {claims - 1} times (a worker stopped "
                         "while handling this entity); retry it once the cause is fixed"
-                    ],
-                )
+                    ])
                 return None
-            return record.object
+            return object_name
 
     def _retry_later(self, record_id: int, exc: TransientError) -> None:
         with self.ctx.sessions.begin() as session:
@@ -143,9 +142,7 @@ class SyncEngine:
 
     def _release_if_held(self, record_id: int) -> None:
         with self.ctx.sessions.begin() as session:
-            record = store.load_owned(session, record_id, self.ctx.worker_id)
-            if record is not None:
-                store.release(record)
+            store.release_lease(session, record_id, self.ctx.worker_id)
 
 
 class WorkPool:
@@ -205,7 +202,11 @@ class WorkPool:
                 log.exception("record %s: the store could not be reached", record_id)
 
     def _sweep(self) -> None:
+        last_repair = 0.0
         while not self._stop.wait(self.sweep_interval_s):
+            if time.monotonic() - last_repair > WAIT_REPAIR_INTERVAL_S:
+                last_repair = time.monotonic()
+                self._repair_waits()
             try:
                 self.engine.renew_leases()
             except Exception:
@@ -221,3 +222,14 @@ class WorkPool:
                 log.exception("sweep failed: the store could not be reached")
                 continue
             self.submit(due)
+
+    def _repair_waits(self) -> None:
+        try:
+            with self.engine.ctx.sessions.begin() as session:
+                woken = store.wake_stale_waiters(session, now=self.engine.ctx.clock())
+        except Exception:
+            log.exception("wait repair failed: the store could not be reached")
+            return
+        if woken:
+            log.info("woke %d waiting entities that had missed their wake-up", len(woken))
+            self.submit(woken)

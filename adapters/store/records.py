@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
-from statemachine.machine import ACTIVE_STATES, MACHINE
+from statemachine.machine import ACTIVE_STATES, MACHINE, PUSHED
 
 
 def record_history(
@@ -81,9 +81,12 @@ def note(
     )
 
 
-def claim(session: Session, record_id: int, *, owner: str, now: float, lease_s: float) -> bool:
-    """Take the lease on a due, active record; False when someone else holds it or it is not due."""
-    result = session.execute(
+def claim(
+    session: Session, record_id: int, *, owner: str, now: float, lease_s: float
+) -> tuple[str, int] | None:
+    """Take the lease on a due, active record: (object, claims so far), or None when someone
+    else holds it or it is not due. One statement, no ORM load."""
+    row = session.connection().execute(
         update(SyncRecord)
         .where(
             SyncRecord.id == record_id,
@@ -92,14 +95,19 @@ def claim(session: Session, record_id: int, *, owner: str, now: float, lease_s: 
             SyncRecord.next_attempt_at <= now,
             or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
         )
-        .values(
-            lease_owner=owner,
-            lease_until=now + lease_s,
-            claims=SyncRecord.claims + 1,
-        )
-        .execution_options(synchronize_session=False)
+        .values(lease_owner=owner, lease_until=now + lease_s, claims=SyncRecord.claims + 1)
+        .returning(SyncRecord.object, SyncRecord.claims)
+    ).first()
+    return (str(row[0]), int(row[1])) if row is not None else None
+
+
+def release_lease(session: Session, record_id: int, owner: str) -> None:
+    """Give back ``owner``'s lease on a record if it still holds one (one statement)."""
+    session.connection().execute(
+        update(SyncRecord)
+        .where(SyncRecord.id == record_id, SyncRecord.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, claims=0)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def renew(session: Session, record_ids: list[int], *, owner: str, until: float) -> None:
@@ -164,21 +172,59 @@ def set_waits(
     session: Session, record: SyncRecord, waits: Sequence[tuple[str, str]], *, now: float
 ) -> None:
     """Replace the record's dependency waits with ``waits`` (target id, kind)."""
-    session.execute(delete(DependencyWait).where(DependencyWait.record_id == record.id))
-    for target, kind in dict(waits).items():
-        session.add(DependencyWait(record_id=record.id, target_sfid=target, kind=kind, since=now))
+    connection = session.connection()
+    connection.execute(delete(DependencyWait).where(DependencyWait.record_id == record.id))
+    rows = [{"record_id": record.id, "target_sfid": target, "kind": kind, "since": now}
+            for target, kind in dict(waits).items()]
+    if rows:
+        connection.execute(insert(DependencyWait), rows)
 
 
 def wake_waiters(session: Session, target_sfid: str, *, now: float) -> int:
     """Make every entity that waits for ``target_sfid`` due now; returns how many."""
-    waiting = select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
-    result = session.execute(
+    connection = session.connection()
+    waiting = list(connection.execute(
+        select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
+    ).scalars())
+    if not waiting:
+        return 0
+    result = connection.execute(
         update(SyncRecord)
         .where(SyncRecord.id.in_(waiting), SyncRecord.state.in_(ACTIVE_STATES))
         .values(next_attempt_at=now)
-        .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def wake_stale_waiters(session: Session, *, now: float, limit: int = 500) -> list[int]:
+    """Make due the waiting entities whose target is ready although nobody woke them.
+
+    Waking is normally immediate (``wake_waiters`` in the target's transaction), but a waiter
+    that committed its wait while the target was committing can miss it; this repair, run by the
+    sweeper every few seconds, closes that gap. It only picks waiters that will make progress:
+    an account target that has a LogiSense id, a contact target that is pushed.
+    """
+    waiter = aliased(SyncRecord)
+    target = aliased(SyncRecord)
+    ready = or_(
+        and_(DependencyWait.kind != "contact", target.object == "Account",
+             target.ls_id.is_not(None)),
+        and_(DependencyWait.kind == "contact", target.object == "Contact",
+             target.state == PUSHED),
+    )
+    ids = list(session.scalars(
+        select(DependencyWait.record_id)
+        .join(waiter, waiter.id == DependencyWait.record_id)
+        .join(target, target.sfid == DependencyWait.target_sfid)
+        .where(ready, waiter.next_attempt_at.is_(None), waiter.state.in_(ACTIVE_STATES))
+        .distinct()
+        .limit(limit)
+    ))
+    if ids:
+        session.connection().execute(
+            update(SyncRecord).where(SyncRecord.id.in_(ids)).values(next_attempt_at=now)
+        )
+    return ids
 
 
 def linked_accounts(session: Session, contact_sfid: str) -> list[str]:

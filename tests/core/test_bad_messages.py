@@ -34,7 +34,8 @@ def test_bad_messages_are_dead_lettered_and_good_ones_flow(
     run_worker()
     topology = Topology(prefix=backend.prefix)
     bad = _bad_bodies()
-    with kombu.Connection(backend.broker_url) as connection:
+    with kombu.Connection(backend.broker_url,
+                          transport_options={"confirm_publish": True}) as connection:
         producer = connection.Producer()
         for body in bad:
             producer.publish(body, exchange=topology.exchange(), routing_key="change",
