@@ -53,20 +53,25 @@ class SyncEngine:
             return False
         with self._active_lock:
             self.active.add(record_id)
+        released = False
         try:
-            self.syncs[object_name].advance(record_id)
+            released = self.syncs[object_name].run(record_id)
         except LeaseLost:
+            released = True
             log.warning("lease on record %s lost to another worker", record_id)
         except TransientError as exc:
             self._retry_later(record_id, exc)
+            released = True
         except PermanentError as exc:
             self._fail(record_id, str(exc))
+            released = True
         except Exception as exc:
             log.exception("unexpected error on record %s", record_id)
             self._retry_later(record_id, TransientError(f"internal error: {exc!r}"))
         finally:
             try:
-                self._release_if_held(record_id)
+                if not released:
+                    self._release_if_held(record_id)
             finally:
                 # Even when the store is away (the release raised), stop renewing this lease,
                 # or the entity stays leased to a live worker that no longer works on it.

@@ -9,6 +9,7 @@ away meanwhile; if it was lost, the settle phase changes nothing.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -53,6 +54,14 @@ class ObjectSync:
 
     def __init__(self, ctx: SyncContext) -> None:
         self.ctx = ctx
+        self._local = threading.local()
+
+    def run(self, record_id: int) -> bool:
+        """``advance`` the entity; True when it ended by giving its lease back (the normal end of
+        every path), so the engine need not release it again."""
+        self._local.released = False
+        self.advance(record_id)
+        return bool(self._local.released)
 
     def advance(self, record_id: int) -> None:
         """Move the entity as far as it can go now."""
@@ -66,6 +75,7 @@ class ObjectSync:
             if record is None:
                 raise LeaseLost(record_id)
             yield session, record
+        self._local.released = record.lease_owner is None
 
     def fire(self, session: Session, record: SyncRecord, trigger: str, reason: str | None) -> None:
         """A transition with its history row."""

@@ -27,18 +27,22 @@ def record_history(
     worker: str,
     at: float,
 ) -> None:
-    """Add one history row for ``record`` (flushed with the caller's transaction)."""
-    session.add(
-        Transition(
-            record_id=record.id,
-            from_state=from_state,
-            to_state=to_state,
-            trigger=trigger,
-            reason=reason,
-            attempt=record.attempts,
-            at=at,
-            worker=worker,
-        )
+    """Add one history row for ``record`` in the caller's transaction (a plain INSERT: the
+    history is written, never read back, by the sync)."""
+    if record.id is None:
+        session.flush()
+    session.connection().execute(
+        insert(Transition),
+        {
+            "record_id": record.id,
+            "from_state": from_state,
+            "to_state": to_state,
+            "trigger": trigger,
+            "reason": reason,
+            "attempt": record.attempts or 0,
+            "at": at,
+            "worker": worker,
+        },
     )
 
 
