@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, event, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
 from statemachine.machine import ACTIVE_STATES, MACHINE, PUSHED
+
+HISTORY_KEY = "billsync.history"
 
 
 def record_history(
@@ -27,12 +29,11 @@ def record_history(
     worker: str,
     at: float,
 ) -> None:
-    """Add one history row for ``record`` in the caller's transaction (a plain INSERT: the
-    history is written, never read back, by the sync)."""
+    """Add one history row for ``record`` to the caller's transaction. Rows are kept on the
+    session and written in one INSERT just before the commit (``write_history``)."""
     if record.id is None:
         session.flush()
-    session.connection().execute(
-        insert(Transition),
+    session.info.setdefault(HISTORY_KEY, []).append(
         {
             "record_id": record.id,
             "from_state": from_state,
@@ -42,8 +43,21 @@ def record_history(
             "attempt": record.attempts or 0,
             "at": at,
             "worker": worker,
-        },
+        }
     )
+
+
+@event.listens_for(Session, "before_commit")
+def write_history(session: Session) -> None:
+    """Write the history rows a transaction collected, in one statement, before it commits."""
+    rows = session.info.pop(HISTORY_KEY, None)
+    if rows:
+        session.connection().execute(insert(Transition), rows)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_history(session: Session) -> None:
+    session.info.pop(HISTORY_KEY, None)
 
 
 def fire(
