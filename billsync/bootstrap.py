@@ -49,6 +49,7 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         worker_id=worker_identity(),
         lease_s=settings.lease_s,
         pricebook_name=settings.sf_pricebook_name,
+        coalesce_s=settings.coalesce_s,
     )
 
 

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     delivery_limit: int = Field(default=5, ge=1)
     lease_s: float = Field(default=30.0, gt=0)
     sweep_interval_s: float = Field(default=0.5, gt=0)
+    coalesce_s: float = Field(default=1.0, ge=0)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     catalog_interval_s: float = Field(default=0.0, ge=0)
     reference_ttl_s: float = Field(default=300.0, ge=0)

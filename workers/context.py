@@ -67,4 +67,5 @@ class SyncContext:
     worker_id: str
     lease_s: float = 30.0
     pricebook_name: str = "LogiSense"
+    coalesce_s: float = 1.0
     clock: Callable[[], float] = time.time

@@ -24,6 +24,9 @@ from statemachine.machine import ACTIVE_STATES, FAILED, PENDING, PUSHED
 from statemachine.rules import currency_change_problem
 from statemachine.snapshot import DELETED, Snapshot, changes_of
 
+#: Where a record keeps the time of its last push (set by workers.steps).
+PUSHED_AT = "pushed_at"
+
 ENTITY_OBJECTS = ("Account", "Contact", "Opportunity")
 LINKS_FIELD = "__accounts"
 
@@ -52,8 +55,10 @@ class Intake:
         *,
         worker_id: str,
         clock: Callable[[], float] = time.time,
+        coalesce_s: float = 0.0,
     ) -> None:
         self.sessions = sessions
+        self.coalesce_s = coalesce_s
         self.field_map = field_map
         self.worker_id = worker_id
         self.clock = clock
@@ -209,9 +214,13 @@ class Intake:
         if not record.in_scope:
             record.next_attempt_at = None
             return
+        due = now
         if record.state == PUSHED:
             if not record.rejection and not self._mapped_change(record):
                 return
+            pushed_at = (record.detail or {}).get(PUSHED_AT)
+            if pushed_at is not None and now - pushed_at < self.coalesce_s:
+                due = pushed_at + self.coalesce_s
             store.fire(
                 session,
                 record,
@@ -232,7 +241,7 @@ class Intake:
             record.attempts = 0
         backing_off = record.attempts and (record.next_attempt_at or 0) > now
         if not backing_off:
-            record.next_attempt_at = now
+            record.next_attempt_at = due
 
     def _mapped_change(self, record: SyncRecord) -> bool:
         watched = self.field_map.watched(record.object) | {LINKS_FIELD}

@@ -44,6 +44,7 @@ class WorkerService:
             self.ctx.field_map,
             worker_id=self.ctx.worker_id,
             clock=self.ctx.clock,
+            coalesce_s=self.ctx.coalesce_s,
         )
         self.consumer = ChangeConsumer(
             self.broker_url,

@@ -22,6 +22,7 @@ from adapters.store.models import SyncRecord
 from billsync.errors import RemoteRejected, TransientError
 from statemachine.machine import ACCOUNT_SYNCED, PENDING, PUSHED, VALIDATED
 from workers.context import SyncContext
+from workers.intake import PUSHED_AT
 
 
 class LeaseLost(Exception):
@@ -127,7 +128,9 @@ class ObjectSync:
         """account-synced -> pushed; goes round again if a mapped change came in meanwhile."""
         if record.state == ACCOUNT_SYNCED:
             self.fire(session, record, "push", reason)
+        now = self.ctx.clock()
         record.pushed_version = plan.version
+        record.detail = {**(record.detail or {}), PUSHED_AT: now}
         record.attempts = 0
         record.last_error = None
         record.waiting_for = None
@@ -135,7 +138,7 @@ class ObjectSync:
         store.wake_waiters(session, record.sfid, now=self.ctx.clock())
         if record.version != plan.version and record.state == PUSHED and record.in_scope:
             self.fire(session, record, "change", "newer change arrived during the push")
-            record.next_attempt_at = self.ctx.clock()
+            record.next_attempt_at = now + self.ctx.coalesce_s
         store.release(record)
 
 
