@@ -239,8 +239,9 @@ class Intake:
                 at=now,
             )
             record.attempts = 0
-        backing_off = record.attempts and (record.next_attempt_at or 0) > now
-        if not backing_off:
+        if record.next_attempt_at is None:
+            # Already scheduled entities keep their time: a retry keeps its backoff, a burst
+            # keeps coalescing, and one already due stays due.
             record.next_attempt_at = due
 
     def _mapped_change(self, record: SyncRecord) -> bool:
