@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session
 
 from adapters.store.models import SyncRecord
 from billsync.metrics_collectors import (
@@ -33,7 +32,6 @@ from billsync.metrics_collectors import (
     StoreCollector,
     WorkerCollector,
 )
-from statemachine.machine import ACCOUNT_SYNCED, PUSHED
 
 if TYPE_CHECKING:
     from workers.ingest import StreamIngest
@@ -122,8 +120,7 @@ def instrument_worker(service: WorkerService, metrics: Metrics | None = None) ->
     metrics.watch(QueueCollector(service.broker_url, service.topology, metrics))
     metrics.watch(ApiCollector(ctx.logisense, ctx.salesforce))
     metrics.watch(WorkerCollector(service, metrics))
-    for object_name, sync in service.engine.syncs.items():
-        sync.pushed = _timed_push(sync.pushed, object_name, metrics, ctx.clock)  # type: ignore[method-assign]
+    ctx.push_observers.append(_push_latency(metrics, ctx.clock))
     return metrics
 
 
@@ -135,21 +132,15 @@ def instrument_ingest(ingest: StreamIngest, metrics: Metrics | None = None) -> M
     return metrics
 
 
-def _timed_push(
-    pushed: Callable[..., None], object_name: str, metrics: Metrics, clock: Callable[[], float]
-) -> Callable[..., None]:
-    """``pushed`` that also observes commit→write latency when the entity really reached pushed."""
-    histogram = metrics.push_latency.labels(object_name)
+def _push_latency(metrics: Metrics, clock: Callable[[], float]) -> Callable[[Any], None]:
+    """An observer of pushes: commit (or push request) → LogiSense write latency, by object."""
 
-    def timed(session: Session, record: SyncRecord, plan: Any, reason: str) -> None:
-        before = record.state
-        pushed(session, record, plan, reason)
-        if before == ACCOUNT_SYNCED and record.state == PUSHED:
-            origin = origin_ms(record)
-            if origin:
-                histogram.observe(max(0.0, clock() - origin / 1000))
+    def observe(record: SyncRecord) -> None:
+        origin = origin_ms(record)
+        if origin:
+            metrics.push_latency.labels(record.object).observe(max(0.0, clock() - origin / 1000))
 
-    return timed
+    return observe
 
 
 def origin_ms(record: SyncRecord) -> int:

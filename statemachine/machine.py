@@ -1,17 +1,16 @@
 """The sync state machine of SPEC §2, defined once as data and shared by every entity.
 
-One ``transitions.Machine`` holds the table; entities are not registered with it permanently
-(thousands of them are normal), so ``fire`` binds a record for the length of one transition and
-lets the library decide whether the move is legal. Anything the table does not allow raises
-``IllegalTransition``. No I/O happens here: persistence calls ``fire`` and writes the result.
+One ``transitions.Machine`` holds the table; entities are not registered with it (thousands of
+them are normal): the moves it defines are read from it once into a lookup table. Anything the
+table does not allow raises ``IllegalTransition``. No I/O happens here: persistence calls
+``fire`` and writes the result.
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Protocol
 
-from transitions import Machine, MachineError
+from transitions import Machine
 
 PENDING = "pending"
 VALIDATED = "validated"
@@ -45,15 +44,8 @@ class HasState(Protocol):
     state: str
 
 
-class _Subject:
-    """The short-lived model the shared machine moves for one ``fire`` call."""
-
-    def __init__(self, state: str) -> None:
-        self.state = state
-
-
 class SyncMachine:
-    """The one machine of the transition table; thread-safe."""
+    """The one machine of the transition table; thread-safe (read-only after construction)."""
 
     def __init__(self) -> None:
         self._machine = Machine(
@@ -64,22 +56,23 @@ class SyncMachine:
             auto_transitions=False,
             ignore_invalid_triggers=False,
         )
-        self._lock = threading.Lock()
+        # The machine is the definition; moving a record is a lookup in the table it defines,
+        # so thousands of records need no model registration and no lock.
+        self._moves: dict[tuple[str, str], str] = {
+            (source, trigger): str(transitions[0].dest)
+            for trigger, event in self._machine.events.items()
+            for source, transitions in event.transitions.items()
+            if transitions
+        }
 
     def next_state(self, state: str, trigger: str) -> str:
         """The state ``trigger`` leads to from ``state``; raises IllegalTransition if none."""
         if state not in STATES:
             raise IllegalTransition(f"unknown state {state!r}")
-        subject = _Subject(state)
-        with self._lock:
-            self._machine.add_model(subject, initial=state)
-            try:
-                subject.trigger(trigger)  # type: ignore[attr-defined]
-            except (MachineError, AttributeError) as exc:
-                raise IllegalTransition(f"cannot {trigger!r} from {state!r}") from exc
-            finally:
-                self._machine.remove_model(subject)
-        return subject.state
+        try:
+            return self._moves[(state, trigger)]
+        except KeyError:
+            raise IllegalTransition(f"cannot {trigger!r} from {state!r}") from None
 
     def fire(self, record: HasState, trigger: str) -> tuple[str, str]:
         """Move ``record`` by ``trigger``; returns (from, to)."""

@@ -140,11 +140,12 @@ class AccountSync(ObjectSync):
                 self.wait(session, record, waits)
                 return
             record.pushed_values = _projection(self, plan.values)
-            self.pushed(session, record, plan, "account and its contacts are in LogiSense")
+            self.pushed(session, record, plan, "account and its contacts are in LogiSense",
+                        woken=True)
 
     def _contacts_pending(self, session: Session, record: SyncRecord, now: float) -> list[Wait]:
         """Contacts marked to sync that are not pushed with a link to this account yet."""
-        contacts = store.by_sfids(session, "Contact", store.linked_contacts(session, record.sfid))
+        contacts = store.contacts_of(session, record.sfid)
         waits: list[Wait] = []
         for contact in contacts.values():
             if not contact.in_scope:

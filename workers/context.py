@@ -32,7 +32,10 @@ class ReferenceCache:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reference(self) -> ReferenceData:
-        """Reference data, fresh within the TTL."""
+        """Reference data, fresh within the TTL (the lock is taken only to read it again)."""
+        current = self._reference
+        if current is not None and self.clock() - self._read_at <= self.ttl_s:
+            return current
         with self._lock:
             if self._reference is None or self.clock() - self._read_at > self.ttl_s:
                 self._reference = self.logisense.reference_data()
@@ -40,7 +43,10 @@ class ReferenceCache:
             return self._reference
 
     def catalog(self) -> list[CatalogPackage]:
-        """The catalog, fresh within the TTL."""
+        """The catalog, fresh within the TTL (the lock is taken only to read it again)."""
+        current = self._catalog
+        if current is not None and self.clock() - self._catalog_at <= self.ttl_s:
+            return current
         with self._lock:
             if self._catalog is None or self.clock() - self._catalog_at > self.ttl_s:
                 self._catalog = self.logisense.catalog()
@@ -68,4 +74,6 @@ class SyncContext:
     lease_s: float = 30.0
     pricebook_name: str = "LogiSense"
     coalesce_s: float = 1.0
+    #: Called with each record that has just reached ``pushed`` (metrics observe latency here).
+    push_observers: list[Callable[[Any], None]] = field(default_factory=list)
     clock: Callable[[], float] = time.time

@@ -124,10 +124,14 @@ class ObjectSync:
         if record.state == VALIDATED:
             self.fire(session, record, "sync_account", reason)
 
-    def pushed(self, session: Session, record: SyncRecord, plan: Plan, reason: str) -> None:
+    def pushed(
+        self, session: Session, record: SyncRecord, plan: Plan, reason: str, *, woken: bool = False
+    ) -> None:
         """account-synced -> pushed; goes round again if a mapped change came in meanwhile."""
         if record.state == ACCOUNT_SYNCED:
             self.fire(session, record, "push", reason)
+            for observe in self.ctx.push_observers:
+                observe(record)
         now = self.ctx.clock()
         record.pushed_version = plan.version
         record.detail = {**(record.detail or {}), PUSHED_AT: now}
@@ -135,7 +139,8 @@ class ObjectSync:
         record.last_error = None
         record.waiting_for = None
         record.next_attempt_at = None
-        store.wake_waiters(session, record.sfid, now=self.ctx.clock())
+        if not woken:
+            store.wake_waiters(session, record.sfid, now=now)
         if record.version != plan.version and record.state == PUSHED and record.in_scope:
             self.fire(session, record, "change", "newer change arrived during the push")
             record.next_attempt_at = now + self.ctx.coalesce_s

@@ -255,6 +255,18 @@ def linked_accounts(session: Session, contact_sfid: str) -> list[str]:
     return sorted(set(rows))
 
 
+def contacts_of(session: Session, account_sfid: str) -> dict[str, SyncRecord]:
+    """The Contact records an active link relates to the account, in one query."""
+    linked = select(ContactLink.contact_sfid).where(
+        ContactLink.account_sfid == account_sfid, ContactLink.active.is_(True)
+    )
+    with session.no_autoflush:
+        rows = session.scalars(
+            select(SyncRecord).where(SyncRecord.object == "Contact", SyncRecord.sfid.in_(linked))
+        )
+        return {r.sfid: r for r in rows}
+
+
 def linked_contacts(session: Session, account_sfid: str) -> list[str]:
     """Contacts an active link relates to the account."""
     rows = session.scalars(
