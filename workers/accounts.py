@@ -54,7 +54,6 @@ class AccountSync(ObjectSync):
             if problems:
                 self.reject(session, record, problems)
                 return None
-            self.validated(session, record)
             waits = [
                 Wait(sfid, kind, dependency_why(linked.get(sfid)))
                 for field_name, kind in LINKED_FIELDS
@@ -63,9 +62,11 @@ class AccountSync(ObjectSync):
                 and (linked.get(sfid) is None or linked[sfid].ls_id is None)
             ]
             if waits:
+                self.validated(session, record)
                 self.wait(session, record, waits)
                 return None
-            self.clear_waits(session, record)
+            # Nothing is written here: the transitions this plan leads to are recorded with the
+            # outcome of the write, in the settle transaction.
             payload = self._payload(record, values, reference, linked)
             return Plan(
                 record_id=record.id,
@@ -132,6 +133,8 @@ class AccountSync(ObjectSync):
             record.pinned = {"CurrencyIsoCode": plan.values.get("CurrencyIsoCode")}
             record.detail = {**(record.detail or {}), "written": plan.payload}
             verb = "created" if created else "current"
+            self.validated(session, record)
+            self.clear_waits(session, record)
             self.account_synced(session, record, f"LogiSense account {ls_id} {verb}")
             store.wake_waiters(session, record.sfid, now=now)
             waits = self._contacts_pending(session, record, now)

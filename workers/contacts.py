@@ -30,6 +30,9 @@ class ContactSync(ObjectSync):
             watched = self.ctx.field_map.watched("Contact") | {LINKS_FIELD}
             record.pushed_values = {k: plan.values.get(k) for k in watched if k in plan.values}
             verb = "created" if created else "current"
+            self.validated(session, record)
+            self.clear_waits(session, record)
+            self.account_synced(session, record, plan.extra["synced"])
             self.pushed(session, record, plan, f"LogiSense contact {ls_id} {verb}")
 
     def _plan(self, record_id: int) -> Plan | None:
@@ -39,7 +42,6 @@ class ContactSync(ObjectSync):
             if problems:
                 self.reject(session, record, problems)
                 return None
-            self.validated(session, record)
             accounts = store.by_sfids(
                 session, "Account", store.linked_accounts(session, record.sfid)
             )
@@ -61,13 +63,11 @@ class ContactSync(ObjectSync):
                 else:
                     waits.append(Wait(target, "account", dependency_why(accounts.get(target))))
             if waits:
+                self.validated(session, record)
                 self.wait(session, record, waits)
                 return None
-            self.clear_waits(session, record)
-            self.account_synced(
-                session,
-                record,
-                "its account is in LogiSense: " + ", ".join(str(a.ls_id) for a in synced),
+            synced_reason = "its account is in LogiSense: " + ", ".join(
+                str(a.ls_id) for a in synced
             )
             written = (record.detail or {}).get("written") or {}
             payload = self._payload(record.sfid, values)
@@ -81,7 +81,7 @@ class ContactSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": written},
+                extra={"written": written, "synced": synced_reason},
             )
 
     def _payload(self, sfid: str, values: dict[str, Any]) -> dict[str, Any]:

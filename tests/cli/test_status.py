@@ -31,7 +31,7 @@ def test_status_shows_state_snapshot_id_and_history(
     shown = runner.invoke(app, ["status", account_id(2)], env=_env(backend, logisense))
     assert shown.exit_code == 0, shown.output
     for text in ("pushed", "Account 2", "validated", "account-synced", "history",
-                 "parent account"):
+                 "ParentId", "LogiSense account"):
         assert text in shown.output, text
     as_json = runner.invoke(app, ["status", account_id(2), "--json"],
                             env=_env(backend, logisense))
