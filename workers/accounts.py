@@ -143,8 +143,9 @@ class AccountSync(ObjectSync):
                 self.wait(session, record, waits)
                 return
             record.pushed_values = _projection(self, plan.values)
-            self.pushed(session, record, plan, "account and its contacts are in LogiSense",
-                        woken=True)
+            self.pushed(
+                session, record, plan, "account and its contacts are in LogiSense", woken=True
+            )
 
     def _contacts_pending(self, session: Session, record: SyncRecord, now: float) -> list[Wait]:
         """Contacts marked to sync that are not pushed with a link to this account yet."""

@@ -86,24 +86,33 @@ class SyncEngine:
             held = sorted(self.active)
         if held:
             with self.ctx.sessions.begin() as session:
-                store.renew(session, held, owner=self.ctx.worker_id,
-                            until=self.ctx.clock() + self.ctx.lease_s)
+                store.renew(
+                    session,
+                    held,
+                    owner=self.ctx.worker_id,
+                    until=self.ctx.clock() + self.ctx.lease_s,
+                )
 
     def _claim(self, record_id: int) -> str | None:
         now = self.ctx.clock()
         with self.ctx.sessions.begin() as session:
-            claimed = store.claim(session, record_id, owner=self.ctx.worker_id, now=now,
-                                  lease_s=self.ctx.lease_s)
+            claimed = store.claim(
+                session, record_id, owner=self.ctx.worker_id, now=now, lease_s=self.ctx.lease_s
+            )
             if claimed is None:
                 return None
             object_name, claims = claimed
             if claims > CRASH_LIMIT:
                 record = store.load_owned(session, record_id, self.ctx.worker_id)
                 if record is not None:
-                    self.syncs[object_name].reject(session, record, [
-                        f"processing was interrupted {claims - 1} times (a worker stopped "
-                        "while handling this entity); retry it once the cause is fixed"
-                    ])
+                    self.syncs[object_name].reject(
+                        session,
+                        record,
+                        [
+                            f"processing was interrupted {claims - 1} times (a worker stopped "
+                            "while handling this entity); retry it once the cause is fixed"
+                        ],
+                    )
                 return None
             return object_name
 

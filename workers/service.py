@@ -67,7 +67,8 @@ class WorkerService:
         self.metrics = instrument_worker(self)
         self.metrics_server = (
             start_metrics_server(self.metrics_port, self.metrics.registry)
-            if self.metrics_port else None
+            if self.metrics_port
+            else None
         )
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):
@@ -80,8 +81,9 @@ class WorkerService:
             from workers.catalog import CatalogScheduler, CatalogSync
 
             scheduler = CatalogScheduler(
-                CatalogSync(self.ctx.logisense, self.ctx.salesforce,
-                            pricebook_name=self.ctx.pricebook_name),
+                CatalogSync(
+                    self.ctx.logisense, self.ctx.salesforce, pricebook_name=self.ctx.pricebook_name
+                ),
                 self.catalog_interval_s,
                 on_synced=lambda _summary: self.ctx.references.invalidate(),
             )

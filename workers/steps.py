@@ -158,8 +158,9 @@ def dependency_why(record: SyncRecord | None) -> str:
     return f"not in LogiSense yet (state {record.state})"
 
 
-def create_once(create: Callable[[dict[str, Any]], dict[str, Any]],
-                payload: dict[str, Any]) -> dict[str, Any]:
+def create_once(
+    create: Callable[[dict[str, Any]], dict[str, Any]], payload: dict[str, Any]
+) -> dict[str, Any]:
     """Create a record; if LogiSense says one with this sfdcid exists already (409: another
     attempt got there first), retry, and the retry finds it by sfdcid instead of creating."""
     try:

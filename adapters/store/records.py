@@ -104,18 +104,22 @@ def claim(
 ) -> tuple[str, int] | None:
     """Take the lease on a due, active record: (object, claims so far), or None when someone
     else holds it or it is not due. One statement, no ORM load."""
-    row = session.connection().execute(
-        update(SyncRecord)
-        .where(
-            SyncRecord.id == record_id,
-            SyncRecord.state.in_(ACTIVE_STATES),
-            SyncRecord.next_attempt_at.is_not(None),
-            SyncRecord.next_attempt_at <= now,
-            or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
+    row = (
+        session.connection()
+        .execute(
+            update(SyncRecord)
+            .where(
+                SyncRecord.id == record_id,
+                SyncRecord.state.in_(ACTIVE_STATES),
+                SyncRecord.next_attempt_at.is_not(None),
+                SyncRecord.next_attempt_at <= now,
+                or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
+            )
+            .values(lease_owner=owner, lease_until=now + lease_s, claims=SyncRecord.claims + 1)
+            .returning(SyncRecord.object, SyncRecord.claims)
         )
-        .values(lease_owner=owner, lease_until=now + lease_s, claims=SyncRecord.claims + 1)
-        .returning(SyncRecord.object, SyncRecord.claims)
-    ).first()
+        .first()
+    )
     return (str(row[0]), int(row[1])) if row is not None else None
 
 
@@ -177,9 +181,7 @@ def by_sfids(
     wanted = sorted(set(sfids))
     if not wanted:
         return {}
-    query = select(SyncRecord).where(
-        SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted)
-    )
+    query = select(SyncRecord).where(SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted))
     if lock:
         query = query.order_by(SyncRecord.id).with_for_update()
     rows = session.scalars(query.execution_options(populate_existing=True))
@@ -192,8 +194,10 @@ def set_waits(
     """Replace the record's dependency waits with ``waits`` (target id, kind)."""
     connection = session.connection()
     connection.execute(delete(DependencyWait).where(DependencyWait.record_id == record.id))
-    rows = [{"record_id": record.id, "target_sfid": target, "kind": kind, "since": now}
-            for target, kind in dict(waits).items()]
+    rows = [
+        {"record_id": record.id, "target_sfid": target, "kind": kind, "since": now}
+        for target, kind in dict(waits).items()
+    ]
     if rows:
         connection.execute(insert(DependencyWait), rows)
 
@@ -201,9 +205,11 @@ def set_waits(
 def wake_waiters(session: Session, target_sfid: str, *, now: float) -> int:
     """Make every entity that waits for ``target_sfid`` due now; returns how many."""
     connection = session.connection()
-    waiting = list(connection.execute(
-        select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
-    ).scalars())
+    waiting = list(
+        connection.execute(
+            select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
+        ).scalars()
+    )
     if not waiting:
         return 0
     result = connection.execute(
@@ -225,19 +231,21 @@ def wake_stale_waiters(session: Session, *, now: float, limit: int = 500) -> lis
     waiter = aliased(SyncRecord)
     target = aliased(SyncRecord)
     ready = or_(
-        and_(DependencyWait.kind != "contact", target.object == "Account",
-             target.ls_id.is_not(None)),
-        and_(DependencyWait.kind == "contact", target.object == "Contact",
-             target.state == PUSHED),
+        and_(
+            DependencyWait.kind != "contact", target.object == "Account", target.ls_id.is_not(None)
+        ),
+        and_(DependencyWait.kind == "contact", target.object == "Contact", target.state == PUSHED),
     )
-    ids = list(session.scalars(
-        select(DependencyWait.record_id)
-        .join(waiter, waiter.id == DependencyWait.record_id)
-        .join(target, target.sfid == DependencyWait.target_sfid)
-        .where(ready, waiter.next_attempt_at.is_(None), waiter.state.in_(ACTIVE_STATES))
-        .distinct()
-        .limit(limit)
-    ))
+    ids = list(
+        session.scalars(
+            select(DependencyWait.record_id)
+            .join(waiter, waiter.id == DependencyWait.record_id)
+            .join(target, target.sfid == DependencyWait.target_sfid)
+            .where(ready, waiter.next_attempt_at.is_(None), waiter.state.in_(ACTIVE_STATES))
+            .distinct()
+            .limit(limit)
+        )
+    )
     if ids:
         session.connection().execute(
             update(SyncRecord).where(SyncRecord.id.in_(ids)).values(next_attempt_at=now)

@@ -27,14 +27,34 @@ def _print_written(written: dict[str, Any]) -> None:
     console.print(table("last written to LogiSense", ["field", "value"], plain))
     items = written.get(PLAN_ITEMS)
     if items:
-        console.print(table(
-            "price plan items",
-            ["package", "service", "quantity", "recurring", "one-time", "overage", "state prices"],
-            [(i.get("packageId"), i.get("serviceId"), i.get("quantity"), i.get("recurringPrice"),
-              i.get("oneTimePrice"), i.get("overagePrice"),
-              ", ".join(f"{p['state']}: {p['price']}" for p in i.get("statePrices") or []))
-             for i in items],
-        ))
+        console.print(
+            table(
+                "price plan items",
+                [
+                    "package",
+                    "service",
+                    "quantity",
+                    "recurring",
+                    "one-time",
+                    "overage",
+                    "state prices",
+                ],
+                [
+                    (
+                        i.get("packageId"),
+                        i.get("serviceId"),
+                        i.get("quantity"),
+                        i.get("recurringPrice"),
+                        i.get("oneTimePrice"),
+                        i.get("overagePrice"),
+                        ", ".join(
+                            f"{p['state']}: {p['price']}" for p in i.get("statePrices") or []
+                        ),
+                    )
+                    for i in items
+                ],
+            )
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -102,8 +102,9 @@ class Rep:
             timeout=10,
         )
         if answer.status_code >= 400:
-            raise RemoteRejected(f"{method} {path}: {answer.status_code} {answer.text}",
-                                 status=answer.status_code)
+            raise RemoteRejected(
+                f"{method} {path}: {answer.status_code} {answer.text}", status=answer.status_code
+            )
         return answer.json() if answer.content else None
 
     def query(self, soql: str) -> list[dict[str, Any]]:

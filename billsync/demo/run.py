@@ -35,8 +35,9 @@ LS_USER, LS_PASSWORD, LS_CLIENT = "demo", "demo-ls-password", "billsync-demo"
 SF_CLIENT, SF_SECRET = "billsync-demo", "demo-sf-secret"
 
 
-def run_demo(settings: Settings, *, broker: str | None, database: str | None,
-             timeout_s: float) -> int:
+def run_demo(
+    settings: Settings, *, broker: str | None, database: str | None, timeout_s: float
+) -> int:
     """Run the scenario; 0 when every entity ends as expected."""
     from simulators.logisense import LogiSenseSimulator
     from simulators.salesforce import SalesforceSimulator
@@ -44,30 +45,41 @@ def run_demo(settings: Settings, *, broker: str | None, database: str | None,
     workdir = Path(tempfile.mkdtemp(prefix="billsync-demo-"))
     database = database or f"sqlite:///{workdir}/billsync-demo.db"
     broker = broker or MEMORY_BROKER_URL
-    with LogiSenseSimulator(username=LS_USER, password=LS_PASSWORD,
-                            client_id=LS_CLIENT) as logisense, SalesforceSimulator(
-        client_id=SF_CLIENT, client_secret=SF_SECRET, ca_file=str(workdir / "sf-ca.pem"),
-        longpoll_timeout_s=2.0,
-    ) as salesforce:
-        console.print(f"Salesforce simulator {salesforce.base_url}, LogiSense simulator "
-                      f"{logisense.base_url}\nstore {database}, broker {broker}",
-                      highlight=False)
+    with (
+        LogiSenseSimulator(
+            username=LS_USER, password=LS_PASSWORD, client_id=LS_CLIENT
+        ) as logisense,
+        SalesforceSimulator(
+            client_id=SF_CLIENT,
+            client_secret=SF_SECRET,
+            ca_file=str(workdir / "sf-ca.pem"),
+            longpoll_timeout_s=2.0,
+        ) as salesforce,
+    ):
+        console.print(
+            f"Salesforce simulator {salesforce.base_url}, LogiSense simulator "
+            f"{logisense.base_url}\nstore {database}, broker {broker}",
+            highlight=False,
+        )
         demo = _demo_settings(settings, broker, database, salesforce, logisense)
         _catalog(demo)
         service = bootstrap.worker_service(demo, default_broker=broker)
-        ingest = StreamIngest(demo, service.ctx.sessions, SalesforceClient.from_settings(demo),
-                              broker)
+        ingest = StreamIngest(
+            demo, service.ctx.sessions, SalesforceClient.from_settings(demo), broker
+        )
         stop = threading.Event()
-        ingest_thread = threading.Thread(target=ingest.run, args=(stop,), name="ingest",
-                                         daemon=True)
+        ingest_thread = threading.Thread(
+            target=ingest.run, args=(stop,), name="ingest", daemon=True
+        )
         service.start()
         ingest_thread.start()
         try:
             if not ingest.ready.wait(30):
                 console.print("[red]the ingest did not subscribe within 30 s[/red]")
                 return 1
-            want = _play(Rep(salesforce, client_id=SF_CLIENT, client_secret=SF_SECRET),
-                         service, timeout_s)
+            want = _play(
+                Rep(salesforce, client_id=SF_CLIENT, client_secret=SF_SECRET), service, timeout_s
+            )
         finally:
             stop.set()
             ingest_thread.join(timeout=15)
@@ -75,29 +87,47 @@ def run_demo(settings: Settings, *, broker: str | None, database: str | None,
         return _summary(want, service, logisense, salesforce)
 
 
-def _demo_settings(settings: Settings, broker: str, database: str, salesforce: Any,
-                   logisense: Any) -> Settings:
-    return Settings.model_validate({
-        **settings.model_dump(),
-        "broker_url": broker, "database_url": database, "queue_prefix": "billsync-demo",
-        "ls_base_url": logisense.base_url, "ls_username": LS_USER, "ls_password": LS_PASSWORD,
-        "ls_client_id": LS_CLIENT, "sf_instance_url": salesforce.base_url,
-        "sf_client_id": SF_CLIENT, "sf_client_secret": SF_SECRET,
-        "sf_ca_bundle": salesforce.ca_file, "sweep_interval_s": 0.2, "backoff_base_s": 0.2,
-        "backoff_cap_s": 2.0, "worker_concurrency": 8,
-    })
+def _demo_settings(
+    settings: Settings, broker: str, database: str, salesforce: Any, logisense: Any
+) -> Settings:
+    return Settings.model_validate(
+        {
+            **settings.model_dump(),
+            "broker_url": broker,
+            "database_url": database,
+            "queue_prefix": "billsync-demo",
+            "ls_base_url": logisense.base_url,
+            "ls_username": LS_USER,
+            "ls_password": LS_PASSWORD,
+            "ls_client_id": LS_CLIENT,
+            "sf_instance_url": salesforce.base_url,
+            "sf_client_id": SF_CLIENT,
+            "sf_client_secret": SF_SECRET,
+            "sf_ca_bundle": salesforce.ca_file,
+            "sweep_interval_s": 0.2,
+            "backoff_base_s": 0.2,
+            "backoff_cap_s": 2.0,
+            "worker_concurrency": 8,
+        }
+    )
 
 
 def _catalog(settings: Settings) -> None:
     from adapters.logisense import LogiSenseClient
 
-    console.print("[bold]catalog sync[/bold]: LogiSense products and reference data into the "
-                  "Salesforce price book")
-    summary = CatalogSync(LogiSenseClient.from_settings(settings),
-                          SalesforceClient.from_settings(settings),
-                          pricebook_name=settings.sf_pricebook_name).run()
-    counts = {name: (c.created, c.updated, c.deactivated, c.unchanged)
-              for name, c in summary.objects.items()}
+    console.print(
+        "[bold]catalog sync[/bold]: LogiSense products and reference data into the "
+        "Salesforce price book"
+    )
+    summary = CatalogSync(
+        LogiSenseClient.from_settings(settings),
+        SalesforceClient.from_settings(settings),
+        pricebook_name=settings.sf_pricebook_name,
+    ).run()
+    counts = {
+        name: (c.created, c.updated, c.deactivated, c.unchanged)
+        for name, c in summary.objects.items()
+    }
     table = Table(title_justify="left")
     for column in ("object", "created", "updated", "deactivated", "unchanged"):
         table.add_column(column)
@@ -107,9 +137,13 @@ def _catalog(settings: Settings) -> None:
 
 
 def _play(rep: Rep, service: WorkerService, timeout_s: float) -> Expectations:
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} entities as expected"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} entities as expected"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("starting", total=None)
 
         def say(text: str) -> None:
@@ -130,8 +164,15 @@ def _play(rep: Rep, service: WorkerService, timeout_s: float) -> Expectations:
         return scenario.want
 
 
-def _settle(want: Expectations, service: WorkerService, progress: Progress, task: Any,
-            timeout_s: float, *, partial: bool) -> None:
+def _settle(
+    want: Expectations,
+    service: WorkerService,
+    progress: Progress,
+    task: Any,
+    timeout_s: float,
+    *,
+    partial: bool,
+) -> None:
     deadline = time.monotonic() + timeout_s
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
@@ -175,16 +216,24 @@ def _summary(want: Expectations, service: WorkerService, logisense: Any, salesfo
         note = want.notes.get(sfid, "")
         why = f"{note}: {detail}" if note and detail else note or detail
         shown = state if ok else f"{state} (expected {expected})"
-        table.add_row(want.objects[sfid], sfid, want.names[sfid],
-                      f"[{'green' if ok else 'red'}]{shown}[/]",
-                      str(record.ls_id or "") if record else "", why[:160])
+        table.add_row(
+            want.objects[sfid],
+            sfid,
+            want.names[sfid],
+            f"[{'green' if ok else 'red'}]{shown}[/]",
+            str(record.ls_id or "") if record else "",
+            why[:160],
+        )
     console.print(table)
     ls, sf = logisense.stats.as_json(), salesforce.stats.as_json()
-    console.print(f"LogiSense served {ls['requests_total']} requests ({ls['writes_total']} writes);"
-                  f" Salesforce served {sf['requests_total']} (the reps' included).")
+    console.print(
+        f"LogiSense served {ls['requests_total']} requests ({ls['writes_total']} writes);"
+        f" Salesforce served {sf['requests_total']} (the reps' included)."
+    )
     if wrong:
-        console.print(f"[red]{wrong} of {len(want.expected)} entities did not end as "
-                      "expected[/red]")
+        console.print(
+            f"[red]{wrong} of {len(want.expected)} entities did not end as expected[/red]"
+        )
         return 1
     console.print(f"[green]all {len(want.expected)} entities ended as expected[/green]")
     return 0

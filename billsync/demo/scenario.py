@@ -51,14 +51,22 @@ class MorningScenario:
         self.want = Expectations()
         self.rng = random.Random(7)
 
-    def account(self, name: str, state: str = "pushed", note: str = "", *,
-                sync: bool = True, **fields: Any) -> str:
+    def account(
+        self, name: str, state: str = "pushed", note: str = "", *, sync: bool = True, **fields: Any
+    ) -> str:
         """Create an account, then fill in billing and tick the sync box, as a rep does."""
-        values = {"Name": name, "CurrencyIsoCode": "USD", **{
-            k: v for k, v in fields.items() if k in ("CurrencyIsoCode", "ParentId")}}
+        values = {
+            "Name": name,
+            "CurrencyIsoCode": "USD",
+            **{k: v for k, v in fields.items() if k in ("CurrencyIsoCode", "ParentId")},
+        }
         sfid = self.rep.create("Account", values)
-        billing: dict[str, Any] = {**BILLING, "Subscription_Invoice_Recipient__c": sfid,
-                                   "Usage_Invoice_Recipient__c": sfid, "LogiSense_Sync__c": sync}
+        billing: dict[str, Any] = {
+            **BILLING,
+            "Subscription_Invoice_Recipient__c": sfid,
+            "Usage_Invoice_Recipient__c": sfid,
+            "LogiSense_Sync__c": sync,
+        }
         billing.update({k: v for k, v in fields.items() if k not in values})
         self.rep.update("Account", sfid, billing)
         return self.want.add("Account", sfid, name, state, note)
@@ -70,60 +78,112 @@ class MorningScenario:
         offices = []
         for region in range(1, 4):
             parent = self.account(f"Globex Region {region}", ParentId=root)
-            offices += [self.account(f"Globex Office {region}.{n}", ParentId=parent)
-                        for n in range(1, 4)]
+            offices += [
+                self.account(f"Globex Office {region}.{n}", ParentId=parent) for n in range(1, 4)
+            ]
         payer = self.account("Initech Finance", note="pays for Initech Labs")
-        labs = self.account("Initech Labs", note="invoices go to Initech Finance",
-                            Subscription_Invoice_Recipient__c=payer,
-                            Usage_Invoice_Recipient__c=payer)
-        customers = [self.account(f"Customer {n}",
-                                  CurrencyIsoCode=self.rng.choice(["USD", "USD", "EUR"]))
-                     for n in range(1, 21)]
-        self.account("Globex Euro Branch", "failed", "EUR child of a USD parent",
-                     ParentId=root, CurrencyIsoCode="EUR")
-        self.account("Mystery Status Co", "failed", "unknown status",
-                     LogiSense_Account_Status__c="Dormant")
-        self.account("Odd Cycle Ltd", "failed", "unknown bill group",
-                     LogiSense_Bill_Group__c="Every Blue Moon")
+        labs = self.account(
+            "Initech Labs",
+            note="invoices go to Initech Finance",
+            Subscription_Invoice_Recipient__c=payer,
+            Usage_Invoice_Recipient__c=payer,
+        )
+        customers = [
+            self.account(f"Customer {n}", CurrencyIsoCode=self.rng.choice(["USD", "USD", "EUR"]))
+            for n in range(1, 21)
+        ]
+        self.account(
+            "Globex Euro Branch",
+            "failed",
+            "EUR child of a USD parent",
+            ParentId=root,
+            CurrencyIsoCode="EUR",
+        )
+        self.account(
+            "Mystery Status Co", "failed", "unknown status", LogiSense_Account_Status__c="Dormant"
+        )
+        self.account(
+            "Odd Cycle Ltd",
+            "failed",
+            "unknown bill group",
+            LogiSense_Bill_Group__c="Every Blue Moon",
+        )
         self.account("Termless LLC", "failed", "AR term missing", LogiSense_AR_Term__c=None)
-        self.account("Nobody Pays Corp", "failed", "usage invoice recipient missing",
-                     Usage_Invoice_Recipient__c=None)
+        self.account(
+            "Nobody Pays Corp",
+            "failed",
+            "usage invoice recipient missing",
+            Usage_Invoice_Recipient__c=None,
+        )
         prospect = self.account("Prospect Inc", "pending", "not marked to sync", sync=False)
-        switcher = self.account("Currency Switcher SA", "failed",
-                                "currency changed after sync: refused")
-        late = self.account("Late Corp", "pushed", "marked to sync after its deal was pushed",
-                            sync=False)
-        return {"root": root, "payer": payer, "labs": labs, "prospect": prospect,
-                "switcher": switcher, "late": late, "customer": customers[0],
-                "customer2": customers[1], "office": offices[0]}
+        switcher = self.account(
+            "Currency Switcher SA", "failed", "currency changed after sync: refused"
+        )
+        late = self.account(
+            "Late Corp", "pushed", "marked to sync after its deal was pushed", sync=False
+        )
+        return {
+            "root": root,
+            "payer": payer,
+            "labs": labs,
+            "prospect": prospect,
+            "switcher": switcher,
+            "late": late,
+            "customer": customers[0],
+            "customer2": customers[1],
+            "office": offices[0],
+        }
 
     def contacts(self, roles: dict[str, str]) -> None:
         """Contacts marked to sync (one shared by three accounts) and some that are not."""
         self.say("reps add contacts")
-        for n, (role, sync) in enumerate([("root", True), ("payer", True), ("labs", True),
-                                          ("customer", True), ("customer2", False),
-                                          ("office", True), ("prospect", True)], start=1):
-            sfid = self.rep.create("Contact", {
-                "FirstName": ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Ida"][n - 1],
-                "LastName": f"Example{n}", "Email": f"person{n}@example.com",
-                "AccountId": roles[role], "LogiSense_Sync__c": sync})
+        for n, (role, sync) in enumerate(
+            [
+                ("root", True),
+                ("payer", True),
+                ("labs", True),
+                ("customer", True),
+                ("customer2", False),
+                ("office", True),
+                ("prospect", True),
+            ],
+            start=1,
+        ):
+            sfid = self.rep.create(
+                "Contact",
+                {
+                    "FirstName": ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Ida"][n - 1],
+                    "LastName": f"Example{n}",
+                    "Email": f"person{n}@example.com",
+                    "AccountId": roles[role],
+                    "LogiSense_Sync__c": sync,
+                },
+            )
             if role == "prospect":
-                self.want.add("Contact", sfid, f"Example{n}", "validated",
-                              "its account is not synced: waits")
+                self.want.add(
+                    "Contact", sfid, f"Example{n}", "validated", "its account is not synced: waits"
+                )
             elif sync:
-                self.want.add("Contact", sfid, f"Example{n}", "pushed",
-                              "shared with Initech Labs and Customer 1" if n == 2 else "")
+                self.want.add(
+                    "Contact",
+                    sfid,
+                    f"Example{n}",
+                    "pushed",
+                    "shared with Initech Labs and Customer 1" if n == 2 else "",
+                )
             if n == 2:
                 for other in ("labs", "customer"):
-                    self.rep.create("AccountContactRelation",
-                                    {"AccountId": roles[other], "ContactId": sfid})
+                    self.rep.create(
+                        "AccountContactRelation", {"AccountId": roles[other], "ContactId": sfid}
+                    )
 
     def updates(self, roles: dict[str, str]) -> None:
         """Renames, a burst of unmapped edits, a refused currency change."""
         self.say("reps edit accounts")
         for role in ("customer", "customer2", "office"):
-            self.rep.update("Account", roles[role], {"Name": f"{self.want.names[roles[role]]} "
-                                                             "(renamed)"})
+            self.rep.update(
+                "Account", roles[role], {"Name": f"{self.want.names[roles[role]]} (renamed)"}
+            )
             self.want.names[roles[role]] += " (renamed)"
         for n in range(15):
             self.rep.update("Account", roles["payer"], {"Description": f"call notes {n}"})
@@ -135,22 +195,44 @@ class MorningScenario:
         self.say("reps close deals")
         internet = Line(1, [Service(1, 70.0, quantity=2.0), Service(3, 0.0, one_time=99.0)])
         good = self.rep.opportunity(roles["labs"], [internet], name="Initech Labs fiber")
-        self.want.add("Opportunity", good, "Initech Labs fiber", "pushed",
-                      "won, pushed by the button")
-        signed = self.rep.opportunity(roles["payer"], [internet], stage="Signed",
-                                      name="Initech Finance fiber")
-        self.want.add("Opportunity", signed, "Initech Finance fiber", "pushed",
-                      "stage 'Signed' is a won stage too")
+        self.want.add(
+            "Opportunity", good, "Initech Labs fiber", "pushed", "won, pushed by the button"
+        )
+        signed = self.rep.opportunity(
+            roles["payer"], [internet], stage="Signed", name="Initech Finance fiber"
+        )
+        self.want.add(
+            "Opportunity",
+            signed,
+            "Initech Finance fiber",
+            "pushed",
+            "stage 'Signed' is a won stage too",
+        )
         early = self.rep.opportunity(roles["late"], [internet], name="Late Corp fiber")
-        self.want.add("Opportunity", early, "Late Corp fiber", "pushed",
-                      "pushed before its account was synced: waited for it")
+        self.want.add(
+            "Opportunity",
+            early,
+            "Late Corp fiber",
+            "pushed",
+            "pushed before its account was synced: waited for it",
+        )
         wrong = Line(1, [Service(1, 70.0, quantity=2.0)], unit_price=150.0)
         bad = self.rep.opportunity(roles["root"], [wrong], name="Globex mispriced")
-        self.want.add("Opportunity", bad, "Globex mispriced", "failed",
-                      "sales price does not match its services")
+        self.want.add(
+            "Opportunity",
+            bad,
+            "Globex mispriced",
+            "failed",
+            "sales price does not match its services",
+        )
         quiet = self.rep.opportunity(roles["customer"], [internet], name="Customer 1 fiber")
-        self.want.add("Opportunity", quiet, "Customer 1 fiber", NOT_REQUESTED,
-                      "won, but nobody pressed the button: nothing pushed")
+        self.want.add(
+            "Opportunity",
+            quiet,
+            "Customer 1 fiber",
+            NOT_REQUESTED,
+            "won, but nobody pressed the button: nothing pushed",
+        )
         for opp in (good, signed, early, bad):
             self.rep.create("LogiSense_Sync_Request__e", {"Record_Id__c": opp})
 

@@ -142,7 +142,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_transition_record", ["record_id", "id"], unique=False)
 
 
-
 def downgrade() -> None:
     """Revert this migration."""
     with op.batch_alter_table("transition", schema=None) as batch_op:

@@ -138,8 +138,10 @@ def test_changes_in_logisense_update_and_deactivate_without_deleting(
     held_services = {r["LogiSense_Service_Id__c"]: r for r in rows}
     assert held_services["1"]["Recurring_Price__c"] == 85.0
     assert "2" in held_services, "a service gone from LogiSense is never deleted"
-    active = {r["LogiSense_Service_Id__c"]: r["IsActive__c"] for r in rep.query(
-        "SELECT LogiSense_Service_Id__c, IsActive__c FROM Product_Service__c")}
+    active = {
+        r["LogiSense_Service_Id__c"]: r["IsActive__c"]
+        for r in rep.query("SELECT LogiSense_Service_Id__c, IsActive__c FROM Product_Service__c")
+    }
     assert active["2"] is False, "a service gone from LogiSense is deactivated"
     assert active["1"] is True
     quarterly = rep.query(

@@ -14,10 +14,13 @@ from tests.factories import account, account_id
 
 
 def _env(backend: Any, logisense: Any) -> dict[str, str]:
-    return {"BILLSYNC_DATABASE_URL": backend.database_url,
-            "BILLSYNC_BROKER_URL": backend.broker_url,
-            "BILLSYNC_QUEUE_PREFIX": backend.prefix,
-            "BILLSYNC_LS_BASE_URL": logisense.base_url, "COLUMNS": "200"}
+    return {
+        "BILLSYNC_DATABASE_URL": backend.database_url,
+        "BILLSYNC_BROKER_URL": backend.broker_url,
+        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
+        "BILLSYNC_LS_BASE_URL": logisense.base_url,
+        "COLUMNS": "200",
+    }
 
 
 def test_status_shows_state_snapshot_id_and_history(
@@ -30,11 +33,17 @@ def test_status_shows_state_snapshot_id_and_history(
     runner = CliRunner()
     shown = runner.invoke(app, ["status", account_id(2)], env=_env(backend, logisense))
     assert shown.exit_code == 0, shown.output
-    for text in ("pushed", "Account 2", "validated", "account-synced", "history",
-                 "ParentId", "LogiSense account"):
+    for text in (
+        "pushed",
+        "Account 2",
+        "validated",
+        "account-synced",
+        "history",
+        "ParentId",
+        "LogiSense account",
+    ):
         assert text in shown.output, text
-    as_json = runner.invoke(app, ["status", account_id(2), "--json"],
-                            env=_env(backend, logisense))
+    as_json = runner.invoke(app, ["status", account_id(2), "--json"], env=_env(backend, logisense))
     entity = json.loads(as_json.output)[0]
     assert entity["state"] == "pushed" and entity["logisense_id"]
     assert [h["to_state"] for h in entity["history"]][-1] == "pushed"
@@ -45,5 +54,7 @@ def test_status_shows_state_snapshot_id_and_history(
     assert "Currency (CurrencyIsoCode) is required" in reasons[account_id(3)]
     retried = runner.invoke(app, ["retry", account_id(3)], env=_env(backend, logisense))
     assert retried.exit_code == 0 and "1 entities moved" in retried.output
-    wait_until(lambda: store.states()[account_id(3)] == "failed"
-               and len(store.history(account_id(3))) > 3, what="failed again after retry")
+    wait_until(
+        lambda: store.states()[account_id(3)] == "failed" and len(store.history(account_id(3))) > 3,
+        what="failed again after retry",
+    )

@@ -68,15 +68,27 @@ class Store:
         return all(current.get(s) in states for s in sfids)
 
 
-def worker_process(broker: str, database: str, prefix: str, logisense: Any,
-                   **settings: str) -> subprocess.Popen[bytes]:
+def worker_process(
+    broker: str, database: str, prefix: str, logisense: Any, **settings: str
+) -> subprocess.Popen[bytes]:
     """``billsync worker`` as a separate process, configured through BILLSYNC_* variables."""
     from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
 
-    env = {**os.environ, "BILLSYNC_BROKER_URL": broker, "BILLSYNC_DATABASE_URL": database,
-           "BILLSYNC_QUEUE_PREFIX": prefix, "BILLSYNC_LS_BASE_URL": logisense.base_url,
-           "BILLSYNC_LS_USERNAME": LS_USER, "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-           "BILLSYNC_LS_CLIENT_ID": LS_CLIENT, "BILLSYNC_SWEEP_INTERVAL_S": "0.2"}
+    env = {
+        **os.environ,
+        "BILLSYNC_BROKER_URL": broker,
+        "BILLSYNC_DATABASE_URL": database,
+        "BILLSYNC_QUEUE_PREFIX": prefix,
+        "BILLSYNC_LS_BASE_URL": logisense.base_url,
+        "BILLSYNC_LS_USERNAME": LS_USER,
+        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
+        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+        "BILLSYNC_SWEEP_INTERVAL_S": "0.2",
+    }
     env.update({f"BILLSYNC_{k.upper()}": v for k, v in settings.items()})
-    return subprocess.Popen([sys.executable, "-m", "billsync", "worker", "-c", "4"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "billsync", "worker", "-c", "4"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )

@@ -34,42 +34,59 @@ def test_bad_messages_are_dead_lettered_and_good_ones_flow(
     run_worker()
     topology = Topology(prefix=backend.prefix)
     bad = _bad_bodies()
-    with kombu.Connection(backend.broker_url,
-                          transport_options={"confirm_publish": True}) as connection:
+    with kombu.Connection(
+        backend.broker_url, transport_options={"confirm_publish": True}
+    ) as connection:
         producer = connection.Producer()
         for body in bad:
-            producer.publish(body, exchange=topology.exchange(), routing_key="change",
-                             content_type="application/json", content_encoding="binary",
-                             declare=[topology.work_queue()])
+            producer.publish(
+                body,
+                exchange=topology.exchange(),
+                routing_key="change",
+                content_type="application/json",
+                content_encoding="binary",
+                declare=[topology.work_queue()],
+            )
     publish([account(n) for n in range(1, 6)])
     store = Store(backend.database_url)
     wait_until(lambda: store.settled([account_id(n) for n in range(1, 6)]), what="good pushed")
     sessions = open_store(settings_for(backend, logisense), pool_size=2)
     letters = wait_until(
         lambda: (lambda found: found if len(found) >= len(bad) else None)(
-            deadletters.list_dead_letters(sessions, limit=100)),
-        what="every bad message dead-lettered")
+            deadletters.list_dead_letters(sessions, limit=100)
+        ),
+        what="every bad message dead-lettered",
+    )
     assert len(letters) == len(bad)
     assert all(letter.reason for letter in letters)
     reasons = " | ".join(letter.reason for letter in letters)
-    for fragment in ("not valid UTF-8 JSON", "unknown schema", "commit_timestamp",
-                     "object", "record_id", "over the", "expected a JSON object"):
+    for fragment in (
+        "not valid UTF-8 JSON",
+        "unknown schema",
+        "commit_timestamp",
+        "object",
+        "record_id",
+        "over the",
+        "expected a JSON object",
+    ):
         assert fragment in reasons
     assert set(ls_accounts(logisense)) == {account_id(n) for n in range(1, 6)}
 
 
-def test_replay_reprocesses_dead_letters(
-    backend: Any, logisense: Any, run_worker: Any
-) -> None:
+def test_replay_reprocesses_dead_letters(backend: Any, logisense: Any, run_worker: Any) -> None:
     run_worker()
     topology = Topology(prefix=backend.prefix)
     message = json.loads(account(9).model_dump_json(by_alias=True))
     message["schema"] = "billsync.change/0"
     with kombu.Connection(backend.broker_url) as connection:
-        connection.Producer().publish(json.dumps(message).encode(), exchange=topology.exchange(),
-                                      routing_key="change", content_encoding="binary",
-                                      content_type="application/json",
-                                      declare=[topology.work_queue()])
+        connection.Producer().publish(
+            json.dumps(message).encode(),
+            exchange=topology.exchange(),
+            routing_key="change",
+            content_encoding="binary",
+            content_type="application/json",
+            declare=[topology.work_queue()],
+        )
     sessions = open_store(settings_for(backend, logisense), pool_size=2)
     letters = wait_until(lambda: deadletters.list_dead_letters(sessions), what="dead letter")
     with sessions.begin() as session:

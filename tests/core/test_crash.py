@@ -27,8 +27,7 @@ def production_pair(rabbitmq_url: str, postgres_server: str) -> Iterator[tuple[s
 
 
 def _worker(broker: str, database: str, prefix: str, logisense: Any) -> subprocess.Popen[bytes]:
-    return worker_process(broker, database, prefix, logisense, lease_s="2",
-                          http_timeout_s="10")
+    return worker_process(broker, database, prefix, logisense, lease_s="2", http_timeout_s="10")
 
 
 def _route_count(logisense: Any, route: str) -> int:
@@ -49,8 +48,11 @@ def test_killed_between_write_and_record_creates_no_duplicate(
         time.sleep(0.5)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        wait_until(lambda: account_id(77) in ls_accounts(logisense), timeout=10,
-                   what="the in-flight create landed in LogiSense")
+        wait_until(
+            lambda: account_id(77) in ls_accounts(logisense),
+            timeout=10,
+            what="the in-flight create landed in LogiSense",
+        )
     finally:
         if first.poll() is None:
             first.kill()
@@ -59,14 +61,20 @@ def test_killed_between_write_and_record_creates_no_duplicate(
     assert store.states()[account_id(77)] != "pushed"
     second = _worker(broker, database, prefix, logisense)
     try:
-        wait_until(lambda: store.states().get(account_id(77)) == "pushed", timeout=40,
-                   what="pushed after restart")
+        wait_until(
+            lambda: store.states().get(account_id(77)) == "pushed",
+            timeout=40,
+            what="pushed after restart",
+        )
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
     with logisense.state.lock:
-        copies = [a for a in logisense.state.tables["Account"].values()
-                  if a.get("sfdcid") == account_id(77)]
+        copies = [
+            a
+            for a in logisense.state.tables["Account"].values()
+            if a.get("sfdcid") == account_id(77)
+        ]
     assert len(copies) == 1
     assert _route_count(logisense, create) == 1
     assert store.record(account_id(77)).ls_id == copies[0]["identity"]

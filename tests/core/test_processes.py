@@ -38,8 +38,9 @@ def test_two_worker_processes_honour_the_hierarchy(
         grandchildren = [account(100 + n, parent=10 + n % 3) for n in range(9)]
         children = [account(10 + n, parent=1) for n in range(3)]
         payer, paid = account(50), account(51, invoicer=50)
-        publish_messages(broker, Topology(prefix=prefix),
-                         [*grandchildren, *children, paid, account(1), payer])
+        publish_messages(
+            broker, Topology(prefix=prefix), [*grandchildren, *children, paid, account(1), payer]
+        )
         store = Store(database)
         ids = [m.record_id for m in (*grandchildren, *children, payer, paid)] + [account_id(1)]
         wait_until(lambda: store.settled(ids), what="all settled")
@@ -58,6 +59,7 @@ def test_two_worker_processes_honour_the_hierarchy(
     assert held[account_id(51)]["subscriptionInvoicerId"] == identity[account_id(50)]
     assert held[account_id(51)]["usageInvoicerId"] == identity[account_id(50)]
     assert len(held) == len(ids)
-    workers_seen = {h.worker.rsplit(":", 1)[0] for i in ids for h in store.history(i)
-                    if h.to_state == "pushed"}
+    workers_seen = {
+        h.worker.rsplit(":", 1)[0] for i in ids for h in store.history(i) if h.to_state == "pushed"
+    }
     assert len(workers_seen) == 2, "both processes did part of the work"

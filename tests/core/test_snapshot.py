@@ -9,8 +9,11 @@ from statemachine.snapshot import Snapshot
 
 changes = st.lists(
     st.tuples(
-        st.dictionaries(st.sampled_from(["Name", "Phone", "LogiSense_Sync__c"]),
-                        st.one_of(st.text(max_size=3), st.booleans(), st.none()), min_size=1),
+        st.dictionaries(
+            st.sampled_from(["Name", "Phone", "LogiSense_Sync__c"]),
+            st.one_of(st.text(max_size=3), st.booleans(), st.none()),
+            min_size=1,
+        ),
         st.tuples(st.integers(0, 5), st.integers(0, 3), st.integers(0, 2)),
     ),
     max_size=12,
