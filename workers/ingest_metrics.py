@@ -55,7 +55,7 @@ class IngestMetrics:
             f"confirmed={self.messages_confirmed} own-writes={self.skipped_own_writes} "
             f"ignored={self.ignored} gaps={self.gap_events} overflows={self.overflow_events} "
             f"reconciliations={self.reconciliations} push-requests={self.push_requests} "
-            f"lag-p50={p50}ms lag-p99={p99}ms"
+            f"lag-p50={_ms(p50)} lag-p99={_ms(p99)}"
         )
 
     def as_dict(self) -> dict[str, int | None]:
@@ -76,3 +76,7 @@ class IngestMetrics:
             "lag_p50_ms": self.lag_percentile(0.5),
             "lag_p99_ms": self.lag_percentile(0.99),
         }
+
+
+def _ms(value: float | int | None) -> str:
+    return "-" if value is None else f"{value}ms"

@@ -90,9 +90,18 @@ def register(app: typer.Typer) -> None:
                 console.print(f"ingest listening on {len(service.channels)} channels")
 
         threading.Thread(target=announce, daemon=True).start()
+        metrics_server = None
+        if settings.metrics_port:
+            from billsync.metrics import instrument_ingest, start_metrics_server
+
+            metrics_server = start_metrics_server(
+                settings.metrics_port, instrument_ingest(service).registry
+            )
         try:
             service.run(stop)
         finally:
+            if metrics_server is not None:
+                metrics_server.stop()
             if server is not None:
                 server.stop()
             if sender is not None:
