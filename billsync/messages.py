@@ -6,7 +6,8 @@ Two kinds, told apart by ``schema``:
 - ``billsync.push-request/1``: someone asked for an opportunity to become a price plan.
 
 Everything a worker consumes goes through ``parse_message``; whatever fails it is dead-lettered
-with the reason it gives. The JSON Schema is published in docs/message-schema.json.
+with the reason it gives. The schema is described in docs/messages.md and published as JSON
+Schema in docs/message-schema.json.
 """
 
 from __future__ import annotations

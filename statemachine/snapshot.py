@@ -44,13 +44,6 @@ class Snapshot:
         """Whether the newest word from Salesforce is that the record is deleted."""
         return bool(self.values.get(DELETED, False))
 
-    def newest_stamp(self) -> Stamp:
-        """The newest stamp of any field: how current this snapshot is."""
-        if not self.stamps:
-            return (0, 0, 0)
-        best = max(tuple(s) for s in self.stamps.values())
-        return (best[0], best[1], best[2])
-
 
 _MISSING = object()
 

@@ -273,13 +273,3 @@ def contacts_of(session: Session, account_sfid: str) -> dict[str, SyncRecord]:
             select(SyncRecord).where(SyncRecord.object == "Contact", SyncRecord.sfid.in_(linked))
         )
         return {r.sfid: r for r in rows}
-
-
-def linked_contacts(session: Session, account_sfid: str) -> list[str]:
-    """Contacts an active link relates to the account."""
-    rows = session.scalars(
-        select(ContactLink.contact_sfid).where(
-            ContactLink.account_sfid == account_sfid, ContactLink.active.is_(True)
-        )
-    )
-    return sorted(set(rows))
