@@ -94,7 +94,7 @@ def test_salesforce_cli_serves_its_credentials_and_stops_on_sigterm(
             token_url,
             data={"grant_type": "client_credentials", "client_id": "X", "client_secret": "no"},
         )
-        assert refused.status_code == 401
+        assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_client"
         token = http.post(
             token_url,
