@@ -118,7 +118,7 @@ class NodeClient:
             text=True,
         )
         self.lines: Queue[dict[str, Any]] = Queue()
-        self.steps: list[dict[str, Any]] = []
+        self.pending: list[dict[str, Any]] = []
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -128,7 +128,14 @@ class NodeClient:
                 self.lines.put(json.loads(line))
 
     def next_step(self, step: str, timeout: float = 30.0) -> dict[str, Any]:
-        """Wait for the line of ``step``; an ``error`` line fails the test with its message."""
+        """The first line of ``step`` not taken yet, in output order, waiting for it if needed.
+
+        Lines of other steps stay for later calls (a replayed event may be printed before the
+        subscribe confirmation); an ``error`` line fails the test with its message.
+        """
+        for index, line in enumerate(self.pending):
+            if line["step"] == step:
+                return self.pending.pop(index)
         while True:
             try:
                 line = self.lines.get(timeout=timeout)
@@ -137,12 +144,12 @@ class NodeClient:
                 pytest.fail(
                     f"no {step!r} from {self.process.args} within {timeout} s: {self._err()}"
                 )
-            self.steps.append(line)
             if line["step"] == "error":
                 self.stop()
                 pytest.fail(f"{self.process.args} failed: {line} {self._err()}")
             if line["step"] == step:
                 return line
+            self.pending.append(line)
 
     def finish(self, timeout: float = 30.0) -> int:
         """Wait for the script to exit; its exit code."""
