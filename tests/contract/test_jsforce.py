@@ -1,8 +1,9 @@
 """jsforce, the most used JavaScript Salesforce client, against the simulator.
 
 It logs in with client credentials and with a password (OAuth, chunked form bodies), is refused
-for a wrong password as the real token endpoint refuses it, queries, creates, and streams Change
-Data Capture with replay from -2 and from a stored replay id (over Faye's long polling).
+for a wrong password as the real token endpoint refuses it, queries, creates, renews an expired
+session from the 401 ``INVALID_SESSION_ID`` answer, and streams Change Data Capture with replay
+from -2 and from a stored replay id (over Faye's long polling).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ def test_jsforce_logs_in_queries_creates_and_streams_with_replay(
     query = client.next_step("query")
     assert query["totalSize"] == 3
     assert query["names"] == ["jsforce one", "jsforce three", "jsforce two"]
+
+    assert client.next_step("refresh") == {"step": "refresh", "totalSize": 1, "renewed": True}
 
     everything = client.next_step("replay_all")["events"]
     assert [e["header"]["recordIds"] for e in everything] == [[rid] for rid in created]

@@ -79,6 +79,13 @@ async function main() {
   const found = await app.query("SELECT Id, Name FROM Account WHERE Name LIKE 'jsforce%' ORDER BY Name");
   say('query', { totalSize: found.totalSize, names: found.records.map((r) => r.Name) });
 
+  // An expired session: jsforce must recognise the 401 INVALID_SESSION_ID, log in again with
+  // the password and repeat the call.
+  const stale = '00Dexpired!session';
+  conn.accessToken = stale;
+  const again = await conn.query("SELECT Id FROM Account WHERE Name = 'jsforce one'");
+  say('refresh', { totalSize: again.totalSize, renewed: conn.accessToken !== stale });
+
   const all = await streamUntil(conn, -2, names.length);
   say('replay_all', { events: all });
   const later = await streamUntil(conn, all[0].replayId, names.length - 1);
