@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     sf_password: SecretStr | None = None
     sf_security_token: SecretStr | None = None
     sf_session_id: SecretStr | None = None
+    sf_jwt_key_file: str | None = None
+    sf_login_url: str = "https://login.salesforce.com"
     sf_ca_bundle: str | None = None
     sf_api_version: str = "59.0"
     sf_call_client: str = "billsync"

@@ -8,8 +8,10 @@ billsync does not sync (ignore).
 
 Compound fields arrive nested (Contact ``Name`` holds ``FirstName``/``LastName``,
 ``MailingAddress`` holds ``Street``, ``City``...). They are flattened to the field names SOQL and
-the field map use (``FirstName``, ``MailingCity``), and dotted names in ``nulledFields``
-(``Name.LastName``, ``MailingAddress.City``) the same way.
+the field map use (``FirstName``, ``MailingCity``), and dotted names in ``changedFields``
+(``Name.LastName``, ``MailingAddress.City``) the same way. A field set to null arrives as ``null``
+in the body (see :func:`cleared_fields`) and travels on as one of the message's
+``nulled_fields``, which clear the field in the snapshot under the newest-commit-wins rule.
 """
 
 from __future__ import annotations
@@ -136,8 +138,7 @@ def _changes(
     it only in ``id`` and ``record_id`` (both already checked here), so they are copies of it.
     """
     fields = flatten_fields(payload, skip=HEADER)
-    raw_nulled = header.get("nulledFields")
-    nulled = sorted({n for n in map(flat_name, map(str, raw_nulled)) if n}) if raw_nulled else []
+    nulled = cleared_fields(change_type, header, fields)
     common = {
         "schema": CHANGE_SCHEMA,
         "object": object_name,
@@ -165,6 +166,27 @@ def _changes(
         first = first or message
         out.append(message)
     return out
+
+
+def cleared_fields(change_type: str, header: dict[str, Any], fields: dict[str, Any]) -> list[str]:
+    """The fields an event sets to null, by their flat names.
+
+    Over CometD a cleared field arrives in the body as ``null`` and the header has no
+    ``nulledFields`` (Salesforce sends that list to Pub/Sub API subscribers only). A ``null``
+    counts as a clearing unless the header's ``changedFields`` (when given) leaves the field out:
+    a body that also carries unchanged fields as nulls, as Pub/Sub bodies do, then clears
+    nothing by mistake. ``nulledFields``, when a producer sends it, is taken as well.
+    """
+    if change_type == "DELETE":
+        return []
+    found = {name for name, value in fields.items() if value is None}
+    changed = header.get("changedFields")
+    if change_type == "UPDATE" and isinstance(changed, list) and changed:
+        found &= {n for n in map(flat_name, map(str, changed)) if n}
+    listed = header.get("nulledFields")
+    if isinstance(listed, list):
+        found |= {n for n in map(flat_name, map(str, listed)) if n}
+    return sorted(found)
 
 
 def _push(

@@ -1,10 +1,18 @@
 """Salesforce login: one access token per process, refreshed on demand, and the HTTPS sessions.
 
-Three modes, chosen by which credentials are given (SPEC §6):
+Four modes, chosen by which credentials are given (SPEC §6):
 
+- ``jwt``: the OAuth 2.0 JWT bearer flow, what production integrations use: an assertion
+  (``iss`` = the Connected App's client id, ``sub`` = the integration user's username, ``aud`` =
+  the login URL, ``exp`` three minutes ahead) signed RS256 with the private key whose
+  certificate the Connected App holds; no secret or password is stored anywhere;
 - ``client_credentials``: OAuth client credentials against ``{instance}/services/oauth2/token``;
 - ``password``: the OAuth username-password flow (password + security token) at the same URL;
 - ``session``: a session id given from outside, which cannot be renewed here.
+
+Every token request goes to the instance (My Domain) URL, which serves the token endpoint for all
+flows; the JWT's audience is the login URL (``https://login.salesforce.com``, or
+``https://test.salesforce.com`` for a sandbox) as Salesforce requires.
 
 Every ``requests.Session`` built here trusts ``ca_bundle`` (when given) and sets
 ``trust_env = False``, because requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` override
@@ -14,15 +22,20 @@ Every ``requests.Session`` built here trusts ``ca_bundle`` (when given) and sets
 from __future__ import annotations
 
 import threading
-from typing import Literal
+import time
+from typing import Any, Literal
 
+import jwt
 import requests
 from requests.adapters import HTTPAdapter
 
 from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
-AuthMode = Literal["client_credentials", "password", "session"]
+AuthMode = Literal["jwt", "client_credentials", "password", "session"]
 TOKEN_PATH = "/services/oauth2/token"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+JWT_LIFETIME_S = 180  # Salesforce accepts an exp at most three minutes ahead
 DEFAULT_TIMEOUT_S = 15.0
 POOL_SIZE = 64
 
@@ -71,6 +84,8 @@ class SalesforceAuth:
         username: str | None = None,
         password: str | None = None,
         security_token: str | None = None,
+        jwt_key_file: str | None = None,
+        login_url: str = DEFAULT_LOGIN_URL,
         ca_bundle: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
     ) -> None:
@@ -79,16 +94,40 @@ class SalesforceAuth:
         self.instance_url = instance_url.rstrip("/")
         self.ca_bundle = ca_bundle
         self.timeout_s = timeout_s
+        self.login_url = login_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
         self._username = username
         self._password = password
         self._security_token = security_token or ""
-        self.mode: AuthMode = _choose_mode(session_id, client_id, client_secret, username, password)
+        self._jwt_key_file = jwt_key_file
+        self._jwt_key: Any = None
+        if jwt_key_file:
+            _require_jwt_identity(client_id, username)
+            self.mode: AuthMode = "jwt"
+        else:
+            self.mode = _choose_mode(session_id, client_id, client_secret, username, password)
         self._token: str | None = session_id
         self._lock = threading.Lock()
         self.logins = 0
         self.session = self.new_session()
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SalesforceAuth:
+        """The login configured by ``BILLSYNC_SF_*`` settings (see docs/configuration.md)."""
+        return cls(
+            settings.sf_instance_url,
+            session_id=_secret(settings.sf_session_id),
+            client_id=settings.sf_client_id,
+            client_secret=_secret(settings.sf_client_secret),
+            username=settings.sf_username,
+            password=_secret(settings.sf_password),
+            security_token=_secret(settings.sf_security_token),
+            jwt_key_file=settings.sf_jwt_key_file,
+            login_url=settings.sf_login_url,
+            ca_bundle=settings.sf_ca_bundle,
+            timeout_s=settings.http_timeout_s,
+        )
 
     def new_session(self) -> requests.Session:
         """A fresh HTTPS session with this instance's trust settings."""
@@ -143,6 +182,8 @@ class SalesforceAuth:
         return token
 
     def _grant(self) -> dict[str, str]:
+        if self.mode == "jwt":
+            return {"grant_type": JWT_BEARER, "assertion": self._assertion()}
         if self.mode == "client_credentials":
             return {
                 "grant_type": "client_credentials",
@@ -160,8 +201,72 @@ class SalesforceAuth:
             grant["client_secret"] = self._client_secret
         return grant
 
+    def _assertion(self) -> str:
+        """A fresh JWT for the bearer flow, signed with the Connected App's private key."""
+        claims = {
+            "iss": self._client_id,
+            "sub": self._username,
+            "aud": self.login_url,
+            "exp": int(time.time()) + JWT_LIFETIME_S,
+        }
+        return jwt.encode(claims, self._signing_key(), algorithm="RS256")
+
+    def _signing_key(self) -> Any:
+        if self._jwt_key is None:
+            self._jwt_key = load_private_key(str(self._jwt_key_file))
+        return self._jwt_key
+
     def __repr__(self) -> str:
         return f"SalesforceAuth({self.instance_url!r}, mode={self.mode!r})"
+
+
+def load_private_key(path: str) -> Any:
+    """The RSA private key in a PEM file; ConfigError (naming the file, never its content)."""
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    try:
+        with open(path, "rb") as handle:
+            key = load_pem_private_key(handle.read(), password=None)
+    except OSError as exc:
+        raise ConfigError(
+            f"BILLSYNC_SF_JWT_KEY_FILE: cannot read {path} ({exc.strerror}); point it at the "
+            "PEM private key whose certificate the Connected App holds"
+        ) from None
+    except (ValueError, TypeError):
+        raise ConfigError(
+            f"BILLSYNC_SF_JWT_KEY_FILE: {path} is not an unencrypted PEM private key; export "
+            "the key without a passphrase (openssl pkey -in KEY -out KEY.pem)"
+        ) from None
+    if not isinstance(key, RSAPrivateKey):
+        raise ConfigError(
+            f"BILLSYNC_SF_JWT_KEY_FILE: {path} holds no RSA key; Salesforce's JWT bearer flow "
+            "signs with RS256, so the Connected App's certificate must be an RSA one"
+        )
+    return key
+
+
+def _require_jwt_identity(client_id: str | None, username: str | None) -> None:
+    missing = [
+        name
+        for name, value in (
+            ("BILLSYNC_SF_CLIENT_ID", client_id),
+            ("BILLSYNC_SF_USERNAME", username),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            "the JWT bearer login (BILLSYNC_SF_JWT_KEY_FILE) also needs "
+            + " and ".join(missing)
+            + ": the Connected App's consumer key and the integration user's username"
+        )
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value.get_secret_value()) if hasattr(value, "get_secret_value") else str(value)
 
 
 def _choose_mode(
@@ -178,9 +283,10 @@ def _choose_mode(
     if session_id:
         return "session"
     raise ConfigError(
-        "no Salesforce credentials: set BILLSYNC_SF_CLIENT_ID and BILLSYNC_SF_CLIENT_SECRET, "
-        "or BILLSYNC_SF_USERNAME, BILLSYNC_SF_PASSWORD and BILLSYNC_SF_SECURITY_TOKEN, "
-        "or BILLSYNC_SF_SESSION_ID"
+        "no Salesforce credentials: set BILLSYNC_SF_JWT_KEY_FILE, BILLSYNC_SF_CLIENT_ID and "
+        "BILLSYNC_SF_USERNAME (JWT bearer), or BILLSYNC_SF_CLIENT_ID and "
+        "BILLSYNC_SF_CLIENT_SECRET, or BILLSYNC_SF_USERNAME, BILLSYNC_SF_PASSWORD and "
+        "BILLSYNC_SF_SECURITY_TOKEN, or BILLSYNC_SF_SESSION_ID"
     )
 
 

@@ -144,19 +144,14 @@ class SalesforceClient:
     def from_settings(cls, settings: Any) -> SalesforceClient:
         """Build the client from Settings; ConfigError names each missing BILLSYNC_SF_* variable."""
         settings.require("sf_instance_url")
-        if settings.sf_client_id or settings.sf_client_secret:
-            settings.require("sf_client_id", "sf_client_secret")
-        if settings.sf_username or settings.sf_password:
-            settings.require("sf_username", "sf_password")
+        if not settings.sf_jwt_key_file:
+            if settings.sf_client_id or settings.sf_client_secret:
+                settings.require("sf_client_id", "sf_client_secret")
+            if settings.sf_username or settings.sf_password:
+                settings.require("sf_username", "sf_password")
         return cls(
             settings.sf_instance_url,
-            session_id=_secret(settings.sf_session_id),
-            client_id=settings.sf_client_id,
-            client_secret=_secret(settings.sf_client_secret),
-            username=settings.sf_username,
-            password=_secret(settings.sf_password),
-            security_token=_secret(settings.sf_security_token),
-            ca_bundle=settings.sf_ca_bundle,
+            auth=SalesforceAuth.from_settings(settings),
             api_version=settings.sf_api_version,
             call_client=settings.sf_call_client,
             timeout_s=settings.http_timeout_s,
@@ -343,9 +338,3 @@ def _seconds(value: str | None) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value.get_secret_value()) if hasattr(value, "get_secret_value") else str(value)

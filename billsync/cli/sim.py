@@ -29,11 +29,39 @@ def salesforce(
             "certificate; the first one is the base URL's host (the tokens' instance_url).",
         ),
     ] = None,
+    username: Annotated[
+        str, typer.Option(help="The integration user (password and JWT bearer grants).")
+    ] = "integration@example.com",
+    password: Annotated[str, typer.Option(help="The integration user's password.")] = "pw",
+    security_token: Annotated[
+        str, typer.Option("--security-token", help="Appended to the password in a login.")
+    ] = "tok",
+    jwt_cert: Annotated[
+        str | None,
+        typer.Option(
+            "--jwt-cert",
+            help="The Connected App's PEM certificate: enables the JWT bearer grant, whose "
+            "assertions must be signed with the matching private key.",
+        ),
+    ] = None,
 ) -> None:
     """The Salesforce simulator over TLS: REST, OAuth, CDC and CometD."""
     from simulators.salesforce.server import main
 
-    raise typer.Exit(main(port, ca_file, client_id, client_secret, host, tls_name or ()))
+    raise typer.Exit(
+        main(
+            port,
+            ca_file,
+            client_id,
+            client_secret,
+            host,
+            tls_name or (),
+            username=username,
+            password=password,
+            security_token=security_token,
+            jwt_cert=jwt_cert,
+        )
+    )
 
 
 @sim_app.command()

@@ -1,8 +1,16 @@
 """Change Data Capture: turn the records a transaction touched into change events.
 
 A transaction yields at most one event per record, typed by its first change (create then update
-is one CREATE with the committed values). CREATE carries the non-null fields, UPDATE the changed
-ones (with ``LastModifiedDate``) and ``nulledFields``, DELETE and UNDELETE the header only. Contact
+is one CREATE with the committed values). The shapes are those the Streaming API (CometD)
+delivers:
+
+- CREATE and UNDELETE carry the record's non-empty fields;
+- UPDATE carries the changed fields only, a field set to null as ``null`` in the body, and lists
+  them in ``changedFields`` (with ``LastModifiedDate``);
+- DELETE carries the header only.
+
+The header has no ``nulledFields`` and no ``diffFields``: Salesforce sends those to Pub/Sub API
+subscribers only, whose Avro bodies cannot tell an unchanged field from a cleared one. Contact
 ``Name`` and ``MailingAddress`` are compound fields, nested as in real change events
 (``changedFields`` lists ``Name.LastName``). Records of one object changed identically share an
 event with several ``recordIds``.
@@ -41,17 +49,10 @@ class Change:
     record_ids: list[str]
     fields: dict[str, Any] = field(default_factory=dict)
     changed: list[str] = field(default_factory=list)
-    nulled: list[str] = field(default_factory=list)
 
     def signature(self) -> tuple[Any, ...]:
         """Equal for changes that may share one event."""
-        return (
-            self.obj.name,
-            self.change_type,
-            repr(self.fields),
-            tuple(self.changed),
-            tuple(self.nulled),
-        )
+        return (self.obj.name, self.change_type, repr(self.fields), tuple(self.changed))
 
 
 def schema_id(obj_name: str) -> str:
@@ -91,25 +92,27 @@ def net_change(
 ) -> Change | None:
     """The event-worthy net change of one record, or None when nothing remains to tell."""
     deleted_after = after is None or after.get("IsDeleted")
+    if first_type in ("CREATE", "UNDELETE") and not deleted_after:
+        assert after is not None
+        return _whole_record(obj, record_id, first_type, after)
     if first_type == "CREATE":
-        if deleted_after or after is None:
-            return None
-        change = Change(obj, "CREATE", [record_id])
-        for name in _event_fields(obj):
-            if after.get(name) is not None:
-                _put(obj, change.fields, name, after[name])
-        return change
-    if first_type in ("DELETE", "UNDELETE") or deleted_after:
-        kind = "DELETE" if deleted_after else first_type
-        return None if kind == "DELETE" and before is None else Change(obj, kind, [record_id])
+        return None
+    if first_type == "DELETE" or deleted_after:
+        return None if before is None else Change(obj, "DELETE", [record_id])
     assert before is not None and after is not None
     change = Change(obj, "UPDATE", [record_id])
     for name in _event_fields(obj):
         if before.get(name) != after.get(name):
-            label = _put(obj, change.fields, name, after.get(name))
-            change.changed.append(label)
-            if after.get(name) is None:
-                change.nulled.append(label)
+            change.changed.append(_put(obj, change.fields, name, after.get(name)))
+    return change
+
+
+def _whole_record(obj: ObjectDef, record_id: str, kind: str, record: dict[str, Any]) -> Change:
+    """A CREATE or UNDELETE: every non-empty field of the record as committed."""
+    change = Change(obj, kind, [record_id])
+    for name in _event_fields(obj):
+        if record.get(name) is not None:
+            _put(obj, change.fields, name, record[name])
     return change
 
 
@@ -154,8 +157,6 @@ def event_data(change: Change, commit: Commit, sequence: int) -> dict[str, Any]:
         "commitNumber": commit.commit_number,
         "commitUser": commit.commit_user,
         "changedFields": change.changed,
-        "nulledFields": change.nulled,
-        "diffFields": [],
     }
     payload: dict[str, Any] = {"ChangeEventHeader": header}
     payload.update(change.fields)

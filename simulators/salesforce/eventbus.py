@@ -1,7 +1,9 @@
 """The org's event bus: retained change and platform events with replay ids, and live delivery.
 
 Every published event gets an opaque, increasing, non-contiguous replay id, is kept for the
-retention window, and is handed at once to every subscribed CometD client. Publishing happens
+retention window, and is handed at once to every subscribed CometD client. A platform event (one
+published on ``/event/...`` channels only) also gets its ``EventUuid``, which CometD delivers
+beside the replay id in the message's ``event`` object. Publishing happens
 under the org lock, so replay ids follow commit order; the bus's own lock is held only briefly and
 never during a long poll (clients wait on their own conditions).
 """
@@ -12,6 +14,7 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +68,11 @@ class EventBus:
             self._prune()
             self._last_id += self._rng.randint(1, 7)
             data["event"] = {"replayId": self._last_id}
+            if all(channel.startswith("/event/") for channel in channels):
+                data["event"] = {
+                    "EventUuid": str(uuid.UUID(int=self._rng.getrandbits(128), version=4)),
+                    "replayId": self._last_id,
+                }
             event = StoredEvent(self._last_id, channels, json.dumps(data), self.clock())
             self._log.append(event)
             self._by_id[event.replay_id] = event

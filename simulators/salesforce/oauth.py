@@ -1,14 +1,21 @@
 """OAuth token endpoint and session checks.
 
-``POST /services/oauth2/token`` accepts the client-credentials grant (and the username-password
-grant with the same client id and secret) and issues a session id. Sessions expire after
-``Faults.token_ttl_s`` when that knob is set (read at check time, so a test can shorten the life of
-a session already issued), otherwise after two hours, as an org's default session timeout.
+``POST /services/oauth2/token`` answers three grants as a Connected App does:
 
-Refused credentials answer **401** with Salesforce's body (``{"error": "invalid_client",
-"error_description": ...}``): SPEC's interface contract says both simulators accept only the
-credentials they were given, 401 otherwise (the real token endpoint uses 400 here; billsync's
-adapter treats both alike). A malformed request (an unknown grant type) stays 400.
+- ``client_credentials``: the client id and secret;
+- ``password``: the client id and secret plus the integration user's username and password
+  (the password with the user's security token appended, as Salesforce requires from an
+  untrusted network);
+- ``urn:ietf:params:oauth:grant-type:jwt-bearer``: an RS256 JWT ``assertion`` whose signature is
+  checked against the Connected App's certificate, with ``iss`` = client id, ``sub`` = username,
+  ``aud`` = a login URL and an ``exp`` not passed.
+
+Refusals answer as Salesforce's token endpoint does: HTTP **400** with
+``{"error", "error_description"}`` (``invalid_client_id`` for an unknown client id,
+``invalid_client`` for a wrong secret, ``invalid_grant`` for a wrong user, password or
+assertion, ``unsupported_grant_type``). Sessions expire after ``Faults.token_ttl_s`` when that
+knob is set (read at check time, so a test can shorten the life of a session already issued),
+otherwise after two hours, as an org's default session timeout.
 """
 
 from __future__ import annotations
@@ -23,8 +30,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
+from cryptography import x509
+
 DEFAULT_SESSION_TTL_S = 2 * 3600.0
 TOKEN_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._"
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GRANTS = ("client_credentials", "password", JWT_BEARER)
+#: Audiences Salesforce accepts in a JWT assertion besides the org's own URL.
+LOGIN_AUDIENCES = ("https://login.salesforce.com", "https://test.salesforce.com")
+JWT_LEEWAY_S = 180  # Salesforce allows three minutes of clock skew on ``exp``
 
 
 class OAuthError(Exception):
@@ -37,9 +52,20 @@ class OAuthError(Exception):
         self.status = status
 
 
+def load_certificate_key(path: str) -> Any:
+    """The public key of a PEM certificate (the Connected App's ``--jwt-cert``)."""
+    with open(path, "rb") as handle:
+        return x509.load_pem_x509_certificate(handle.read()).public_key()
+
+
 @dataclass
 class SessionRegistry:
-    """Issued session ids and when they were issued."""
+    """Issued session ids and when they were issued; the Connected App and its one user.
+
+    ``users`` maps a username to the password the password grant must carry (password and
+    security token concatenated). ``jwt_key`` is the public key of the Connected App's
+    certificate; without it the JWT bearer grant is refused.
+    """
 
     client_id: str
     client_secret: str
@@ -48,6 +74,8 @@ class SessionRegistry:
     ttl_s: Callable[[], float | None]
     seed: int = 0
     clock: Callable[[], float] = time.time
+    users: dict[str, str] = field(default_factory=dict)
+    jwt_key: Any = None
     _issued: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,15 +85,55 @@ class SessionRegistry:
     def issue(self, form: dict[str, str], instance_url: str) -> dict[str, Any]:
         """Check a token request and answer it as Salesforce does."""
         grant = form.get("grant_type", "")
-        if grant not in ("client_credentials", "password"):
+        if grant not in GRANTS:
             raise OAuthError("unsupported_grant_type", "grant type not supported")
-        if (
-            form.get("client_id") != self.client_id
-            or form.get("client_secret") != self.client_secret
+        if grant == JWT_BEARER:
+            self._check_assertion(form.get("assertion", ""), instance_url)
+        else:
+            self._check_client(form)
+            if grant == "password":
+                self._check_user(form.get("username", ""), form.get("password", ""))
+        return self._token(instance_url)
+
+    def _check_client(self, form: dict[str, str]) -> None:
+        if form.get("client_id") != self.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if not hmac.compare_digest(
+            form.get("client_secret", "").encode(), self.client_secret.encode()
         ):
-            raise OAuthError("invalid_client", "invalid client credentials", status=401)
-        if grant == "password" and not form.get("username"):
-            raise OAuthError("invalid_grant", "authentication failure", status=401)
+            raise OAuthError("invalid_client", "invalid client credentials")
+
+    def _check_user(self, username: str, password: str) -> None:
+        expected = self.users.get(username)
+        if expected is None or not hmac.compare_digest(password.encode(), expected.encode()):
+            raise OAuthError("invalid_grant", "authentication failure")
+
+    def _check_assertion(self, assertion: str, instance_url: str) -> None:
+        if self.jwt_key is None:
+            raise OAuthError(
+                "invalid_grant", "invalid assertion: no certificate is configured for this client"
+            )
+        try:
+            claims = jwt.decode(
+                assertion,
+                key=self.jwt_key,
+                algorithms=["RS256"],
+                audience=[*LOGIN_AUDIENCES, instance_url],
+                leeway=JWT_LEEWAY_S,
+                options={"require": ["iss", "sub", "aud", "exp"]},
+            )
+        except jwt.InvalidAudienceError:
+            raise OAuthError("invalid_grant", "audience is invalid") from None
+        except jwt.ExpiredSignatureError:
+            raise OAuthError("invalid_grant", "expired authorization code") from None
+        except jwt.PyJWTError:
+            raise OAuthError("invalid_grant", "invalid assertion") from None
+        if claims.get("iss") != self.client_id:
+            raise OAuthError("invalid_client_id", "client identifier invalid")
+        if claims.get("sub") not in self.users:
+            raise OAuthError("invalid_grant", "user hasn't approved this consumer")
+
+    def _token(self, instance_url: str) -> dict[str, Any]:
         now = self.clock()
         with self._lock:
             token = f"{self.org_id[:15]}!" + "".join(self._rng.choices(TOKEN_ALPHABET, k=96))

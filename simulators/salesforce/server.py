@@ -26,13 +26,16 @@ from simulators.salesforce.app import SalesforceApp, fault_body, route_of
 from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
 from simulators.salesforce.eventbus import EventBus
-from simulators.salesforce.oauth import SessionRegistry
+from simulators.salesforce.oauth import SessionRegistry, load_certificate_key
 from simulators.salesforce.rest import RestApi
 from simulators.salesforce.store import OrgStore
 from simulators.salesforce.transaction import ALL_CHANGES_CHANNEL, Transaction
-from simulators.salesforce.wire import ApiUsage
+from simulators.salesforce.wire import ApiUsage, BufferedBody, body_limit
 
 DEFAULT_THREADS = 256
+DEFAULT_USERNAME = "integration@example.com"
+DEFAULT_PASSWORD = "pw"
+DEFAULT_SECURITY_TOKEN = "tok"
 DEFAULT_MAX_RETAINED = 100_000  # events kept at most, whatever their age (bounds memory)
 OVERFLOW_RECORD_ID = "000000000000000AAA"
 GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE")
@@ -43,6 +46,10 @@ class SalesforceSimulator:
 
     ``store`` is the in-memory org; tests may read it and insert records without change events
     through ``store.insert_raw``. Use as a context manager, or ``start()`` / ``stop()``.
+
+    The Connected App is ``client_id``/``client_secret`` (with ``jwt_cert``, a PEM certificate,
+    for the JWT bearer flow); its integration user is ``username``, who logs in with ``password``
+    followed by ``security_token``.
     """
 
     def __init__(
@@ -60,6 +67,10 @@ class SalesforceSimulator:
         threads: int = DEFAULT_THREADS,
         max_retained_events: int = DEFAULT_MAX_RETAINED,
         tls_names: Sequence[str] = (),
+        username: str = DEFAULT_USERNAME,
+        password: str = DEFAULT_PASSWORD,
+        security_token: str = DEFAULT_SECURITY_TOKEN,
+        jwt_cert: str | None = None,
     ) -> None:
         self.bus = EventBus(
             retention_hours=retention_hours, seed=seed, max_events=max_retained_events
@@ -81,6 +92,8 @@ class SalesforceSimulator:
             user_id=self.store.user_id,
             ttl_s=lambda: self.injector.faults.token_ttl_s,
             seed=seed,
+            users={username: password + security_token},
+            jwt_key=load_certificate_key(jwt_cert) if jwt_cert else None,
         )
         self.cometd = CometdServer(
             self.bus,
@@ -100,7 +113,7 @@ class SalesforceSimulator:
         self.ca_file = ca_file or os.path.join(self._tls_dir, "ca.pem")
         self.tls_names = certificate_names(host, tls_names)
         self._server = SimulatorServer(
-            self.injector,
+            BufferedBody(self.injector, body_limit),
             host=host,
             port=port,
             threads=threads,
@@ -236,6 +249,11 @@ def main(
     client_secret: str,
     host: str = "127.0.0.1",
     tls_names: Sequence[str] = (),
+    *,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    security_token: str = DEFAULT_SECURITY_TOKEN,
+    jwt_cert: str | None = None,
 ) -> int:
     """``billsync sim salesforce``: print the base URL, serve until SIGTERM, return 0."""
     sim = SalesforceSimulator(
@@ -245,5 +263,9 @@ def main(
         port=port,
         ca_file=ca_file,
         tls_names=tls_names,
+        username=username,
+        password=password,
+        security_token=security_token,
+        jwt_cert=jwt_cert,
     )
     return serve_until_signal(sim.start, sim.stop)

@@ -3,12 +3,20 @@
 Handlers get a parsed :class:`Call` and return a :class:`Reply`; the WSGI app turns the reply into
 one buffered write. Keeping handlers free of WSGI makes ``POST composite`` able to run its
 subrequests through the very same REST handlers.
+
+:class:`BufferedBody` reads every request body whole before anything else looks at it, whether it
+came with a ``Content-Length`` or ``Transfer-Encoding: chunked`` (jsforce, the CometD JavaScript
+client and most Node clients send chunked bodies). The WSGI server drains unread bodies of known
+length itself, but not chunked ones: an unread chunked body would be parsed as the next request
+on a kept-alive connection.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -92,6 +100,101 @@ def read_body(environ: dict[str, Any]) -> bytes:
     """The request body (empty when none)."""
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+#: The largest request body taken on each kind of route (bytes). Bayeux's 32,768 is documented
+#: (``413`` beyond it); REST's is the simulator's bound on memory, above any call billsync or the
+#: contract clients make; the token endpoint takes a short form (a JWT assertion fits easily).
+MAX_BAYEUX_BODY = 32_768
+MAX_TOKEN_BODY = 65_536
+MAX_REST_BODY = 52_428_800
+READ_CHUNK = 65_536
+
+
+def body_limit(path: str) -> int:
+    """The body size limit of the route at ``path``."""
+    if path.startswith("/cometd/"):
+        return MAX_BAYEUX_BODY
+    if path.startswith("/services/oauth2/"):
+        return MAX_TOKEN_BODY
+    return MAX_REST_BODY
+
+
+def too_large_body(path: str, limit: int) -> bytes:
+    """A 413 body in the envelope of the route at ``path``."""
+    if path.startswith("/cometd/"):
+        body: Any = [{"channel": None, "successful": False, "error": "413::Request too large"}]
+    elif path.startswith("/services/oauth2/"):
+        body = {"error": "invalid_request", "error_description": "request too large"}
+    else:
+        body = [
+            {
+                "message": f"The request body exceeds the limit of {limit} bytes",
+                "errorCode": "REQUEST_ENTITY_TOO_LARGE",
+            }
+        ]
+    return json.dumps(body).encode()
+
+
+class BodyTooLarge(Exception):
+    """A request body longer than its route's limit."""
+
+
+class BufferedBody:
+    """WSGI middleware: read the whole request body first, chunked or not, within its limit.
+
+    Downstream code then sees a ``Content-Length`` and an in-memory ``wsgi.input``, so every
+    handler (REST, OAuth, CometD, the ``/__sim/`` admin routes, injected faults) reads chunked
+    bodies the same way and no request leaves bytes on a kept-alive connection. A body over the
+    limit is answered 413, on which the server closes the connection (its remaining bytes are
+    never read).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], limit_of: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_of = limit_of
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        limit = self.limit_of(path)
+        try:
+            body = self._read(environ, limit)
+        except BodyTooLarge:
+            data = too_large_body(path, limit)
+            start_response(
+                f"413 {REASONS[413]}",
+                [
+                    ("Content-Type", "application/json;charset=UTF-8"),
+                    ("Content-Length", str(len(data))),
+                    ("Connection", "close"),
+                ],
+            )
+            return [data]
+        environ["CONTENT_LENGTH"] = str(len(body))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.app(environ, start_response)
+
+    @staticmethod
+    def _read(environ: dict[str, Any], limit: int) -> bytes:
+        stream = environ["wsgi.input"]
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            parts: list[bytes] = []
+            size = 0
+            while True:
+                part = stream.read(READ_CHUNK)
+                if not part:
+                    return b"".join(parts)
+                size += len(part)
+                if size > limit:
+                    raise BodyTooLarge
+                parts.append(part)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > limit:
+            raise BodyTooLarge
+        return stream.read(length) if length > 0 else b""
 
 
 class ApiUsage:

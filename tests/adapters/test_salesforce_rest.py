@@ -93,6 +93,12 @@ def test_username_password_token_login(sf_admin: Any) -> None:
     )
     assert client.auth.mode == "password"
     assert client.query_all("SELECT Id FROM Product2") == []
+    wrong = make_client(
+        sf_admin, username="integration@example.com", password="pw-wrong-77", security_token="tok"
+    )
+    with pytest.raises(AuthenticationFailed) as caught:
+        wrong.query_all("SELECT Id FROM Product2")
+    assert "invalid_grant" in str(caught.value) and "pw-wrong-77" not in str(caught.value)
 
 
 def test_given_session_id_is_used_and_cannot_be_renewed(sf_admin: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -142,8 +143,6 @@ def test_new_events_arrive_within_a_second(stream: MiniBayeux, sf_client: Salesf
         "commitNumber",
         "commitUser",
         "changedFields",
-        "nulledFields",
-        "diffFields",
     }
 
 
@@ -157,7 +156,8 @@ def test_update_carries_changed_fields_only(
     update, delete = stream.wait_for(2)
     assert header(update)["changeType"] == "UPDATE"
     assert sorted(header(update)["changedFields"]) == ["LastModifiedDate", "Name", "Type"]
-    assert header(update)["nulledFields"] == ["Type"]
+    assert "nulledFields" not in header(update) and "diffFields" not in header(update)
+    assert update["data"]["payload"]["Type"] is None
     assert "CurrencyIsoCode" not in update["data"]["payload"]
     assert update["data"]["payload"]["Name"] == "Acme Ltd"
     assert header(delete)["changeType"] == "DELETE"
@@ -287,6 +287,22 @@ def test_platform_events_are_streamed(stream: MiniBayeux, sf_client: Salesforce)
     assert payload["Record_Id__c"] == "006000000000001AAA"
     assert {"CreatedDate", "CreatedById"} <= set(payload)
     assert isinstance(event["data"]["event"]["replayId"], int)
+    assert uuid.UUID(event["data"]["event"]["EventUuid"]).version == 4
+
+
+def test_undelete_carries_the_records_non_empty_fields(
+    sf_sim: SalesforceSimulator, stream: MiniBayeux, sf_client: Salesforce
+) -> None:
+    account_id = sf_client.Account.create({"Name": "Acme", "Type": "Customer"})["id"]
+    sf_client.Account.delete(account_id)
+    stream.start(ACCOUNTS)
+    sf_sim.store.undelete("Account", [account_id])
+    [event] = stream.wait_for(1)
+    assert header(event)["changeType"] == "UNDELETE"
+    payload = event["data"]["payload"]
+    assert payload["Name"] == "Acme" and payload["Type"] == "Customer"
+    assert None not in payload.values()
+    assert "IsDeleted" not in payload
 
 
 def test_forget_clients_then_handshake_again(

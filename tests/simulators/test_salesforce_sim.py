@@ -68,32 +68,41 @@ def test_token_endpoint_answers_like_salesforce(
     assert token["instance_url"] == sf_sim.base_url
     assert token["token_type"] == "Bearer"
     assert {"access_token", "issued_at", "id", "signature"} <= set(token)
-    password = sf_http.post(
-        f"{sf_sim.base_url}/services/oauth2/token",
-        data={
-            "grant_type": "password",
-            "client_id": "billsync",
-            "client_secret": "s3cret",
-            "username": "anyone@example.com",
-            "password": "pw",
-        },
-    )
+    token_url = f"{sf_sim.base_url}/services/oauth2/token"
+    app = {"client_id": "billsync", "client_secret": "s3cret"}
+    user = {"grant_type": "password", "username": "integration@example.com", **app}
+    password = sf_http.post(token_url, data={**user, "password": "pwtok"})
     assert password.status_code == 200
-    bad = sf_http.post(
-        f"{sf_sim.base_url}/services/oauth2/token",
-        data={"grant_type": "client_credentials", "client_id": "billsync", "client_secret": "no"},
+    assert {"access_token", "instance_url", "id", "token_type", "issued_at", "signature"} <= set(
+        password.json()
     )
-    assert bad.status_code == 401
-    assert bad.json() == {
-        "error": "invalid_client",
-        "error_description": "invalid client credentials",
+    refusals = {
+        "wrong password": ({**user, "password": "pw"}, "invalid_grant", "authentication failure"),
+        "unknown user": (
+            {**user, "username": "anyone@example.com", "password": "pwtok"},
+            "invalid_grant",
+            "authentication failure",
+        ),
+        "wrong secret": (
+            {"grant_type": "client_credentials", "client_id": "billsync", "client_secret": "no"},
+            "invalid_client",
+            "invalid client credentials",
+        ),
+        "unknown client": (
+            {"grant_type": "client_credentials", "client_id": "nobody", "client_secret": "s3cret"},
+            "invalid_client_id",
+            "client identifier invalid",
+        ),
+        "unknown grant": (
+            {"grant_type": "magic", **app},
+            "unsupported_grant_type",
+            "grant type not supported",
+        ),
     }
-    unknown_grant = sf_http.post(
-        f"{sf_sim.base_url}/services/oauth2/token",
-        data={"grant_type": "magic", "client_id": "billsync", "client_secret": "s3cret"},
-    )
-    assert unknown_grant.status_code == 400
-    assert unknown_grant.json()["error"] == "unsupported_grant_type"
+    for case, (form, error, description) in refusals.items():
+        refused = sf_http.post(token_url, data=form)
+        assert refused.status_code == 400, case
+        assert refused.json() == {"error": error, "error_description": description}, case
 
 
 def test_create_read_update_query_delete(sf_client: Salesforce) -> None:

@@ -84,6 +84,12 @@ def test_salesforce_cli_serves_its_credentials_and_stops_on_sigterm(
         "X",
         "--client-secret",
         "Y",
+        "--username",
+        "ops@example.com",
+        "--password",
+        "Secret1",
+        "--security-token",
+        "TKN",
         *bind,
     )
     try:
@@ -94,7 +100,7 @@ def test_salesforce_cli_serves_its_credentials_and_stops_on_sigterm(
             token_url,
             data={"grant_type": "client_credentials", "client_id": "X", "client_secret": "no"},
         )
-        assert refused.status_code == 401
+        assert refused.status_code == 400
         assert refused.json()["error"] == "invalid_client"
         token = http.post(
             token_url,
@@ -102,6 +108,11 @@ def test_salesforce_cli_serves_its_credentials_and_stops_on_sigterm(
         )
         assert token.status_code == 200
         assert token.json()["instance_url"] == url
+        user = {"grant_type": "password", "client_id": "X", "client_secret": "Y"}
+        user["username"] = "ops@example.com"
+        assert http.post(token_url, data={**user, "password": "Secret1TKN"}).status_code == 200
+        refused = http.post(token_url, data={**user, "password": "Secret1"})
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
         limits = http.get(
             f"{url}/services/data/v59.0/limits",
             headers={"Authorization": f"Bearer {token.json()['access_token']}"},
