@@ -19,6 +19,7 @@ from typing import Literal
 import requests
 from requests.adapters import HTTPAdapter
 
+from adapters.proxies import session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
 AuthMode = Literal["client_credentials", "password", "session"]
@@ -27,8 +28,11 @@ DEFAULT_TIMEOUT_S = 15.0
 POOL_SIZE = 64
 
 
-def new_https_session(ca_bundle: str | None) -> requests.Session:
+def new_https_session(ca_bundle: str | None, proxy: str | None = None) -> requests.Session:
     """A Session that verifies TLS against ``ca_bundle`` (or the system CAs), ignoring env vars.
+
+    ``proxy`` is the outbound HTTPS proxy, passed explicitly because ``trust_env = False`` makes
+    requests ignore ``HTTPS_PROXY`` (see adapters/proxies.py).
 
     Its connection pool holds ``POOL_SIZE`` connections, so that a worker's threads reuse
     connections instead of opening (and TLS-handshaking) a new one per call.
@@ -36,6 +40,7 @@ def new_https_session(ca_bundle: str | None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_bundle if ca_bundle else True
+    session.proxies.update(session_proxies(proxy))
     session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE))
     return session
 
@@ -73,11 +78,13 @@ class SalesforceAuth:
         security_token: str | None = None,
         ca_bundle: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        proxy: str | None = None,
     ) -> None:
         if not instance_url.startswith("https://"):
             raise ConfigError("BILLSYNC_SF_INSTANCE_URL must be an https:// URL")
         self.instance_url = instance_url.rstrip("/")
         self.ca_bundle = ca_bundle
+        self.proxy = proxy
         self.timeout_s = timeout_s
         self._client_id = client_id
         self._client_secret = client_secret
@@ -92,7 +99,7 @@ class SalesforceAuth:
 
     def new_session(self) -> requests.Session:
         """A fresh HTTPS session with this instance's trust settings."""
-        return new_https_session(self.ca_bundle)
+        return new_https_session(self.ca_bundle, self.proxy)
 
     @property
     def can_refresh(self) -> bool:

@@ -24,8 +24,16 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from adapters.proxies import proxy_for
 from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import translate, translate_transport
+from adapters.salesforce.limits import (
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_SLOW_SHARE,
+    LIMIT_HEADER,
+    ApiUsage,
+    ReadPacer,
+)
 from billsync.errors import (
     AuthenticationFailed,
     NotFound,
@@ -101,7 +109,9 @@ class SalesforceClient:
     """Reads and allowlisted writes against one org's REST API, with one shared token.
 
     ``api_calls`` counts the REST requests made (queries, pages, reads and writes, not logins),
-    for the "REST calls per CDC change" figure of SPEC §9.
+    for the "REST calls per CDC change" figure of SPEC §9. ``api_usage`` holds the org's daily API
+    usage from the last ``Sforce-Limit-Info`` header; ``pace_non_urgent()`` is what backfill,
+    drift and re-reads call before each read (see adapters/salesforce/limits.py).
     """
 
     def __init__(
@@ -119,6 +129,9 @@ class SalesforceClient:
         call_client: str = "billsync",
         timeout_s: float = 15.0,
         auth: SalesforceAuth | None = None,
+        proxy: str | None = None,
+        slow_share: float = DEFAULT_SLOW_SHARE,
+        max_delay_s: float = DEFAULT_MAX_DELAY_S,
     ) -> None:
         self.auth = auth or SalesforceAuth(
             instance_url,
@@ -130,8 +143,11 @@ class SalesforceClient:
             security_token=security_token,
             ca_bundle=ca_bundle,
             timeout_s=timeout_s,
+            proxy=proxy,
         )
         self.api_version = api_version
+        self.api_usage = ApiUsage()
+        self.pacer = ReadPacer(self.api_usage, slow_share=slow_share, max_delay_s=max_delay_s)
         self.call_client = call_client
         self.timeout_s = timeout_s
         self.api_calls = 0
@@ -160,9 +176,21 @@ class SalesforceClient:
             api_version=settings.sf_api_version,
             call_client=settings.sf_call_client,
             timeout_s=settings.http_timeout_s,
+            proxy=proxy_for(
+                settings.sf_instance_url,
+                explicit=settings.sf_proxy,
+                https_proxy=settings.https_proxy,
+                no_proxy=settings.no_proxy,
+            ),
+            slow_share=settings.sf_api_slow_share,
+            max_delay_s=settings.sf_api_slow_max_s,
         )
 
     # -- reads ---------------------------------------------------------------------------
+
+    def pace_non_urgent(self) -> float:
+        """Call before each non-urgent read: waits as the daily API usage nears its limit."""
+        return self.pacer.before_read()
 
     def query_all(self, soql: str) -> list[dict[str, Any]]:
         """Every record of a SOQL query, following ``nextRecordsUrl`` page by page."""
@@ -327,6 +355,9 @@ class SalesforceClient:
         if "/services/data/" in response.url:
             with self._count_lock:
                 self.api_calls += 1
+        self.api_usage.record(response.headers.get(LIMIT_HEADER))
+        if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:2000]:
+            self.api_usage.exceeded()
         if response.status_code == 429:
             self._retry_after.value = _seconds(response.headers.get("Retry-After"))
 
