@@ -147,6 +147,7 @@ class SalesforceClient:
         )
         self.api_version = api_version
         self.api_usage = ApiUsage()
+        self.server_date: str | None = None  # the last answer's Date header (clock check)
         self.pacer = ReadPacer(self.api_usage, slow_share=slow_share, max_delay_s=max_delay_s)
         self.call_client = call_client
         self.timeout_s = timeout_s
@@ -245,6 +246,39 @@ class SalesforceClient:
         except NotFound:
             return None
         return _strip(record) if isinstance(record, dict) else None
+
+    # -- the org's set-up (for billsync doctor) ------------------------------------------
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """``GET sobjects/<T>/describe``: the object's fields as the integration user sees them."""
+        path = f"sobjects/{require_object(sobject)}/describe"
+        answer = self._call(f"describe {sobject}", lambda sf: self._rest(sf, path, "GET"))
+        if not isinstance(answer, dict):
+            raise TransientError(f"describe {sobject}: unexpected answer from Salesforce")
+        return answer
+
+    def tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        """Records of a Tooling API query (one page; the set-up objects billsync reads are few)."""
+        answer = self._call(
+            "tooling query",
+            lambda sf: sf.toolingexecute("query/", params={"q": soql}, timeout=self.timeout_s),
+        )
+        if not isinstance(answer, dict):
+            raise TransientError("tooling query: unexpected answer from Salesforce")
+        return [_strip(r) for r in answer.get("records", [])]
+
+    def api_versions(self) -> list[str]:
+        """The REST API versions the org serves (``GET /services/data/``)."""
+
+        def versions(sf: Salesforce) -> Any:
+            url = f"{self.auth.instance_url}/services/data/"
+            response = sf.session.get(url, headers=sf.headers, timeout=self.timeout_s)
+            if response.status_code != 200:
+                raise TransientError(f"API versions: HTTP {response.status_code}")
+            return response.json()
+
+        answer = self._call("API versions", versions)
+        return [str(v.get("version")) for v in answer if isinstance(v, dict)]
 
     # -- writes (allowlisted) ------------------------------------------------------------
 
@@ -356,6 +390,7 @@ class SalesforceClient:
             with self._count_lock:
                 self.api_calls += 1
         self.api_usage.record(response.headers.get(LIMIT_HEADER))
+        self.server_date = response.headers.get("Date") or self.server_date
         if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:2000]:
             self.api_usage.exceeded()
         if response.status_code == 429:

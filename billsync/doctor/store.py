@@ -1,0 +1,46 @@
+"""Doctor check of the store: reachable, and its schema at the newest migration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from adapters.broker.urls import redact
+from adapters.store.db import alembic_config, make_engine
+from billsync.config import Settings
+from billsync.doctor.report import CheckResult, fail, ok
+
+MIGRATE_FIX = (
+    "start one billsync worker (it migrates the store at start) or run "
+    "`alembic upgrade head` with BILLSYNC_DATABASE_URL"
+)
+
+
+def checks(settings: Settings) -> Iterator[CheckResult]:
+    """Connect and compare the store's revision with the newest migration."""
+    url = settings.database_url
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    except Exception as exc:
+        yield fail(
+            "store.migrations",
+            f"cannot open the store at {redact(url)}: {type(exc).__name__}",
+            "check BILLSYNC_DATABASE_URL and that the database server is up",
+        )
+        return
+    finally:
+        engine.dispose()
+    if current != heads:
+        found = ", ".join(sorted(current)) or "no schema"
+        yield fail(
+            "store.migrations",
+            f"store at {found}, newest migration {', '.join(sorted(heads))}",
+            MIGRATE_FIX,
+        )
+        return
+    yield ok("store.migrations", f"{redact(url)} at migration {', '.join(sorted(heads))}")
