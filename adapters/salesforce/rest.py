@@ -197,8 +197,14 @@ class SalesforceClient:
         """Every record of a SOQL query, following ``nextRecordsUrl`` page by page."""
         return list(self.iter_query(soql))
 
-    def iter_query(self, soql: str) -> Iterator[dict[str, Any]]:
-        """The records of a SOQL query, fetching the next page only when it is needed."""
+    def iter_query(self, soql: str, *, paced: bool = False) -> Iterator[dict[str, Any]]:
+        """The records of a SOQL query, fetching the next page only when it is needed.
+
+        ``paced``: a non-urgent read (backfill, drift, re-reads), which waits before each page
+        as the daily API usage nears its limit (``pace_non_urgent``).
+        """
+        if paced:
+            self.pace_non_urgent()
         page = self._call("query", lambda sf: sf.query(soql, timeout=self.timeout_s))
         while True:
             for record in page.get("records", []):
@@ -206,10 +212,12 @@ class SalesforceClient:
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
+            if paced:
+                self.pace_non_urgent()
             page = self._call("query", partial(_query_more, url=next_url, timeout=self.timeout_s))
 
     def records_by_ids(
-        self, sobject: str, ids: Iterable[str], fields: Sequence[str]
+        self, sobject: str, ids: Iterable[str], fields: Sequence[str], *, paced: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Records by id, ``IDS_PER_QUERY`` ids a query, keyed by the id Salesforce returns.
 
@@ -222,12 +230,12 @@ class SalesforceClient:
         for batch in _chunks(wanted, IDS_PER_QUERY):
             in_list = ", ".join(f"'{record_id}'" for record_id in batch)
             soql = f"SELECT {select} FROM {sobject} WHERE Id IN ({in_list})"
-            for record in self.iter_query(soql):
+            for record in self.iter_query(soql, paced=paced):
                 found[record["Id"]] = record
         return found
 
     def changed_since(
-        self, sobject: str, since_ms: int, fields: Sequence[str]
+        self, sobject: str, since_ms: int, fields: Sequence[str], *, paced: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Records whose ``SystemModstamp`` is after ``since_ms``, oldest first (reconciliation)."""
         require_object(sobject)
@@ -236,7 +244,7 @@ class SalesforceClient:
             f"SELECT {select} FROM {sobject} WHERE SystemModstamp > {soql_datetime(int(since_ms))}"
             " ORDER BY SystemModstamp"
         )
-        return self.iter_query(soql)
+        return self.iter_query(soql, paced=paced)
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         """One record with all its fields, or None when Salesforce has no such record."""
