@@ -7,6 +7,7 @@ COPY statemachine ./statemachine
 COPY adapters ./adapters
 COPY simulators ./simulators
 COPY migrations ./migrations
+COPY salesforce ./salesforce
 RUN pip install --no-cache-dir . && useradd --system billsync
 USER billsync
 ENTRYPOINT ["billsync"]

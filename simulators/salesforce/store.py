@@ -60,6 +60,7 @@ class OrgStore:
         with self.lock:
             self._reset_data()
             self.bus.clear()
+            self.cdc_entities = {o.name for o in self.schema.values() if not o.platform_event}
 
     # --- metadata -------------------------------------------------------------------------
 
