@@ -275,6 +275,15 @@ class SalesforceClient:
             raise TransientError("tooling query: unexpected answer from Salesforce")
         return [_strip(r) for r in answer.get("records", [])]
 
+    def daily_api_requests(self) -> tuple[int, int]:
+        """``(used, limit)`` of the org's daily API requests (``GET limits``; one call)."""
+        answer = self._call("limits", lambda sf: self._rest(sf, "limits", "GET"))
+        daily = answer.get("DailyApiRequests") if isinstance(answer, dict) else None
+        if not isinstance(daily, dict) or "Max" not in daily:
+            raise TransientError("limits: unexpected answer from Salesforce")
+        limit = int(daily["Max"])
+        return limit - int(daily.get("Remaining", limit)), limit
+
     def api_versions(self) -> list[str]:
         """The REST API versions the org serves (``GET /services/data/``)."""
 

@@ -125,3 +125,17 @@ def test_a_spent_api_limit_is_reported_as_a_wait(env: dict[str, str], sf_sim: An
     assert "salesforce.login" not in failed
     limit = failed["salesforce.api_limit"]
     assert "REQUEST_LIMIT_EXCEEDED" in limit["detail"] and "never fail" in limit["detail"]
+
+
+def test_queues_shows_the_salesforce_api_usage(env: dict[str, str], sf_sim: Any) -> None:
+    sf_admin(sf_sim, "api-usage", {"used": 900, "limit": 1000})
+    try:
+        result = CliRunner().invoke(app, ["queues"], env=env)
+        as_json = CliRunner().invoke(app, ["queues", "--json"], env=env)
+    finally:
+        sf_admin(sf_sim, "api-usage", {"used": 0, "limit": 1_000_000})
+    assert result.exit_code == 0, result.output
+    assert "Salesforce daily API requests: 901 of 1,000 (90%)" in result.stdout
+    assert "backfill, drift and re-reads are slowed" in result.stdout
+    usage = json.loads(as_json.stdout)["salesforce_api"]
+    assert usage["used"] == 902 and usage["limit"] == 1000
