@@ -4,6 +4,7 @@ broken part is named with its fix and a non-zero exit."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -139,3 +140,47 @@ def test_queues_shows_the_salesforce_api_usage(env: dict[str, str], sf_sim: Any)
     assert "backfill, drift and re-reads are slowed" in result.stdout
     usage = json.loads(as_json.stdout)["salesforce_api"]
     assert usage["used"] == 902 and usage["limit"] == 1000
+
+
+def test_a_store_without_its_migrations_is_named(env: dict[str, str], tmp_path: Any) -> None:
+    missing = tmp_path / "nowhere.db"
+    code, report = doctor({**env, "BILLSYNC_DATABASE_URL": f"sqlite:///{missing}"}, "--json")
+    assert code == 1
+    failed = failing(report)
+    assert list(failed) == ["store.migrations"]
+    assert "no store file" in failed["store.migrations"]["detail"]
+    assert not missing.exists()  # the doctor does not create it
+
+    sqlite3.connect(missing).close()  # an empty database: no schema yet
+    code, report = doctor({**env, "BILLSYNC_DATABASE_URL": f"sqlite:///{missing}"}, "--json")
+    assert "no schema" in failing(report)["store.migrations"]["detail"]
+    assert "start one billsync worker" in failing(report)["store.migrations"]["fix"]
+
+
+def test_missing_access_is_named_by_the_permissions_check(env: dict[str, str]) -> None:
+    from adapters.salesforce.rest import SalesforceClient
+    from billsync.config import load_settings
+    from billsync.doctor.salesforce import _permissions
+    from billsync.org_metadata import default_source, load
+
+    settings = load_settings(
+        sf_instance_url=env["BILLSYNC_SF_INSTANCE_URL"],
+        sf_client_id=env["BILLSYNC_SF_CLIENT_ID"],
+        sf_client_secret=env["BILLSYNC_SF_CLIENT_SECRET"],
+        sf_ca_bundle=env["BILLSYNC_SF_CA_BUNDLE"],
+    )
+    client = SalesforceClient.from_settings(settings)
+    describes = {name: client.describe(name) for name in ("Account", "Product_Service__c")}
+    metadata = load(default_source())
+    (warned,) = _permissions(metadata, describes)
+    assert warned.status == "warn" and "may also edit Account" in warned.detail
+
+    describes["Account"]["queryable"] = False  # what a user without read on Account sees
+    for field in describes["Product_Service__c"]["fields"]:
+        if field["name"] == "Recurring_Price__c":
+            field["updateable"] = False  # read-only field-level security
+    (failed,) = _permissions(metadata, describes)
+    assert failed.status == "fail"
+    assert "cannot read Account" in failed.detail
+    assert "cannot edit Product_Service__c.Recurring_Price__c" in failed.detail
+    assert "billsync_Integration" in failed.fix
