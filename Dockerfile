@@ -7,6 +7,7 @@ COPY statemachine ./statemachine
 COPY adapters ./adapters
 COPY simulators ./simulators
 COPY migrations ./migrations
+COPY salesforce/force-app ./salesforce/force-app
 RUN pip install --no-cache-dir . && useradd --system billsync
 USER billsync
 ENTRYPOINT ["billsync"]

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     )
     sf_retention_hours: float = 72.0
     sf_pricebook_name: str = "LogiSense"
+    sf_metadata_dir: str | None = None
+    sf_proxy: str | None = None
+    # Non-urgent reads slow down past this share of the daily API limit
+    sf_api_slow_share: float = Field(default=0.8, gt=0, le=1)
+    sf_api_slow_max_s: float = Field(default=5.0, ge=0)
 
     # LogiSense
     ls_base_url: str | None = None
@@ -68,6 +73,12 @@ class Settings(BaseSettings):
     ls_client_secret: SecretStr | None = None
     ls_client_id: str | None = None
     ls_api_version: int = 7
+    ls_ca_bundle: str | None = None
+    ls_proxy: str | None = None
+
+    # Outbound proxy of corporate networks (the usual variables; BILLSYNC_*_PROXY win)
+    https_proxy: str | None = Field(default=None, validation_alias=AliasChoices("https_proxy"))
+    no_proxy: str | None = Field(default=None, validation_alias=AliasChoices("no_proxy"))
 
     # Work
     worker_concurrency: int = Field(default=8, ge=1, le=256)

@@ -27,6 +27,14 @@ class TransientError(BillsyncError):
         self.retry_after = retry_after
 
 
+class QuotaExhausted(TransientError):
+    """An outside system's quota is spent (Salesforce's daily API limit, REQUEST_LIMIT_EXCEEDED).
+
+    Entities wait for it without counting a failed attempt: a spent quota comes back on its own,
+    so it must never send an entity to ``failed``.
+    """
+
+
 class PermanentError(BillsyncError):
     """A failure that will not go away by retrying: a rule, a 4xx that is not 408/429."""
 

@@ -177,7 +177,36 @@ class ApiCollector(Collector):
             logins.add_metric(["logisense"], self.logisense.login_count)
         if self.salesforce is not None:
             calls.add_metric(["salesforce", "rest"], self.salesforce.api_calls)
+            return [calls, logins, *_salesforce_usage(self.salesforce)]
         return [calls, logins]
+
+
+def _salesforce_usage(salesforce: Any) -> list[Metric]:
+    """The org's daily API usage from the last ``Sforce-Limit-Info`` header, and the pacing."""
+    usage, pacer = getattr(salesforce, "api_usage", None), getattr(salesforce, "pacer", None)
+    if usage is None or pacer is None:
+        return []
+    found: list[Metric] = [
+        _counter(
+            "billsync_salesforce_paced_seconds",
+            "Seconds non-urgent Salesforce reads waited for the daily API limit.",
+            pacer.slept_s,
+        )
+    ]
+    if usage.used is not None and usage.limit:
+        requests = GaugeMetricFamily(
+            "billsync_salesforce_api_requests",
+            "Salesforce daily API requests (Sforce-Limit-Info): used and limit.",
+            labels=["figure"],
+        )
+        requests.add_metric(["used"], usage.used)
+        requests.add_metric(["limit"], usage.limit)
+        share = GaugeMetricFamily(
+            "billsync_salesforce_api_usage_ratio", "Share of the Salesforce daily API limit used."
+        )
+        share.add_metric([], usage.used / usage.limit)
+        found += [requests, share]
+    return found
 
 
 class WorkerCollector(Collector):

@@ -164,7 +164,14 @@ def _service_problems(
     problems: list[str] = []
     by_item: dict[str, list[ServiceLine]] = {item.sfid: [] for item in line_items}
     for service in services:
-        by_item.setdefault(service.line_item_id, []).append(service)
+        if service.line_item_id not in by_item:  # the link is a text field: it can be wrong
+            problems.append(
+                f"Service {service.service_sfid} names product {service.line_item_id!r}, which "
+                "is not on this opportunity: set its Opportunity_Product_Id__c to one of the "
+                "opportunity's products."
+            )
+            continue
+        by_item[service.line_item_id].append(service)
         if service.logisense_service_id not in known_services:
             problems.append(
                 f"Service {service.service_sfid} on product {service.line_item_id} is not in the "

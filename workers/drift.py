@@ -224,7 +224,9 @@ class DriftChecker:
         if not records:
             return {}
         fields = self.field_map.salesforce_fields(object_name)
-        read = self.salesforce.records_by_ids(object_name, [r.sfid for r in records], fields)
+        read = self.salesforce.records_by_ids(
+            object_name, [r.sfid for r in records], fields, paced=True
+        )
         by_prefix = {sfid[:15]: values for sfid, values in read.items()}
         return {
             r.sfid: values

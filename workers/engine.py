@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 
 from adapters.store import records as store
-from billsync.errors import PermanentError, TransientError
+from billsync.errors import PermanentError, QuotaExhausted, TransientError
 from statemachine.machine import PENDING
 from workers.accounts import AccountSync
 from workers.contacts import ContactSync
@@ -122,9 +122,16 @@ class SyncEngine:
             if record is None:
                 return
             now = self.ctx.clock()
-            record.attempts = (record.attempts or 0) + 1
             record.last_error = str(exc)
             policy = self.ctx.retry
+            if isinstance(exc, QuotaExhausted):  # a spent quota returns: wait, never give up
+                delay = policy.delay(1, retry_after=exc.retry_after)
+                record.next_attempt_at = now + delay
+                note = f"waiting for the quota: {exc}; next in {delay:.1f}s"
+                store.note(session, record, "quota-wait", note, worker=self.ctx.worker_id, at=now)
+                store.release(record)
+                return
+            record.attempts = (record.attempts or 0) + 1
             if policy.exhausted(record.attempts):
                 trigger = "reject" if record.state == PENDING else "fail"
                 reason = f"gave up after {record.attempts} attempts; last error: {exc}"

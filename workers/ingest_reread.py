@@ -36,7 +36,9 @@ class Rereader:
         commit_timestamp: int,
     ) -> Iterator[ChangeMessage]:
         """Snapshots of the given records (200 ids a query); a record not found is a DELETE."""
-        found = self.salesforce.records_by_ids(object_name, record_ids, self.fields(object_name))
+        found = self.salesforce.records_by_ids(
+            object_name, record_ids, self.fields(object_name), paced=True
+        )
         short = {k[:15]: v for k, v in found.items()}
         for record_id in dict.fromkeys(record_ids):
             record = found.get(record_id) or short.get(record_id[:15])
@@ -63,13 +65,16 @@ class Rereader:
         """Snapshots of every record of ``object_name`` (after an overflow event)."""
         select = ", ".join(require_field(f) for f in self.fields(object_name))
         soql = f"SELECT {select} FROM {require_object(object_name)}"
-        yield from self._snapshots(object_name, self.salesforce.iter_query(soql), id_prefix, "gap")
+        records = self.salesforce.iter_query(soql, paced=True)
+        yield from self._snapshots(object_name, records, id_prefix, "gap")
 
     def changed_since(
         self, object_name: str, since_ms: int, *, id_prefix: str
     ) -> Iterator[ChangeMessage]:
         """Snapshots of the records changed after ``since_ms`` (lost stream position)."""
-        records = self.salesforce.changed_since(object_name, since_ms, self.fields(object_name))
+        records = self.salesforce.changed_since(
+            object_name, since_ms, self.fields(object_name), paced=True
+        )
         yield from self._snapshots(object_name, records, id_prefix, "reconcile")
 
     @staticmethod

@@ -25,12 +25,13 @@ OPPORTUNITY_SOQL = (
     "Product2.LogiSense_Package_Id__c FROM OpportunityLineItems) "
     "FROM Opportunity WHERE Id = '{id}'"
 )
+# Salesforce allows no lookup to OpportunityLineItem, so each service belongs to its opportunity
+# (master-detail ``Opportunity__c``) and names its line item in ``Opportunity_Product_Id__c``.
 SERVICES_SOQL = (
-    "SELECT Id, Opportunity_Product__c, Product_Service__c, "
+    "SELECT Id, Opportunity_Product_Id__c, Product_Service__c, "
     "Product_Service__r.LogiSense_Service_Id__c, Quantity__c, Recurring_Price__c, "
     "One_Time_Price__c, Overage_Price__c, State_Prices__c FROM Opportunity_Product_Service__c "
-    "WHERE Opportunity_Product__c IN "
-    "(SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{id}')"
+    "WHERE Opportunity__c = '{id}'"
 )
 
 
@@ -82,7 +83,8 @@ class OpportunitySync(ObjectSync):
                 record.values = {**(record.values or {}), **_flat(source["opportunity"])}
             source = (record.detail or {})["source"]
             opportunity = source["opportunity"]
-            items, services = _lines(opportunity), _services(source["services"])
+            items = _lines(opportunity)
+            services = _services(source["services"], [item.sfid for item in items])
             account_sfid = opportunity.get("AccountId") or ""
             account = store.by_sfids(session, "Account", [account_sfid]).get(account_sfid)
             account_currency = (account.values or {}).get("CurrencyIsoCode") if account else None
@@ -184,7 +186,14 @@ def _lines(opportunity: dict[str, Any]) -> list[LineItem]:
     ]
 
 
-def _services(rows: list[dict[str, Any]]) -> list[ServiceLine]:
+def _line_item_id(value: Any, full_ids: dict[str, str]) -> str:
+    text = str(value or "").strip()
+    return full_ids.get(text[:15], text) if len(text) in (15, 18) else text
+
+
+def _services(rows: list[dict[str, Any]], item_ids: list[str]) -> list[ServiceLine]:
+    # The line item id is typed text, so a 15-character id is matched to its 18-character form.
+    full_ids = {item_id[:15]: item_id for item_id in item_ids}
     result = []
     for row in rows:
         raw_states = row.get("State_Prices__c") or "[]"
@@ -197,7 +206,7 @@ def _services(rows: list[dict[str, Any]]) -> list[ServiceLine]:
             ) from None
         result.append(
             ServiceLine(
-                line_item_id=row.get("Opportunity_Product__c") or "",
+                line_item_id=_line_item_id(row.get("Opportunity_Product_Id__c"), full_ids),
                 service_sfid=row.get("Product_Service__c") or row.get("Id") or "",
                 logisense_service_id=_int_or_none(
                     (row.get("Product_Service__r") or {}).get("LogiSense_Service_Id__c")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from adapters.proxies import proxy_for
 from billsync.config import Settings
 from billsync.errors import ConfigError
 
@@ -44,6 +45,7 @@ class LogiSenseClient:
         pool_size: int = DEFAULT_POOL_SIZE,
         verify: bool | str = True,
         names: LogiSenseNames = DEFAULT_NAMES,
+        proxy: str | None = None,
     ) -> None:
         if password is None and client_secret is None:
             raise ConfigError(
@@ -59,6 +61,7 @@ class LogiSenseClient:
             timeout_s=timeout_s,
             pool_size=pool_size,
             verify=verify,
+            proxy=proxy,
         )
         self.accounts = RecordResource(self.session, names.account, "account")
         self.contacts = RecordResource(self.session, names.contact, "contact")
@@ -93,6 +96,13 @@ class LogiSenseClient:
             timeout_s=settings.http_timeout_s,
             pool_size=max(DEFAULT_POOL_SIZE, settings.worker_concurrency),
             names=names,
+            verify=settings.ls_ca_bundle or True,
+            proxy=proxy_for(
+                settings.ls_base_url,
+                explicit=settings.ls_proxy,
+                https_proxy=settings.https_proxy,
+                no_proxy=settings.no_proxy,
+            ),
         )
 
     # -- accounts ---------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.proxies import session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, TransientError
 
 from .envelopes import error_messages, refusal
@@ -77,6 +78,7 @@ class LogiSenseSession:
         timeout_s: float,
         pool_size: int,
         verify: bool | str = True,
+        proxy: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.names = names
@@ -85,6 +87,7 @@ class LogiSenseSession:
         self._credentials = credentials
         self._pool_size = pool_size
         self._verify = verify
+        self._proxies = session_proxies(proxy)  # explicit: trust_env is off (adapters/proxies.py)
         self._local = threading.local()
         self._sessions: weakref.WeakSet[requests.Session] = weakref.WeakSet()
         self._counts: Counter[str] = Counter()
@@ -154,6 +157,7 @@ class LogiSenseSession:
             session = requests.Session()
             session.trust_env = False
             session.verify = self._verify
+            session.proxies.update(self._proxies)
             # Retry only failed connects (nothing was sent, so even a POST is safe to resend).
             # Statuses are never retried here, nor is Retry-After slept on: a 429 or 503 goes
             # back to the caller at once as a TransientError, and the retry policy decides.

@@ -29,6 +29,7 @@ import jwt
 import requests
 from requests.adapters import HTTPAdapter
 
+from adapters.proxies import proxy_for, session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
 AuthMode = Literal["jwt", "client_credentials", "password", "session"]
@@ -40,8 +41,11 @@ DEFAULT_TIMEOUT_S = 15.0
 POOL_SIZE = 64
 
 
-def new_https_session(ca_bundle: str | None) -> requests.Session:
+def new_https_session(ca_bundle: str | None, proxy: str | None = None) -> requests.Session:
     """A Session that verifies TLS against ``ca_bundle`` (or the system CAs), ignoring env vars.
+
+    ``proxy`` is the outbound HTTPS proxy, passed explicitly because ``trust_env = False`` makes
+    requests ignore ``HTTPS_PROXY`` (see adapters/proxies.py).
 
     Its connection pool holds ``POOL_SIZE`` connections, so that a worker's threads reuse
     connections instead of opening (and TLS-handshaking) a new one per call.
@@ -49,6 +53,7 @@ def new_https_session(ca_bundle: str | None) -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     session.verify = ca_bundle if ca_bundle else True
+    session.proxies.update(session_proxies(proxy))
     session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE))
     return session
 
@@ -88,11 +93,13 @@ class SalesforceAuth:
         login_url: str = DEFAULT_LOGIN_URL,
         ca_bundle: str | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        proxy: str | None = None,
     ) -> None:
         if not instance_url.startswith("https://"):
             raise ConfigError("BILLSYNC_SF_INSTANCE_URL must be an https:// URL")
         self.instance_url = instance_url.rstrip("/")
         self.ca_bundle = ca_bundle
+        self.proxy = proxy
         self.timeout_s = timeout_s
         self.login_url = login_url.rstrip("/")
         self._client_id = client_id
@@ -127,11 +134,17 @@ class SalesforceAuth:
             login_url=settings.sf_login_url,
             ca_bundle=settings.sf_ca_bundle,
             timeout_s=settings.http_timeout_s,
+            proxy=proxy_for(
+                settings.sf_instance_url,
+                explicit=settings.sf_proxy,
+                https_proxy=settings.https_proxy,
+                no_proxy=settings.no_proxy,
+            ),
         )
 
     def new_session(self) -> requests.Session:
         """A fresh HTTPS session with this instance's trust settings."""
-        return new_https_session(self.ca_bundle)
+        return new_https_session(self.ca_bundle, self.proxy)
 
     @property
     def can_refresh(self) -> bool:

@@ -12,9 +12,10 @@ import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from adapters.salesforce.auth import transport_error
-from billsync.errors import NotFound, RemoteRejected, TransientError
+from billsync.errors import NotFound, QuotaExhausted, RemoteRejected, TransientError
 
-LIMIT_EXCEEDED_RETRY_S = 3600.0
+#: How long to wait before trying again after REQUEST_LIMIT_EXCEEDED (the retry cap applies too).
+LIMIT_EXCEEDED_RETRY_S = 600.0
 TRANSIENT_STATUSES = frozenset({408, 429})
 
 
@@ -39,8 +40,9 @@ def translate(exc: SalesforceError, what: str, *, retry_after: float | None = No
     messages = salesforce_messages(exc.content)
     detail = "; ".join(messages) or f"HTTP {status}"
     if any(m.startswith("REQUEST_LIMIT_EXCEEDED") for m in messages):
-        return TransientError(
-            f"{what}: Salesforce API limit reached ({detail})", retry_after=LIMIT_EXCEEDED_RETRY_S
+        return QuotaExhausted(
+            f"{what}: Salesforce's daily API limit is spent ({detail}); waiting for it",
+            retry_after=LIMIT_EXCEEDED_RETRY_S,
         )
     if status >= 500 or status in TRANSIENT_STATUSES:
         return TransientError(f"{what}: HTTP {status} ({detail})", retry_after=retry_after)

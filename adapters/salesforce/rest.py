@@ -26,6 +26,13 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 
 from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import translate, translate_transport
+from adapters.salesforce.limits import (
+    DEFAULT_MAX_DELAY_S,
+    DEFAULT_SLOW_SHARE,
+    LIMIT_HEADER,
+    ApiUsage,
+    ReadPacer,
+)
 from billsync.errors import (
     AuthenticationFailed,
     NotFound,
@@ -101,7 +108,9 @@ class SalesforceClient:
     """Reads and allowlisted writes against one org's REST API, with one shared token.
 
     ``api_calls`` counts the REST requests made (queries, pages, reads and writes, not logins),
-    for the "REST calls per CDC change" figure of SPEC §9.
+    for the "REST calls per CDC change" figure of SPEC §9. ``api_usage`` holds the org's daily API
+    usage from the last ``Sforce-Limit-Info`` header; ``pace_non_urgent()`` is what backfill,
+    drift and re-reads call before each read (see adapters/salesforce/limits.py).
     """
 
     def __init__(
@@ -119,6 +128,9 @@ class SalesforceClient:
         call_client: str = "billsync",
         timeout_s: float = 15.0,
         auth: SalesforceAuth | None = None,
+        proxy: str | None = None,
+        slow_share: float = DEFAULT_SLOW_SHARE,
+        max_delay_s: float = DEFAULT_MAX_DELAY_S,
     ) -> None:
         self.auth = auth or SalesforceAuth(
             instance_url,
@@ -130,8 +142,12 @@ class SalesforceClient:
             security_token=security_token,
             ca_bundle=ca_bundle,
             timeout_s=timeout_s,
+            proxy=proxy,
         )
         self.api_version = api_version
+        self.api_usage = ApiUsage()
+        self.server_date: str | None = None  # the last answer's Date header (clock check)
+        self.pacer = ReadPacer(self.api_usage, slow_share=slow_share, max_delay_s=max_delay_s)
         self.call_client = call_client
         self.timeout_s = timeout_s
         self.api_calls = 0
@@ -155,16 +171,28 @@ class SalesforceClient:
             api_version=settings.sf_api_version,
             call_client=settings.sf_call_client,
             timeout_s=settings.http_timeout_s,
+            slow_share=settings.sf_api_slow_share,
+            max_delay_s=settings.sf_api_slow_max_s,
         )
 
     # -- reads ---------------------------------------------------------------------------
+
+    def pace_non_urgent(self) -> float:
+        """Call before each non-urgent read: waits as the daily API usage nears its limit."""
+        return self.pacer.before_read()
 
     def query_all(self, soql: str) -> list[dict[str, Any]]:
         """Every record of a SOQL query, following ``nextRecordsUrl`` page by page."""
         return list(self.iter_query(soql))
 
-    def iter_query(self, soql: str) -> Iterator[dict[str, Any]]:
-        """The records of a SOQL query, fetching the next page only when it is needed."""
+    def iter_query(self, soql: str, *, paced: bool = False) -> Iterator[dict[str, Any]]:
+        """The records of a SOQL query, fetching the next page only when it is needed.
+
+        ``paced``: a non-urgent read (backfill, drift, re-reads), which waits before each page
+        as the daily API usage nears its limit (``pace_non_urgent``).
+        """
+        if paced:
+            self.pace_non_urgent()
         page = self._call("query", lambda sf: sf.query(soql, timeout=self.timeout_s))
         while True:
             for record in page.get("records", []):
@@ -172,10 +200,12 @@ class SalesforceClient:
             next_url = page.get("nextRecordsUrl")
             if page.get("done", True) or not next_url:
                 return
+            if paced:
+                self.pace_non_urgent()
             page = self._call("query", partial(_query_more, url=next_url, timeout=self.timeout_s))
 
     def records_by_ids(
-        self, sobject: str, ids: Iterable[str], fields: Sequence[str]
+        self, sobject: str, ids: Iterable[str], fields: Sequence[str], *, paced: bool = False
     ) -> dict[str, dict[str, Any]]:
         """Records by id, ``IDS_PER_QUERY`` ids a query, keyed by the id Salesforce returns.
 
@@ -188,12 +218,12 @@ class SalesforceClient:
         for batch in _chunks(wanted, IDS_PER_QUERY):
             in_list = ", ".join(f"'{record_id}'" for record_id in batch)
             soql = f"SELECT {select} FROM {sobject} WHERE Id IN ({in_list})"
-            for record in self.iter_query(soql):
+            for record in self.iter_query(soql, paced=paced):
                 found[record["Id"]] = record
         return found
 
     def changed_since(
-        self, sobject: str, since_ms: int, fields: Sequence[str]
+        self, sobject: str, since_ms: int, fields: Sequence[str], *, paced: bool = False
     ) -> Iterator[dict[str, Any]]:
         """Records whose ``SystemModstamp`` is after ``since_ms``, oldest first (reconciliation)."""
         require_object(sobject)
@@ -202,7 +232,7 @@ class SalesforceClient:
             f"SELECT {select} FROM {sobject} WHERE SystemModstamp > {soql_datetime(int(since_ms))}"
             " ORDER BY SystemModstamp"
         )
-        return self.iter_query(soql)
+        return self.iter_query(soql, paced=paced)
 
     def get(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         """One record with all its fields, or None when Salesforce has no such record."""
@@ -212,6 +242,48 @@ class SalesforceClient:
         except NotFound:
             return None
         return _strip(record) if isinstance(record, dict) else None
+
+    # -- the org's set-up (for billsync doctor) ------------------------------------------
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """``GET sobjects/<T>/describe``: the object's fields as the integration user sees them."""
+        path = f"sobjects/{require_object(sobject)}/describe"
+        answer = self._call(f"describe {sobject}", lambda sf: self._rest(sf, path, "GET"))
+        if not isinstance(answer, dict):
+            raise TransientError(f"describe {sobject}: unexpected answer from Salesforce")
+        return answer
+
+    def tooling_query(self, soql: str) -> list[dict[str, Any]]:
+        """Records of a Tooling API query (one page; the set-up objects billsync reads are few)."""
+        answer = self._call(
+            "tooling query",
+            lambda sf: sf.toolingexecute("query/", params={"q": soql}, timeout=self.timeout_s),
+        )
+        if not isinstance(answer, dict):
+            raise TransientError("tooling query: unexpected answer from Salesforce")
+        return [_strip(r) for r in answer.get("records", [])]
+
+    def daily_api_requests(self) -> tuple[int, int]:
+        """``(used, limit)`` of the org's daily API requests (``GET limits``; one call)."""
+        answer = self._call("limits", lambda sf: self._rest(sf, "limits", "GET"))
+        daily = answer.get("DailyApiRequests") if isinstance(answer, dict) else None
+        if not isinstance(daily, dict) or "Max" not in daily:
+            raise TransientError("limits: unexpected answer from Salesforce")
+        limit = int(daily["Max"])
+        return limit - int(daily.get("Remaining", limit)), limit
+
+    def api_versions(self) -> list[str]:
+        """The REST API versions the org serves (``GET /services/data/``)."""
+
+        def versions(sf: Salesforce) -> Any:
+            url = f"{self.auth.instance_url}/services/data/"
+            response = sf.session.get(url, headers=sf.headers, timeout=self.timeout_s)
+            if response.status_code != 200:
+                raise TransientError(f"API versions: HTTP {response.status_code}")
+            return response.json()
+
+        answer = self._call("API versions", versions)
+        return [str(v.get("version")) for v in answer if isinstance(v, dict)]
 
     # -- writes (allowlisted) ------------------------------------------------------------
 
@@ -322,6 +394,10 @@ class SalesforceClient:
         if "/services/data/" in response.url:
             with self._count_lock:
                 self.api_calls += 1
+        self.api_usage.record(response.headers.get(LIMIT_HEADER))
+        self.server_date = response.headers.get("Date") or self.server_date
+        if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:2000]:
+            self.api_usage.exceeded()
         if response.status_code == 429:
             self._retry_after.value = _seconds(response.headers.get("Retry-After"))
 

@@ -9,6 +9,7 @@ import typer
 
 from adapters.broker.inspect import queue_figures
 from adapters.broker.topology import Topology
+from billsync.api_usage import ApiUsageLine, read_api_usage
 from billsync.bootstrap import open_store
 from billsync.cli.common import console, emit_json, guarded, settings_of, table
 from billsync.config import DEFAULT_AMQP_URL
@@ -33,8 +34,16 @@ def register(app: typer.Typer) -> None:
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
         figures = queue_figures(url, Topology.from_settings(settings), settings.management_url)
         kept = count_dead_letters(open_store(settings, pool_size=2))
+        api = read_api_usage(settings)
         if as_json:
-            emit_json({"queues": [asdict(f) for f in figures], "dead_letters_kept": kept})
+            usage = asdict(api) if isinstance(api, ApiUsageLine) else api
+            emit_json(
+                {
+                    "queues": [asdict(f) for f in figures],
+                    "dead_letters_kept": kept,
+                    "salesforce_api": usage,
+                }
+            )
             return
         rows = [
             (
@@ -57,3 +66,6 @@ def register(app: typer.Typer) -> None:
             )
         )
         console.print(f"dead letters kept in the store: {kept} (billsync dlq list)")
+        if api is not None:
+            line = api.text() if isinstance(api, ApiUsageLine) else api
+            console.print(line, highlight=False, soft_wrap=True)

@@ -194,12 +194,13 @@ class Rep:
                 },
             )
             for service in line.services:
-                self.create("Opportunity_Product_Service__c", self._service(item, service))
+                self.create("Opportunity_Product_Service__c", self._service(opp, item, service))
         return opp
 
-    def _service(self, item: str, service: Service) -> dict[str, Any]:
+    def _service(self, opp: str, item: str, service: Service) -> dict[str, Any]:
         return {
-            "Opportunity_Product__c": item,
+            "Opportunity__c": opp,
+            "Opportunity_Product_Id__c": item,
             "Product_Service__c": service.sf_service_id or self.product_service(service.service),
             "Quantity__c": service.quantity,
             "Recurring_Price__c": service.recurring,

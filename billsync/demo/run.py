@@ -62,6 +62,8 @@ def run_demo(
             highlight=False,
         )
         demo = _demo_settings(settings, broker, database, salesforce, logisense)
+        if not _doctor(demo):
+            return 1
         _catalog(demo)
         service = bootstrap.worker_service(demo, default_broker=broker)
         ingest = StreamIngest(
@@ -110,6 +112,24 @@ def _demo_settings(
             "worker_concurrency": 8,
         }
     )
+
+
+def _doctor(settings: Settings) -> bool:
+    """``billsync doctor`` first, as on a real deployment; its failures stop the demo."""
+    from adapters.store.db import migrate
+    from billsync.cli.doctor import print_result
+    from billsync.doctor.run import run_all
+
+    migrate(settings.database_url)
+    results = list(run_all(settings))
+    failed = [r for r in results if not r.passed]
+    console.print(
+        f"[bold]doctor[/bold]: {len(results) - len(failed)} of {len(results)} checks passed",
+        highlight=False,
+    )
+    for result in failed:
+        print_result(result)
+    return not failed
 
 
 def _catalog(settings: Settings) -> None:

@@ -30,6 +30,7 @@ from simulators.salesforce.wire import (
 REST_PATH = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 COMETD_PATH = re.compile(r"^/cometd/(\d+\.\d)(?:/.*)?$")
 TOKEN_PATH = "/services/oauth2/token"
+LATEST_VERSION = 62
 MAX_BAYEUX_REQUEST = 32_768
 FAULT_CODES = {
     429: "TOO_MANY_REQUESTS",
@@ -46,6 +47,14 @@ def fault_body(status: int) -> tuple[bytes, str]:
     code = FAULT_CODES.get(status, "UNKNOWN_EXCEPTION")
     body = [{"message": f"simulated fault: HTTP {status}", "errorCode": code}]
     return json.dumps(body).encode(), "application/json"
+
+
+def api_versions() -> list[dict[str, str]]:
+    """``GET /services/data``: the API versions served (any version answers; these are listed)."""
+    return [
+        {"label": f"v{v}.0", "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
+        for v in range(int(MIN_VERSION), LATEST_VERSION + 1)
+    ]
 
 
 def route_of(method: str, path: str) -> str:
@@ -87,6 +96,8 @@ class SalesforceApp:
         path = environ.get("PATH_INFO", "")
         if path == TOKEN_PATH:
             reply = self._token(environ)
+        elif path.rstrip("/") == "/services/data":
+            reply = Reply(200, api_versions())
         elif path.startswith("/services/data/"):
             reply = self._rest(environ, path)
         elif path.startswith("/cometd/"):

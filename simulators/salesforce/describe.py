@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from simulators.salesforce.schema import FieldDef, ObjectDef
+from simulators.salesforce.values import MAX_TEXT
 
 if TYPE_CHECKING:
     from simulators.salesforce.store import OrgStore
@@ -12,6 +13,12 @@ if TYPE_CHECKING:
 
 def _label(name: str) -> str:
     return name.removesuffix("__c").removesuffix("__e").replace("_", " ")
+
+
+def _length(fdef: FieldDef) -> int:
+    if fdef.type in ("string", "picklist", "email", "phone", "textarea", "url"):
+        return fdef.length or MAX_TEXT.get(fdef.type, 255)
+    return 0
 
 
 def describe_field(fdef: FieldDef) -> dict[str, Any]:
@@ -30,6 +37,7 @@ def describe_field(fdef: FieldDef) -> dict[str, Any]:
         "referenceTo": [fdef.reference_to] if fdef.reference_to else [],
         "relationshipName": fdef.relationship_name,
         "defaultValue": fdef.default,
+        "length": _length(fdef),
         "picklistValues": [
             {"value": v, "label": v, "active": True, "defaultValue": False} for v in fdef.picklist
         ],

@@ -7,6 +7,7 @@ composite request is one transaction with one ``transactionKey``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,6 +44,8 @@ class RestApi:
             from simulators.salesforce.composite import run_composite
 
             return run_composite(self, call)
+        if head == "tooling" and parts[1:] == ["query"] and method == "GET":
+            return Reply(200, self._channel_members(call))
         if head == "limits" and method == "GET":
             return Reply(200, self._limits())
         if not parts and method == "GET":
@@ -163,6 +166,30 @@ class RestApi:
         for name in names:
             out[name] = record.get(name)
         return out
+
+    def _channel_members(self, call: Call) -> dict[str, Any]:
+        """Tooling API ``query`` of ``PlatformEventChannelMember`` (the only tooling object here):
+        one member of the ``ChangeEvents`` channel per object selected for CDC; the query's
+        select list and filters are not evaluated."""
+        soql = call.query.get("q", "")
+        match = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
+        if match is None:
+            raise bad_request("MALFORMED_QUERY", "unexpected token: no FROM clause")
+        if match.group(1).lower() != "platformeventchannelmember":
+            raise bad_request("INVALID_TYPE", f"sObject type '{match.group(1)}' is not supported.")
+        records = []
+        for name in sorted(self.store.cdc_entities):
+            entity = self.store.object(name).change_event_channel.removeprefix("/data/")
+            records.append(
+                {
+                    "attributes": {"type": "PlatformEventChannelMember"},
+                    "Id": "0v8" + name[:12].ljust(12, "0") + "AAA",
+                    "DeveloperName": f"ChangeEvents_{entity}",
+                    "EventChannel": "ChangeEvents",
+                    "SelectedEntity": entity,
+                }
+            )
+        return {"size": len(records), "totalSize": len(records), "done": True, "records": records}
 
     def _limits(self) -> dict[str, Any]:
         limit, used = self.usage.limit, self.usage.used

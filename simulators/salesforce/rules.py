@@ -23,8 +23,10 @@ CASCADE: dict[str, tuple[tuple[str, str], ...]] = {
         ("AccountContactRelation", "AccountId"),
     ),
     "Contact": (("AccountContactRelation", "ContactId"),),
-    "Opportunity": (("OpportunityLineItem", "OpportunityId"),),
-    "OpportunityLineItem": (("Opportunity_Product_Service__c", "Opportunity_Product__c"),),
+    "Opportunity": (
+        ("OpportunityLineItem", "OpportunityId"),
+        ("Opportunity_Product_Service__c", "Opportunity__c"),
+    ),
     "Product2": (("PricebookEntry", "Product2Id"), ("Product_Service__c", "Product__c")),
     "Pricebook2": (("PricebookEntry", "Pricebook2Id"),),
 }

@@ -46,6 +46,7 @@ class FieldDef:
     external_id: bool = False
     default: object = None
     picklist: tuple[str, ...] = ()
+    length: int | None = None
 
 
 @dataclass
@@ -212,7 +213,10 @@ def _objects() -> list[ObjectDef]:
             "a00",
             [
                 FieldDef("Name"),
-                _ref("Opportunity_Product__c", "OpportunityLineItem", required=True),
+                # Salesforce allows no lookup to OpportunityLineItem: the service belongs to its
+                # opportunity (master-detail) and names its line item by id, in a text field.
+                _ref("Opportunity__c", "Opportunity", required=True, fixed=True),
+                FieldDef("Opportunity_Product_Id__c", required=True, length=18),
                 _ref("Product_Service__c", "Product_Service__c"),
                 FieldDef("Quantity__c", "double"),
                 *_prices(),
@@ -290,7 +294,7 @@ def _objects() -> list[ObjectDef]:
                 for f in [
                     _ro("CreatedDate", "datetime"),
                     _ro("CreatedById", "reference"),
-                    FieldDef("Record_Id__c"),
+                    FieldDef("Record_Id__c", required=True, length=18),
                 ]
             },
         ),
@@ -305,12 +309,9 @@ CHILD_RELATIONSHIPS: dict[str, dict[str, tuple[str, str]]] = {
         "ChildAccounts": ("Account", "ParentId"),
     },
     "Contact": {"AccountContactRelations": ("AccountContactRelation", "ContactId")},
-    "Opportunity": {"OpportunityLineItems": ("OpportunityLineItem", "OpportunityId")},
-    "OpportunityLineItem": {
-        "Opportunity_Product_Services__r": (
-            "Opportunity_Product_Service__c",
-            "Opportunity_Product__c",
-        )
+    "Opportunity": {
+        "OpportunityLineItems": ("OpportunityLineItem", "OpportunityId"),
+        "Opportunity_Product_Services__r": ("Opportunity_Product_Service__c", "Opportunity__c"),
     },
     "Product2": {
         "PricebookEntries": ("PricebookEntry", "Product2Id"),

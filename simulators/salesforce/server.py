@@ -213,7 +213,17 @@ class SalesforceSimulator:
                 "ids": self.store.undelete(body["object"], list(body["ids"]))
             },
             "api-usage": self._api_usage,
+            "cdc/entities": self._cdc_entities,
         }
+
+    def _cdc_entities(self, body: dict[str, Any]) -> dict[str, list[str]]:
+        """Read or change which objects Change Data Capture covers (``selected``, ``remove``)."""
+        with self.store.lock:
+            if "selected" in body:
+                self.store.cdc_entities = {self.store.object(n).name for n in body["selected"]}
+            for name in body.get("remove", []):
+                self.store.cdc_entities.discard(self.store.object(name).name)
+            return {"selected": sorted(self.store.cdc_entities)}
 
     def _api_usage(self, body: dict[str, Any]) -> dict[str, int]:
         if "used" in body:

@@ -33,6 +33,8 @@ class OrgStore:
     ) -> None:
         self.lock = threading.RLock()
         self.schema = SCHEMA
+        # Objects selected for Change Data Capture (the ChangeEvents channel's members).
+        self.cdc_entities: set[str] = {o.name for o in SCHEMA.values() if not o.platform_event}
         self.bus = bus or EventBus(seed=seed)
         self.clock = clock
         self.seed = seed
@@ -58,6 +60,7 @@ class OrgStore:
         with self.lock:
             self._reset_data()
             self.bus.clear()
+            self.cdc_entities = {o.name for o in self.schema.values() if not o.platform_event}
 
     # --- metadata -------------------------------------------------------------------------
 

@@ -218,7 +218,8 @@ class Transaction:
                 changes.append(change)
         if changes:
             commit = self.commit_info()
-            for sequence, change in enumerate(group_changes(changes), 1):
+            selected = [c for c in group_changes(changes) if c.obj.name in store.cdc_entities]
+            for sequence, change in enumerate(selected, 1):
                 channels = (change.obj.change_event_channel, ALL_CHANGES_CHANNEL)
                 store.bus.publish(channels, event_data(change, commit, sequence))
         for obj, payload, _ in self._platform:

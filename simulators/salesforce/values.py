@@ -73,7 +73,7 @@ def _date(fdef: FieldDef, value: Any) -> str:
 
 
 def _text(fdef: FieldDef, value: str) -> str:
-    limit = MAX_TEXT.get(fdef.type, 255)
+    limit = fdef.length or MAX_TEXT.get(fdef.type, 255)
     if len(value) > limit:
         raise bad_request(
             "STRING_TOO_LONG",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -203,14 +204,22 @@ class ApiUsage:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.used = 0
+        self.day = _utc_day()
         self._lock = threading.Lock()
 
     def count(self) -> int:
-        """Count one call; the usage including it."""
+        """Count one call; the usage including it (the count starts again each UTC day)."""
         with self._lock:
+            today = _utc_day()
+            if today != self.day:
+                self.day, self.used = today, 0
             self.used += 1
             return self.used
 
     def header(self) -> tuple[str, str]:
         """The ``Sforce-Limit-Info`` header."""
         return ("Sforce-Limit-Info", f"api-usage={min(self.used, self.limit)}/{self.limit}")
+
+
+def _utc_day() -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime())

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from adapters.salesforce.auth import SalesforceAuth
+from adapters.salesforce.errors import LIMIT_EXCEEDED_RETRY_S
 from adapters.salesforce.rest import SalesforceClient, soql_datetime
 from adapters.salesforce.streaming import StreamingClient
 from billsync.config import load_settings
@@ -19,6 +20,7 @@ from billsync.errors import (
     AuthenticationFailed,
     ConfigError,
     PermanentError,
+    QuotaExhausted,
     RemoteRejected,
     TransientError,
     WriteNotAllowed,
@@ -287,14 +289,17 @@ def test_5xx_is_transient_and_4xx_is_rejected_with_salesforce_messages(
     assert throttled.value.retry_after == 7
 
 
-def test_spent_daily_limit_is_transient_with_an_hour_hint(
+def test_spent_daily_limit_is_a_quota_wait_with_a_hint(
     sf_client: SalesforceClient, sf_admin: Any
 ) -> None:
     limit = sf_admin.admin("api-usage", {})["limit"]
     sf_admin.admin("api-usage", {"used": limit})
-    with pytest.raises(TransientError, match="REQUEST_LIMIT_EXCEEDED") as caught:
+    with pytest.raises(QuotaExhausted, match="REQUEST_LIMIT_EXCEEDED") as caught:
         sf_client.query_all("SELECT Id FROM Product2")
-    assert caught.value.retry_after == 3600
+    assert isinstance(caught.value, TransientError)
+    assert caught.value.retry_after == LIMIT_EXCEEDED_RETRY_S
+    assert (sf_client.api_usage.used, sf_client.api_usage.limit) == (limit, limit)
+    assert sf_client.api_usage.limit_exceeded == 1
 
 
 def test_timeouts_and_refused_connections_are_transient(sf_admin: Any) -> None:

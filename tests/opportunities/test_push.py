@@ -227,7 +227,7 @@ def test_pushing_again_updates_the_same_plan(
 
     item = rep.query(f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opp}'")[0]["Id"]
     fiber = rep.query(
-        "SELECT Id FROM Opportunity_Product_Service__c WHERE Opportunity_Product__c = "
+        "SELECT Id FROM Opportunity_Product_Service__c WHERE Opportunity_Product_Id__c = "
         f"'{item}' AND Product_Service__r.LogiSense_Service_Id__c = '1'"
     )[0]["Id"]
     rep.update("Opportunity_Product_Service__c", fiber, {"Recurring_Price__c": 65.0})

@@ -325,7 +325,8 @@ def test_opportunity_products_and_services(sf_client: Salesforce) -> None:
     )["id"]
     sf_client.Opportunity_Product_Service__c.create(
         {
-            "Opportunity_Product__c": line,
+            "Opportunity__c": opportunity_id,
+            "Opportunity_Product_Id__c": line,
             "Product_Service__c": service,
             "Quantity__c": 2,
             "Recurring_Price__c": 15,
@@ -333,13 +334,14 @@ def test_opportunity_products_and_services(sf_client: Salesforce) -> None:
         }
     )
     rows = sf_client.query(
-        "SELECT Id, (SELECT Quantity, UnitPrice, (SELECT Quantity__c, Recurring_Price__c "
-        "FROM Opportunity_Product_Services__r) FROM OpportunityLineItems) FROM Opportunity "
+        "SELECT Id, (SELECT Id FROM OpportunityLineItems), (SELECT Opportunity_Product_Id__c, "
+        "Quantity__c, Recurring_Price__c FROM Opportunity_Product_Services__r) FROM Opportunity "
         f"WHERE Id = '{opportunity_id}'"
     )
     items = rows["records"][0]["OpportunityLineItems"]["records"]
-    services = items[0]["Opportunity_Product_Services__r"]["records"]
+    services = rows["records"][0]["Opportunity_Product_Services__r"]["records"]
     assert services[0]["Recurring_Price__c"] == 15.0
+    assert services[0]["Opportunity_Product_Id__c"] == items[0]["Id"]
 
 
 def test_contact_gets_direct_account_relation(sf_client: Salesforce) -> None:

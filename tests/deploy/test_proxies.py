@@ -1,0 +1,108 @@
+"""Outbound proxies are honoured for Salesforce and LogiSense, though the adapters' sessions
+ignore the environment (``trust_env = False``): a local forward proxy sees the traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adapters.logisense.client import LogiSenseClient
+from adapters.proxies import bypassed, proxy_for
+from adapters.salesforce.rest import SalesforceClient
+from billsync.config import load_settings
+from tests.deploy.connect_proxy import ProxyServer
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def proxy() -> Any:
+    with ProxyServer() as server:
+        yield server
+
+
+def sf_settings(env: dict[str, str], **overrides: Any) -> Any:
+    return load_settings(
+        sf_instance_url=env["BILLSYNC_SF_INSTANCE_URL"],
+        sf_client_id=env["BILLSYNC_SF_CLIENT_ID"],
+        sf_client_secret=env["BILLSYNC_SF_CLIENT_SECRET"],
+        sf_ca_bundle=env["BILLSYNC_SF_CA_BUNDLE"],
+        **overrides,
+    )
+
+
+def test_https_proxy_carries_salesforce_login_and_rest_through_connect(
+    env: dict[str, str], proxy: ProxyServer
+) -> None:
+    client = SalesforceClient.from_settings(sf_settings(env, https_proxy=proxy.url))
+    assert client.query_all("SELECT Id FROM Pricebook2")  # the standard price book
+    host = env["BILLSYNC_SF_INSTANCE_URL"].removeprefix("https://")
+    assert proxy.seen and all(seen == f"CONNECT {host}" for seen in proxy.seen)
+    assert client.auth.logins == 1  # the login went through the same proxy
+
+
+def test_no_proxy_sends_salesforce_direct(env: dict[str, str], proxy: ProxyServer) -> None:
+    settings = sf_settings(env, https_proxy=proxy.url, no_proxy="localhost,127.0.0.1")
+    client = SalesforceClient.from_settings(settings)
+    assert client.query_all("SELECT Id FROM Pricebook2")
+    assert proxy.seen == []
+
+
+def test_billsync_sf_proxy_wins_over_no_proxy(env: dict[str, str], proxy: ProxyServer) -> None:
+    settings = sf_settings(env, sf_proxy=proxy.url, no_proxy="*")
+    SalesforceClient.from_settings(settings).query_all("SELECT Id FROM Pricebook2")
+    assert proxy.seen
+
+
+def test_billsync_ls_proxy_carries_logisense_traffic(
+    env: dict[str, str], proxy: ProxyServer
+) -> None:
+    settings = load_settings(
+        ls_base_url=env["BILLSYNC_LS_BASE_URL"],
+        ls_username=env["BILLSYNC_LS_USERNAME"],
+        ls_password=env["BILLSYNC_LS_PASSWORD"],
+        ls_client_id=env["BILLSYNC_LS_CLIENT_ID"],
+        ls_proxy=proxy.url,
+    )
+    with LogiSenseClient.from_settings(settings) as client:
+        assert client.reference_data().currencies
+    base = env["BILLSYNC_LS_BASE_URL"]
+    assert any(seen.startswith(f"POST {base}/") and "Access/Login" in seen for seen in proxy.seen)
+    assert all(base in seen for seen in proxy.seen)
+
+
+def test_logisense_trusts_its_own_ca_bundle(env: dict[str, str], tmp_path: Any) -> None:
+    bundle = tmp_path / "ls-ca.pem"
+    bundle.write_text("")
+    settings = load_settings(
+        ls_base_url="https://billing.example.com",
+        ls_username="u",
+        ls_password="p",
+        ls_client_id="c",
+        ls_ca_bundle=str(bundle),
+    )
+    client = LogiSenseClient.from_settings(settings)
+    session = client.session._http()
+    assert session.verify == str(bundle) and session.trust_env is False
+
+
+@pytest.mark.parametrize(
+    ("url", "no_proxy", "expected"),
+    [
+        ("https://acme.my.salesforce.com", None, "http://proxy:3128"),
+        ("https://acme.my.salesforce.com", "salesforce.com", None),
+        ("https://acme.my.salesforce.com", ".my.salesforce.com", None),
+        ("https://acme.my.salesforce.com", "force.com,example.org", "http://proxy:3128"),
+        ("https://10.1.2.3:8443", "10.0.0.0/8", None),
+        ("https://10.1.2.3:8443", "10.1.2.3:9000", "http://proxy:3128"),
+        ("https://10.1.2.3:8443", "10.1.2.3:8443", None),
+        ("https://billing.internal", "*", None),
+    ],
+)
+def test_no_proxy_rules(url: str, no_proxy: str | None, expected: str | None) -> None:
+    assert proxy_for(url, https_proxy="http://proxy:3128", no_proxy=no_proxy) == expected
+
+
+def test_bypass_needs_a_whole_label() -> None:
+    assert not bypassed("notsalesforce.com", None, "salesforce.com")
