@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     )
     sf_retention_hours: float = 72.0
     sf_pricebook_name: str = "LogiSense"
+    backfill_bulk_threshold: int = Field(default=10_000, ge=0)
+    ingest_lease_s: float = Field(default=5.0, gt=0)
 
     # LogiSense
     ls_base_url: str | None = None

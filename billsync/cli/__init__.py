@@ -40,9 +40,33 @@ def root(
 
 
 def _register() -> None:
-    from billsync.cli import bench, catalog, demo, dlq, drift, entities, ingest, queues, sim, worker
+    from billsync.cli import (
+        backfill,
+        bench,
+        catalog,
+        demo,
+        dlq,
+        drift,
+        entities,
+        ingest,
+        queues,
+        sim,
+        worker,
+    )
 
-    for module in (worker, entities, dlq, queues, sim, demo, catalog, bench, drift, ingest):
+    for module in (
+        worker,
+        entities,
+        dlq,
+        queues,
+        sim,
+        demo,
+        catalog,
+        bench,
+        drift,
+        ingest,
+        backfill,
+    ):
         module.register(app)
 
 

@@ -212,6 +212,7 @@ class SalesforceSimulator:
     def _reset(self) -> None:
         self.cometd.forget_clients()
         self.store.reset()
+        self.rest.bulk.jobs.clear()
         self.usage.used = 0
 
 
