@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     sf_retention_hours: float = 72.0
     sf_pricebook_name: str = "LogiSense"
     backfill_bulk_threshold: int = Field(default=10_000, ge=0)
+    backfill_set_size: int = Field(default=50_000, ge=1)
     ingest_lease_s: float = Field(default=5.0, gt=0)
 
     # LogiSense

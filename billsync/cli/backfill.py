@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
+from adapters.salesforce.bulk import BulkQueryClient
 from adapters.salesforce.rest import SalesforceClient
 from adapters.store.backfill import BackfillCursors
 from adapters.store.db import make_engine, session_factory
@@ -57,7 +58,8 @@ def register(app: typer.Typer) -> None:
         salesforce = SalesforceClient.from_settings(settings)
         field_map = FieldMap.load(settings.field_map_file)
         threshold = settings.backfill_bulk_threshold if bulk_threshold is None else bulk_threshold
-        source = BackfillSource(salesforce, field_map, bulk_threshold=threshold)
+        bulk = BulkQueryClient(salesforce, set_size=settings.backfill_set_size)
+        source = BackfillSource(salesforce, field_map, bulk_threshold=threshold, bulk=bulk)
         if dry_run:
             _preview(settings, source, field_map, objects, as_json)
             return
