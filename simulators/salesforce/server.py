@@ -26,6 +26,7 @@ from simulators.salesforce.app import SalesforceApp, fault_body, route_of
 from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
 from simulators.salesforce.eventbus import EventBus
+from simulators.salesforce.existing import seed_accounts
 from simulators.salesforce.oauth import SessionRegistry
 from simulators.salesforce.rest import RestApi
 from simulators.salesforce.store import OrgStore
@@ -200,6 +201,7 @@ class SalesforceSimulator:
                 "ids": self.store.undelete(body["object"], list(body["ids"]))
             },
             "api-usage": self._api_usage,
+            "seed/accounts": lambda body: seed_accounts(self.store, body),
         }
 
     def _api_usage(self, body: dict[str, Any]) -> dict[str, int]:
