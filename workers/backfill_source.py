@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from adapters.salesforce.bulk import BulkQueryClient
+from adapters.salesforce.reads import count
 from adapters.salesforce.rest import SalesforceClient, require_field, require_object
 from adapters.store.backfill import Position
 from statemachine.fieldmap import FieldMap
@@ -76,8 +77,7 @@ class BackfillSource:
         """How many in-scope records ``object_name`` has (one ``COUNT()`` query)."""
         soql = f"SELECT COUNT() FROM {require_object(object_name)} WHERE {SCOPE[object_name]}"
         self.pace()
-        answer = self.salesforce._call("count", lambda sf: sf.query(soql))
-        return int(answer.get("totalSize", 0)) if isinstance(answer, dict) else 0
+        return count(self.salesforce, soql)
 
     def fields(self, object_name: str) -> list[str]:
         """The fields a backfilled record carries: the mapped ones and its modstamp."""

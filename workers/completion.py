@@ -30,6 +30,7 @@ from billsync.messages import ChangeMessage, Message, PushRequest
 from statemachine.fieldmap import FieldMap
 from workers.ingest_reread import Rereader
 from workers.intake import Intake, IntakeResult
+from workers.merges import MERGEABLE, MergeReader
 
 log = logging.getLogger("billsync.completion")
 
@@ -60,6 +61,7 @@ class RecordCompletion:
     ) -> None:
         self.sessions = sessions
         self.rereader = Rereader(salesforce, field_map)
+        self.merges = MergeReader(salesforce)
         self.reads = 0
         self.records_read = 0
 
@@ -69,6 +71,7 @@ class RecordCompletion:
         A transient Salesforce failure propagates (the batch stays unacked and is retried); a
         permanent one is logged and the batch goes on as it is, judged on what it carries.
         """
+        messages = self._merged(messages)
         wanted = self._candidates(messages)
         if not wanted:
             return list(messages)
@@ -80,6 +83,27 @@ class RecordCompletion:
         extra = self._read_all(missing)
         extra.extend(self._dependencies([*messages, *extra]))
         return [*messages, *extra]
+
+    def _merged(self, messages: Sequence[Message]) -> Sequence[Message]:
+        """DELETEs of known accounts and contacts carry the merge winner, if there is one."""
+        deletes: dict[str, set[str]] = defaultdict(set)
+        for m in messages:
+            if isinstance(m, ChangeMessage) and m.change_type in GONE and m.object in MERGEABLE:
+                deletes[m.object].add(m.record_id)
+        if not deletes:
+            return messages
+        with self.sessions() as session:
+            known = {
+                obj: set(
+                    session.scalars(
+                        select(SyncRecord.sfid).where(
+                            SyncRecord.object == obj, SyncRecord.sfid.in_(ids)
+                        )
+                    )
+                )
+                for obj, ids in deletes.items()
+            }
+        return self.merges.annotate(messages, known)
 
     def _read_all(self, missing: dict[str, set[str]]) -> list[Message]:
         extra: list[Message] = []

@@ -49,6 +49,7 @@ def _register() -> None:
         drift,
         entities,
         ingest,
+        merges,
         queues,
         sim,
         worker,
@@ -66,6 +67,7 @@ def _register() -> None:
         drift,
         ingest,
         backfill,
+        merges,
     ):
         module.register(app)
 

@@ -142,6 +142,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("LogiSense_Account_Status__c"),
                 FieldDef("LogiSense_Bill_Group__c"),
                 FieldDef("LogiSense_AR_Term__c"),
+                _ro("MasterRecordId", "reference"),
             ],
         ),
         _object(
@@ -161,6 +162,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("MailingPostalCode"),
                 FieldDef("MailingCountry"),
                 FieldDef("LogiSense_Sync__c", "boolean", default=False),
+                _ro("MasterRecordId", "reference"),
             ],
         ),
         _object(

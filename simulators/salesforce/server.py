@@ -27,6 +27,7 @@ from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
 from simulators.salesforce.eventbus import EventBus
 from simulators.salesforce.existing import seed_accounts
+from simulators.salesforce.merge import merge_records
 from simulators.salesforce.oauth import SessionRegistry
 from simulators.salesforce.rest import RestApi
 from simulators.salesforce.store import OrgStore
@@ -202,6 +203,7 @@ class SalesforceSimulator:
             },
             "api-usage": self._api_usage,
             "seed/accounts": lambda body: seed_accounts(self.store, body),
+            "merge": lambda body: merge_records(self.store, body),
         }
 
     def _api_usage(self, body: dict[str, Any]) -> dict[str, int]:
