@@ -398,7 +398,9 @@ class StreamIngest:
             return
         chosen = [self._safe[c] for c in sorted(self._dirty) if c in self._safe]
         try:
-            self.cursors.save(chosen, guard=self.lease.holds)
+            # Driven without ``run`` (``use_publisher``), no lease was taken and none is checked.
+            guard = self.lease.holds if self.lease.epoch is not None else None
+            self.cursors.save(chosen, guard=guard)
         except CursorFenced:
             log.error("another ingest took the stream over; not saving, stopping publishing")
             self._dirty.clear()

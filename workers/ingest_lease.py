@@ -21,6 +21,7 @@ from adapters.store import ingest_lease as leases
 log = logging.getLogger("billsync.ingest")
 
 STREAM = "salesforce-stream"
+WATCH_TICK_S = 0.05
 
 
 class StreamLease:
@@ -110,12 +111,19 @@ class StreamLease:
         self.epoch = None
 
     def keep(self, stop: threading.Event, halt: threading.Event) -> None:
-        """Renew until ``stop`` or ``halt``; on a failed renewal, set ``halt`` (stop publishing)."""
-        while not halt.wait(self.renew_s):
+        """Renew until ``stop`` or ``halt``; on a failed renewal, set ``halt`` (stop publishing).
+
+        ``stop`` is passed on to ``halt`` at once, so that a stopping ingest ends promptly.
+        """
+        due = time.monotonic() + self.renew_s
+        while not halt.wait(WATCH_TICK_S):
             if stop.is_set():
                 halt.set()
                 return
+            if time.monotonic() < due:
+                continue
             if not self.renew():
                 log.error("ingest lease lost; this ingest stops publishing and becomes a standby")
                 halt.set()
                 return
+            due = time.monotonic() + self.renew_s

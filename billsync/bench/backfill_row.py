@@ -49,6 +49,9 @@ def backfill_throughput(
     at_kill = _published(rig)
     progress(f"backfill: SIGKILLed after {at_kill:,} published; starting it again")
     second = _backfill(rig, env, "backfill-2")
+    assert second.process is not None
+    second.process.wait(timeout=max(300.0, accounts / 50))
+    read_s = time.time() - started
     wait_until(
         lambda: pushed_count_since(rig, started),
         accounts,
@@ -79,6 +82,7 @@ def backfill_throughput(
             "in_logisense": len(held),
             "duplicated": duplicated,
             "published_at_kill": at_kill,
+            "read_and_published_s": round(read_s, 1),
             "workers": workers,
             "concurrency": concurrency,
         },
