@@ -70,6 +70,7 @@ def existing_org(sim: Any) -> dict[str, Any]:
         "contacts": {marked, shared},
         "unmarked": unmarked,
         "ids": (top, middle, leaf, adopted),
+        "shared": shared,
     }
 
 
@@ -126,6 +127,8 @@ def test_backfill_loads_the_existing_org_once(
     assert accounts[adopted[:15]]["name"] == "Legacy Customer"
     contacts = ls_contacts(logisense)
     assert set(contacts) == {i[:15] for i in org["contacts"]}  # one each: shared not duplicated
+    shared_links = sorted(contacts[org["shared"][:15]]["accountIds"])
+    assert shared_links == sorted(accounts[i[:15]]["identity"] for i in (top, leaf))
     with logisense.state.lock:
         assert not [p for p in logisense.state.tables["Account/PricePlan"].values()]
 
