@@ -27,7 +27,7 @@ from adapters.salesforce.rest import SalesforceClient
 from adapters.store.models import RelationRecord, SyncRecord
 from billsync.errors import PermanentError
 from billsync.messages import ChangeMessage, Message, PushRequest
-from statemachine.fieldmap import FieldMap
+from statemachine.fieldmap import SCOPE_FIELD, FieldMap
 from workers.ingest_reread import Rereader
 from workers.intake import Intake, IntakeResult
 from workers.merges import MERGEABLE, MergeReader
@@ -49,6 +49,8 @@ ACCOUNT_REFERENCES = (
 )
 #: How many levels of parents are followed in one batch.
 MAX_DEPTH = 10
+#: Message ids of the snapshots completion reads.
+READ_PREFIX = "complete:"
 #: Pseudo-object under which ``_candidates`` passes the opportunities asked to be pushed.
 REQUESTED = "push-requested"
 
@@ -196,7 +198,7 @@ class RecordCompletion:
             object_name, ids, id_prefix="complete", commit_timestamp=0
         ):
             if message.change_type == "SNAPSHOT":
-                out.append(message.model_copy(update={"id": f"complete:{message.record_id}"}))
+                out.append(message.model_copy(update={"id": f"{READ_PREFIX}{message.record_id}"}))
         self.reads += self.rereader.salesforce.api_calls - before
         self.records_read += len(out)
         log.info("completed %d of %d %s record(s) by reading them", len(out), len(ids), object_name)
@@ -233,6 +235,10 @@ def _referenced_accounts(messages: Sequence[Message]) -> set[str]:
     for message in messages:
         if not isinstance(message, ChangeMessage) or message.object == RELATION:
             continue
+        if message.fields.get(SCOPE_FIELD) is False:
+            continue  # out of scope: what it points at is not needed
+        if message.object == "Opportunity" and not message.id.startswith(READ_PREFIX):
+            continue  # only opportunities asked to be pushed (and so read here) need accounts
         for name in ACCOUNT_REFERENCES:
             value = message.fields.get(name)
             if isinstance(value, str) and value.startswith("001"):
