@@ -132,14 +132,36 @@ def test_backfill_loads_the_existing_org_once(
     with logisense.state.lock:
         assert not [p for p in logisense.state.tables["Account/PricePlan"].values()]
 
+    # A second backfill of the unchanged org writes nothing to LogiSense.
     writes = logisense.stats.writes_total
+    backfill_again(runner, env, service, store, org)
+    assert logisense.stats.writes_total == writes
+
+    # The org changes once more, without an event (as while billsync was not running): the
+    # preview says so, and a third backfill makes that one write.
+    with salesforce.store.transaction(emit=False) as tx:
+        tx.update("Account", leaf, {"Name": "Leaf Shop & Co"})
+    preview = runner.invoke(
+        app, ["backfill", "--object", "Account", "--dry-run", "--json"], env=env
+    )
+    assert preview.exit_code == 0, preview.output
+    verdicts = json.loads(preview.output)
+    assert verdicts["totals"] == {"create": 0, "update": 1, "unchanged": 3, "fail": 0, "skip": 0}
+    assert verdicts["notes"][0]["sfid"] == leaf and "Name" in verdicts["notes"][0]["reason"]
+    backfill_again(runner, env, service, store, org)
+    wait_until(
+        lambda: ls_accounts(logisense)[leaf[:15]]["name"] == "Leaf Shop & Co", what="the rename"
+    )
+    assert logisense.stats.writes_total == writes + 1
+
+
+def backfill_again(runner: Any, env: dict[str, str], service: Any, store: Store, org: Any) -> None:
+    """Run ``billsync backfill`` and wait until the worker merged and settled all of it."""
     consumed = service.consumer.consumed
     again = runner.invoke(app, ["backfill", "--json"], env=env)
     assert again.exit_code == 0, again.output
     published = sum(o["published"] for o in json.loads(again.output))
     wait_until(
-        lambda: service.consumer.consumed >= consumed + published,
-        what="the second backfill merged",
+        lambda: service.consumer.consumed >= consumed + published, what="the backfill merged"
     )
     wait_until(lambda: store.settled(list(org["accounts"] | org["contacts"])), what="settled")
-    assert logisense.stats.writes_total == writes

@@ -64,6 +64,13 @@ def test_dry_run_previews_without_writing(backend: Any, logisense: Any, salesfor
     _assert_store_untouched(backend)
     _assert_broker_untouched(backend)
 
+    # The real run shows its progress and what it read and published.
+    loaded = runner.invoke(app, ["backfill", "--object", "Account"], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    assert "Account" in loaded.output and f"{ACCOUNTS}/{ACCOUNTS}" in loaded.output
+    row = next(line for line in loaded.output.splitlines() if line.startswith("│ Account"))
+    assert [c for c in row.replace("│", " ").split() if c][1:5] == ["bulk", "1000", "1000", "1000"]
+
 
 def _assert_store_untouched(backend: Any) -> None:
     url = backend.database_url
