@@ -24,6 +24,7 @@ from workers.backfill import Backfill, BackfillReport, restart_from_scratch
 from workers.backfill_preview import OUTCOMES, BackfillPreview, Preview
 from workers.backfill_source import OBJECT_SETS, BackfillSource
 
+#: Updates shown with their cause (failures are always all shown).
 NOTES_SHOWN = 200
 
 
@@ -165,12 +166,15 @@ def _print_preview(preview: Preview, as_json: bool) -> None:
     rows = [(o, *(preview.counts[(o, r)] for r in OUTCOMES)) for o in objects]
     rows.append(("total", *(totals[r] for r in OUTCOMES)))
     console.print(table("backfill --dry-run (nothing was written)", ("object", *OUTCOMES), rows))
-    for verdict in preview.notes[:NOTES_SHOWN]:
+    failures = [v for v in preview.notes if v.outcome == "fail"]
+    others = [v for v in preview.notes if v.outcome != "fail"]
+    shown = failures + others[:NOTES_SHOWN]  # every failure, with its reason
+    for verdict in shown:
         console.print(
             f"{verdict.outcome:<7} {verdict.object} {verdict.sfid} {verdict.name!r}: "
             f"{verdict.reason}",
             highlight=False,
             soft_wrap=True,
         )
-    if len(preview.notes) > NOTES_SHOWN:
-        console.print(f"... and {len(preview.notes) - NOTES_SHOWN} more (use --json for all)")
+    if len(shown) < len(preview.notes):
+        console.print(f"... and {len(preview.notes) - len(shown)} more (use --json for all)")
