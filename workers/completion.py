@@ -75,14 +75,16 @@ class RecordCompletion:
         """
         messages = self._merged(messages)
         wanted = self._candidates(messages)
-        if not wanted:
-            return list(messages)
         requested = wanted.pop(REQUESTED, set())
-        with self.sessions() as session:
-            missing = {
-                obj: self._incomplete(session, obj, ids, requested) for obj, ids in wanted.items()
-            }
-        extra = self._read_all(missing)
+        extra: list[Message] = []
+        if wanted:
+            with self.sessions() as session:
+                missing = {
+                    obj: self._incomplete(session, obj, ids, requested)
+                    for obj, ids in wanted.items()
+                }
+            extra = self._read_all(missing)
+        # Whole records too (a new child of an account that existed before billsync).
         extra.extend(self._dependencies([*messages, *extra]))
         return [*messages, *extra]
 

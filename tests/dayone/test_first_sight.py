@@ -56,23 +56,27 @@ def test_existing_records_complete_on_first_change(
     wait_until(lambda: control[:15] in ls_accounts(logisense), what="the control account")
     reads_before = soql_reads(salesforce)
 
+    # A new account under an account that existed before: the CREATE is whole, its parent not.
+    old_parent = silent_account(salesforce, "Old Group")
+    branch = new_account(rep, "New Branch", ParentId=old_parent)
     rep.Account.update(renamed, {"Name": "New Name Inc"})
     rep.Account.update(unticked, {"LogiSense_Sync__c": True})
     rep.Contact.update(person, {"Title": "Commodore"})
 
-    entities = (parent, renamed, unticked, employer, person)
+    entities = (parent, renamed, unticked, employer, person, old_parent, branch)
     wait_until(
         lambda: all(state_of(backend, sfid) == "pushed" for sfid in entities),
         timeout=60,
         what="every record pushed",
     )
     first_seen_reads = soql_reads(salesforce) - reads_before
-    assert 1 <= first_seen_reads <= len(entities)
+    assert 1 <= first_seen_reads <= len(entities) - 1  # the branch was seen whole
 
     accounts = ls_accounts(logisense)
     assert accounts[renamed[:15]]["name"] == "New Name Inc"
     assert accounts[renamed[:15]]["parentAccountId"] == accounts[parent[:15]]["identity"]
     assert accounts[unticked[:15]]["name"] == "Not Yet Synced"
+    assert accounts[branch[:15]]["parentAccountId"] == accounts[old_parent[:15]]["identity"]
     for sfid in (parent, renamed, unticked, employer):
         for name in RESOLVED:
             assert accounts[sfid[:15]][name] == accounts[control[:15]][name], (sfid, name)
