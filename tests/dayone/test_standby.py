@@ -61,6 +61,9 @@ def test_standby_takes_over_and_nothing_is_lost_or_doubled(
     standby: subprocess.Popen[bytes] | None = None
     try:
         wait_until(lambda: LISTENING in active_log.read_bytes(), timeout=30, what="active up")
+        # On an empty store, the first thing it says is how to load what already exists.
+        assert b"empty store" in active_log.read_bytes()
+        assert b"billsync backfill --dry-run" in active_log.read_bytes()
         standby = ingest_process(env, standby_log)
         wait_until(lambda: b"standby" in standby_log.read_bytes(), timeout=30, what="standby")
         rep = rep_api(salesforce)
