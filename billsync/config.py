@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Non-urgent reads slow down past this share of the daily API limit
     sf_api_slow_share: float = Field(default=0.8, gt=0, le=1)
     sf_api_slow_max_s: float = Field(default=5.0, ge=0)
+    backfill_bulk_threshold: int = Field(default=10_000, ge=0)
+    backfill_set_size: int = Field(default=50_000, ge=1)
+    ingest_lease_s: float = Field(default=5.0, gt=0)
 
     # LogiSense
     ls_base_url: str | None = None

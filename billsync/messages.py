@@ -18,9 +18,18 @@ import time
 import uuid
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from billsync.errors import InvalidMessage
+from billsync.sfid import canonical, canonical_or_none, canonical_references
 
 CHANGE_SCHEMA: Final = "billsync.change/1"
 PUSH_REQUEST_SCHEMA: Final = "billsync.push-request/1"
@@ -37,7 +46,12 @@ CHANGE_TYPES = (
 MAX_FIELDS = 500
 MAX_VALUE_CHARS = 32_768
 
-SalesforceId = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")]
+#: Stored and compared in the 18-character form, whichever form the producer sent.
+SalesforceId = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$"),
+    AfterValidator(canonical),
+]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]
 FieldValue = str | int | float | bool | None
 ObjectName = Literal["Account", "Contact", "Opportunity", "AccountContactRelation"]
@@ -74,6 +88,11 @@ class ChangeMessage(_Strict):
 
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, populate_by_name=True)
 
+    @field_validator("fields", mode="after")
+    @classmethod
+    def _canonical_references(cls, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        return canonical_references(fields)
+
 
 class PushRequest(_Strict):
     """A request to push an opportunity to LogiSense as an Account Price Plan."""
@@ -93,8 +112,9 @@ Message = ChangeMessage | PushRequest
 
 
 def is_salesforce_id(value: str) -> bool:
-    """True for a 15- or 18-character Salesforce id (and nothing that could carry SOQL)."""
-    return bool(_ID_RE.match(value))
+    """True for a 15- or 18-character Salesforce id (and nothing that could carry SOQL); an
+    18-character id must carry its own checksum suffix."""
+    return bool(_ID_RE.match(value)) and canonical_or_none(value) is not None
 
 
 def new_message_id() -> str:

@@ -1,8 +1,8 @@
 """Contact sync: one LogiSense contact per Salesforce contact, linked to every synced account it
 relates to (its own AccountId and every AccountContactRelation), pushed with or after its account.
 
-Links are only ever added: a relation that ends in Salesforce does not unlink the LogiSense
-contact, because billsync never removes billing data (docs/decisions.md).
+When every relation to an account ends in Salesforce, the contact is unlinked from it
+(``workers.contact_links``, docs/day-one.md).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 from adapters.store import records as store
 from statemachine.rules import contact_problems
+from workers.contact_links import linked_account_ids
 from workers.intake import LINKS_FIELD
 from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
 
@@ -71,9 +72,11 @@ class ContactSync(ObjectSync):
             )
             written = (record.detail or {}).get("written") or {}
             payload = self._payload(record.sfid, values)
-            payload["accountIds"] = sorted(
-                {int(a.ls_id) for a in synced if a.ls_id is not None}
-                | set(written.get("accountIds") or [])
+            payload["accountIds"] = linked_account_ids(
+                session,
+                record.sfid,
+                {int(a.ls_id) for a in synced if a.ls_id is not None},
+                set(written.get("accountIds") or []),
             )
             return Plan(
                 record_id=record.id,

@@ -19,30 +19,41 @@ When the stream cannot be trusted the ingest re-reads Salesforce by SOQL (``inge
 events re-read their records, overflow events their whole object, and a stored position that is
 older than the retention, refused as invalid, or never had an event (``-1``) is reconciled by
 reading the records changed since its time; then the channel continues with ``-1``.
+
+One ingest per store publishes at a time: ``run`` first takes the stream's lease
+(``ingest_lease``), so a second ``billsync ingest`` waits as a standby and takes over, from the
+saved cursors, within seconds of the first one dying. A cursor save checks the lease in the same
+transaction, and a stored cursor never moves back to an earlier event.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import socket
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
 from adapters.salesforce.streaming import REPLAY_NEW, StreamEvent, StreamingClient, backoff_delay
+from adapters.store.models import StreamCursor, SyncRecord
 from billsync.config import Settings
 from billsync.errors import TransientError
 from billsync.messages import Message, encode, now_ms
 from statemachine.fieldmap import FieldMap
-from workers.ingest_cursors import LISTENING, Cursor, CursorStore
+from workers.ingest_cursors import LISTENING, Cursor, CursorFenced, CursorStore
 from workers.ingest_events import Interpretation, channel_objects, interpret
+from workers.ingest_lease import StreamLease
 from workers.ingest_metrics import IngestMetrics
 from workers.ingest_reread import Rereader
 
@@ -103,6 +114,7 @@ class StreamIngest:
         save_interval_s: float = SAVE_INTERVAL_S,
         idle_settle_s: float = IDLE_SETTLE_S,
         clock_ms: Callable[[], int] = now_ms,
+        holder: str | None = None,
     ) -> None:
         self.settings = settings
         self.salesforce = salesforce
@@ -119,6 +131,10 @@ class StreamIngest:
         self.cursors = CursorStore(sessions)
         self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
         self.metrics = IngestMetrics()
+        self.lease = StreamLease(
+            sessions, holder or ingest_identity(), ttl_s=settings.ingest_lease_s, clock=time.time
+        )
+        self._halt = threading.Event()
         self.ready = threading.Event()
         self._safe: dict[str, Cursor] = {}
         self._dirty: set[str] = set()
@@ -137,11 +153,33 @@ class StreamIngest:
     def run(self, stop: threading.Event) -> None:
         """Ingest until ``stop`` is set; then flush, save cursors and disconnect.
 
-        Broker and Salesforce failures are retried with backoff, resuming from the saved
-        cursors; a PermanentError (refused credentials, a channel that does not exist) ends the
-        run by raising it.
+        Only one ingest per store publishes at a time (``workers.ingest_lease``): this one
+        waits as a standby until it holds the stream's lease, publishes while it keeps it, and
+        goes back to waiting if it loses it. Broker and Salesforce failures are retried with
+        backoff, resuming from the saved cursors; a PermanentError (refused credentials, a
+        channel that does not exist) ends the run by raising it.
         """
+        while not stop.is_set():
+            if not self.lease.acquire(stop):
+                return
+            halt = threading.Event()
+            keeper = threading.Thread(
+                target=self.lease.keep, args=(stop, halt), name="billsync-ingest-lease", daemon=True
+            )
+            keeper.start()
+            self._halt = halt
+            try:
+                self._run_active(halt)
+            finally:
+                halt.set()
+                keeper.join(timeout=5)
+                if stop.is_set():
+                    self.lease.release()
+
+    def _run_active(self, stop: threading.Event) -> None:
+        """Publish while this ingest holds the stream (``stop``: asked to stop, or lease lost)."""
         self._safe = self.cursors.load_all()
+        self._dirty.clear()
         finished = threading.Event()
         watcher = threading.Thread(
             target=self._watch, args=(stop, finished), name="billsync-ingest-watch", daemon=True
@@ -359,7 +397,18 @@ class StreamIngest:
         if not self._dirty:
             return
         chosen = [self._safe[c] for c in sorted(self._dirty) if c in self._safe]
-        self.cursors.save(chosen)
+        try:
+            # Driven without ``run`` (``use_publisher``), no lease was taken and none is checked.
+            guard = self.lease.holds if self.lease.epoch is not None else None
+            self.cursors.save(chosen, guard=guard)
+        except CursorFenced:
+            log.error("another ingest took the stream over; not saving, stopping publishing")
+            self._dirty.clear()
+            self._halt.set()
+            stream = self._stream
+            if stream is not None:
+                stream.close()
+            return
         self._dirty.clear()
         self._last_save = time.monotonic()
         self.metrics.cursor_saves += 1
@@ -413,3 +462,21 @@ class StreamIngest:
         self._safe[channel] = Cursor(channel, LISTENING, since_ms)
         self._dirty.add(channel)
         self._save_dirty()
+
+
+def ingest_identity() -> str:
+    """host:pid:random, the lease holder's name (shown to operators)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def backfill_hint(sessions: sessionmaker[Session]) -> str | None:
+    """One line for an empty store: a stream alone never loads the records that already exist."""
+    with sessions() as session:
+        seen = session.scalar(select(SyncRecord.id).limit(1))
+        started = session.scalar(select(StreamCursor.channel).limit(1))
+    if seen is None and started is None:
+        return (
+            "empty store: records that existed before billsync are not streamed; load them with "
+            "`billsync backfill --dry-run`, then `billsync backfill` (docs/day-one.md)"
+        )
+    return None

@@ -9,7 +9,7 @@ restart then reconciles from that time instead of silently skipping what happene
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -34,6 +34,10 @@ class Cursor:
         return self.replay_id == LISTENING
 
 
+class CursorFenced(Exception):
+    """The guard of a save said no (this ingest no longer holds the stream): nothing saved."""
+
+
 class CursorStore:
     """Reads and writes ``stream_cursor`` rows (one short transaction per call)."""
 
@@ -46,15 +50,25 @@ class CursorStore:
             rows = session.scalars(select(StreamCursor)).all()
             return {r.channel: Cursor(r.channel, r.replay_id, r.event_time_ms) for r in rows}
 
-    def save(self, cursors: Iterable[Cursor]) -> int:
-        """Insert or update the given cursors in one transaction; how many were written."""
+    def save(
+        self, cursors: Iterable[Cursor], *, guard: Callable[[Session], bool] | None = None
+    ) -> int:
+        """Insert or update the given cursors in one transaction; how many were written.
+
+        ``guard`` runs first in the same transaction (CursorFenced when it says no). A cursor
+        older than the stored one (an earlier event time) is never written: cursors only move
+        forward.
+        """
         items = list(cursors)
         if not items:
             return 0
         now = time.time()
+        written = 0
         with self.sessions.begin() as session:
+            if guard is not None and not guard(session):
+                raise CursorFenced("this ingest no longer holds the stream")
             for cursor in items:
-                row = session.get(StreamCursor, cursor.channel)
+                row = session.get(StreamCursor, cursor.channel, with_for_update=True)
                 if row is None:
                     session.add(
                         StreamCursor(
@@ -64,8 +78,11 @@ class CursorStore:
                             updated_at=now,
                         )
                     )
+                elif row.replay_id != LISTENING and row.event_time_ms > cursor.event_time_ms:
+                    continue  # never backwards past an event already safely stored
                 else:
                     row.replay_id = cursor.replay_id
                     row.event_time_ms = cursor.event_time_ms
                     row.updated_at = now
-        return len(items)
+                written += 1
+        return written

@@ -35,6 +35,7 @@ from billsync.messages import (
     parse_payload,
     push_request,
 )
+from billsync.sfid import canonical_or_none
 
 log = logging.getLogger("billsync.ingest")
 
@@ -112,7 +113,11 @@ def interpret(
         return Interpretation("own-write", commit, object_name, reason="billsync's own write")
     if object_name not in SYNCED_OBJECTS:
         return Interpretation("ignored", commit, object_name, reason=f"{object_name} not synced")
-    ids = tuple(i for i in map(str, header.get("recordIds") or ()) if is_salesforce_id(i))
+    ids = tuple(
+        full
+        for full in map(canonical_or_none, header.get("recordIds") or ())
+        if full is not None and is_salesforce_id(full)
+    )
     if change_type == OVERFLOW_TYPE:
         return Interpretation("overflow", commit, object_name, commit_timestamp=commit)
     if change_type in GAP_TYPES:

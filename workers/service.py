@@ -8,11 +8,11 @@ import threading
 from dataclasses import dataclass, field
 
 from adapters.broker.topology import Topology
+from workers.completion import CompletingIntake, completion_for
 from workers.consumer import ChangeConsumer
 from workers.context import SyncContext
 from workers.deadletters import DeadLetterArchiver
 from workers.engine import SyncEngine, WorkPool
-from workers.intake import Intake
 
 log = logging.getLogger("billsync.worker")
 
@@ -39,12 +39,13 @@ class WorkerService:
         self.pool = WorkPool(
             self.engine, concurrency=self.concurrency, sweep_interval_s=self.sweep_interval_s
         )
-        self.intake = Intake(
+        self.intake = CompletingIntake(
             self.ctx.sessions,
             self.ctx.field_map,
             worker_id=self.ctx.worker_id,
             clock=self.ctx.clock,
             coalesce_s=self.ctx.coalesce_s,
+            completion=completion_for(self.ctx.sessions, self.ctx.salesforce, self.ctx.field_map),
         )
         self.consumer = ChangeConsumer(
             self.broker_url,

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 
-from billsync.bench import scenarios
+from billsync.bench import backfill_row, scenarios
 from billsync.bench.harness import open_rig
 from billsync.bench.report import Figure
 from billsync.bench.scenarios import BenchSizes, BenchState
@@ -35,6 +35,7 @@ ROWS = (
     ),
     ("latency_100ms_calls", "100 ms LogiSense latency, 1 worker x 32: calls/s", "≥ 256 calls/s"),
     ("rss_growth", "worker RSS growth after warm-up", "< 50 MB"),
+    (backfill_row.KEY, backfill_row.LABEL, backfill_row.TARGET),
 )
 
 
@@ -72,6 +73,16 @@ def run_bench(
                 lambda: scenarios.slow_logisense(rig, state, sizes, progress),
             ),
             (("rss_growth",), lambda: scenarios.memory_growth(rig, state, sizes, progress)),
+            (
+                (backfill_row.KEY,),
+                lambda: backfill_row.backfill_throughput(
+                    rig,
+                    sizes.backfill_accounts,
+                    sizes.throughput_workers,
+                    sizes.throughput_concurrency,
+                    progress,
+                ),
+            ),
         ]
         for keys, step in steps:
             try:

@@ -41,6 +41,7 @@ class BenchSizes:
     slow_accounts: int
     latency_seconds: float
     rss_accounts: int
+    backfill_accounts: int = 100_000
 
 
 QUICK = BenchSizes(
@@ -52,6 +53,7 @@ QUICK = BenchSizes(
     slow_accounts=250,
     latency_seconds=3,
     rss_accounts=400,
+    backfill_accounts=2_000,
 )
 FULL = BenchSizes(
     ceiling_messages=10000,

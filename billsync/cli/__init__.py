@@ -41,6 +41,7 @@ def root(
 
 def _register() -> None:
     from billsync.cli import (
+        backfill,
         bench,
         catalog,
         demo,
@@ -49,12 +50,27 @@ def _register() -> None:
         drift,
         entities,
         ingest,
+        merges,
         queues,
         sim,
         worker,
     )
 
-    for module in (worker, entities, dlq, queues, sim, demo, catalog, bench, drift, ingest, doctor):
+    for module in (
+        worker,
+        entities,
+        dlq,
+        queues,
+        sim,
+        demo,
+        catalog,
+        bench,
+        drift,
+        ingest,
+        backfill,
+        merges,
+        doctor,
+    ):
         module.register(app)
 
 

@@ -9,6 +9,7 @@ import typer
 
 from billsync.bootstrap import open_store
 from billsync.cli.common import NOT_FOUND, console, emit_json, fail, guarded, settings_of, table
+from billsync.sfid import canonical_or_none
 from workers import admin
 
 
@@ -69,6 +70,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """An entity's state, snapshot, LogiSense id and history."""
         sessions = open_store(settings_of(ctx), pool_size=2)
+        salesforce_id = canonical_or_none(salesforce_id) or salesforce_id  # 15 or 18 chars
         found = admin.entity_status(sessions, salesforce_id)
         if not found:
             fail(f"no entity with Salesforce id {salesforce_id} has been seen", NOT_FOUND)
@@ -144,7 +146,8 @@ def register(app: typer.Typer) -> None:
         if not salesforce_ids and not all_failed:
             fail("name the ids to retry, or pass --all", 2)
         sessions = open_store(settings_of(ctx), pool_size=2)
-        count = admin.retry(sessions, None if all_failed else list(salesforce_ids or []))
+        wanted = [canonical_or_none(i) or i for i in salesforce_ids or []]
+        count = admin.retry(sessions, None if all_failed else wanted)
         console.print(f"{count} entities moved from failed to pending")
         if salesforce_ids and count < len(salesforce_ids):
             fail(f"{len(salesforce_ids) - count} of the ids are not failed entities", NOT_FOUND)

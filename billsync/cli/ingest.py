@@ -72,13 +72,17 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
         from billsync.bootstrap import open_store
-        from workers.ingest import StreamIngest
+        from workers.ingest import StreamIngest, backfill_hint
 
         settings = settings_of(ctx)
         settings.require("sf_instance_url")
         salesforce = SalesforceClient.from_settings(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        service = StreamIngest(settings, open_store(settings, pool_size=2), salesforce, url)
+        sessions = open_store(settings, pool_size=2)
+        service = StreamIngest(settings, sessions, salesforce, url)
+        hint = backfill_hint(sessions)
+        if hint:
+            console.print(hint, highlight=False)
         stop = _stop_on_signals()
         server = sender = None
         if serve_push:

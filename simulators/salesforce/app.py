@@ -71,6 +71,8 @@ def route_of(method: str, path: str) -> str:
         parts[3] = "{value}"
     elif parts[0] in ("query", "queryAll") and len(parts) == 2:
         parts[1] = "{locator}"
+    elif parts[0] == "jobs" and len(parts) >= 3:
+        parts[2] = "{id}"
     return "/services/data/" + "/".join(parts)
 
 
@@ -183,7 +185,7 @@ class SalesforceApp:
 def _send(start_response: StartResponse, reply: Reply) -> list[bytes]:
     data = reply.encode()
     headers = list(reply.headers)
-    if reply.status != 204:
+    if reply.status != 204 and not any(k.lower() == "content-type" for k, _ in headers):
         headers.append(("Content-Type", "application/json;charset=UTF-8"))
     headers.append(("Content-Length", str(len(data))))
     start_response(f"{reply.status} {REASONS.get(reply.status, 'Status')}", headers)

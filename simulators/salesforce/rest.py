@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from simulators.salesforce.bulk import BulkQueryApi
 from simulators.salesforce.describe import describe, global_describe
 from simulators.salesforce.errors import ApiError, bad_request, not_found
 from simulators.salesforce.query import QueryService
@@ -29,6 +30,7 @@ class RestApi:
         self.usage = usage
         self.queries = QueryService(store)
         self.collections = CollectionsApi(self)
+        self.bulk = BulkQueryApi(self.queries, now_iso=store.now_iso)
 
     def handle(self, call: Call, tx: Transaction | None = None) -> Reply:
         """Answer one call (raises :class:`ApiError` for Salesforce errors)."""
@@ -38,6 +40,8 @@ class RestApi:
             return self.queries.handle(call, include_deleted=head == "queryAll")
         if head == "sobjects":
             return self._sobjects(call, parts[1:], tx)
+        if head == "jobs" and parts[1:2] == ["query"]:
+            return self.bulk.handle(call, parts[2:])
         if head == "composite" and parts[1:2] == ["sobjects"]:
             return self.collections.handle(call, parts[2:], tx)
         if head == "composite" and len(parts) == 1 and method == "POST":

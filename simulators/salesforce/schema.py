@@ -143,6 +143,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("LogiSense_Account_Status__c"),
                 FieldDef("LogiSense_Bill_Group__c"),
                 FieldDef("LogiSense_AR_Term__c"),
+                _ro("MasterRecordId", "reference"),
             ],
         ),
         _object(
@@ -162,6 +163,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("MailingPostalCode"),
                 FieldDef("MailingCountry"),
                 FieldDef("LogiSense_Sync__c", "boolean", default=False),
+                _ro("MasterRecordId", "reference"),
             ],
         ),
         _object(

@@ -26,6 +26,8 @@ from simulators.salesforce.app import SalesforceApp, fault_body, route_of
 from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
 from simulators.salesforce.eventbus import EventBus
+from simulators.salesforce.existing import seed_accounts
+from simulators.salesforce.merge import merge_records
 from simulators.salesforce.oauth import SessionRegistry, load_certificate_key
 from simulators.salesforce.rest import RestApi
 from simulators.salesforce.store import OrgStore
@@ -214,6 +216,8 @@ class SalesforceSimulator:
             },
             "api-usage": self._api_usage,
             "cdc/entities": self._cdc_entities,
+            "seed/accounts": lambda body: seed_accounts(self.store, body),
+            "merge": lambda body: merge_records(self.store, body),
         }
 
     def _cdc_entities(self, body: dict[str, Any]) -> dict[str, list[str]]:
@@ -235,6 +239,7 @@ class SalesforceSimulator:
     def _reset(self) -> None:
         self.cometd.forget_clients()
         self.store.reset()
+        self.rest.bulk.jobs.clear()
         self.usage.used = 0
 
 

@@ -3,6 +3,7 @@ reads slow down and the metric shows the usage; at the limit entities wait, they
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -76,6 +77,9 @@ def test_at_the_limit_entities_wait_and_push_once_calls_free_up(
     store = Store(backend.database_url)
     account = synced_account(rep, store, publish)
     opp = rep.opportunity(account, [internet()])
+    publish([push_request(opp)])  # known and whole from here on: the next push reads line items
+    wait_until(lambda: store.settled([opp], ("pushed",)), what="first push")
+    plan_count = len(plans(logisense))
     limit = rep.admin("api-usage", {})["limit"]
     rep.admin("api-usage", {"used": limit})
     publish([push_request(opp)])
@@ -83,13 +87,37 @@ def test_at_the_limit_entities_wait_and_push_once_calls_free_up(
     def quota_waits() -> int:
         return sum(h.trigger == "quota-wait" for h in store.history(opp))
 
-    wait_until(lambda: opp in store.states() and quota_waits() >= 3, what="three quota waits")
+    wait_until(lambda: quota_waits() >= 3, what="three quota waits")
     waiting = store.record(opp)
     assert waiting.state == "pending" and waiting.attempts == 0
     assert "REQUEST_LIMIT_EXCEEDED" in (waiting.last_error or "")
-    assert opp not in plans(logisense)
 
     rep.admin("api-usage", {"used": 0})
     wait_until(lambda: store.settled([opp], ("pushed",)), what="pushed after the limit")
     assert store.record(opp).state == "pushed"
+    assert len(plans(logisense)) == plan_count  # the same plan, updated
+    assert all(h.to_state != "failed" for h in store.history(opp))
+
+
+def test_at_the_limit_a_record_never_seen_waits_on_the_broker_and_is_pushed_after(
+    backend: Any,
+    logisense: Any,
+    rep: Rep,  # noqa: F811
+    sync_worker: Any,  # noqa: F811
+    publish: Any,
+) -> None:
+    """A push request for an opportunity billsync never saw needs one read to complete it; at
+    the limit that read waits (the message stays on the broker), and nothing fails."""
+    sync_worker(backoff_cap_s=0.5)
+    store = Store(backend.database_url)
+    account = synced_account(rep, store, publish)
+    opp = rep.opportunity(account, [internet()])
+    limit = rep.admin("api-usage", {})["limit"]
+    rep.admin("api-usage", {"used": limit})
+    publish([push_request(opp)])
+    time.sleep(3)  # several completion attempts meet the limit meanwhile
+    assert opp not in store.states() and opp not in plans(logisense)
+
+    rep.admin("api-usage", {"used": 0})
+    wait_until(lambda: store.settled([opp], ("pushed",)), what="pushed after the limit")
     assert all(h.to_state != "failed" for h in store.history(opp))

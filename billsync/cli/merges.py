@@ -1,0 +1,56 @@
+"""``billsync merges``: records Salesforce merged away, and contact links Salesforce ended, whose
+LogiSense records billsync keeps (it deletes nothing in LogiSense)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from billsync.cli.common import console, emit_json, guarded, settings_of, table
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to ``app``."""
+
+    @app.command()
+    @guarded
+    def merges(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    ) -> None:
+        """Merged accounts and contacts (with the winner), and ended links kept in LogiSense."""
+        from billsync.bootstrap import open_store
+        from workers.merges import kept_links, merged
+
+        sessions = open_store(settings_of(ctx), pool_size=2)
+        losers, kept = merged(sessions), kept_links(sessions)
+        if as_json:
+            emit_json(
+                {"merged": [m.__dict__ for m in losers], "kept_links": [k.__dict__ for k in kept]}
+            )
+            return
+        console.print(
+            table(
+                "merged in Salesforce (their LogiSense records stay)",
+                ("object", "merged record", "its LogiSense id", "winner", "winner's LogiSense id"),
+                [
+                    (m.object, m.loser, m.loser_logisense_id, m.winner, m.winner_logisense_id)
+                    for m in losers
+                ],
+            )
+        )
+        console.print(
+            table(
+                "relations ended in Salesforce, still linked in LogiSense (no other link remains)",
+                ("contact", "LogiSense contact", "LogiSense accounts"),
+                [
+                    (
+                        k.contact,
+                        k.contact_logisense_id,
+                        ", ".join(map(str, k.accounts)),
+                    )
+                    for k in kept
+                ],
+            )
+        )
