@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from billsync.cli.common import FAILED, console, guarded
+from billsync.cli.common import FAILED, console, guarded, say
 
 
 def register(app: typer.Typer) -> None:
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
 
         def progress(text: str) -> None:
-            console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {text}", highlight=False)
+            say((f"{time.monotonic() - started:6.1f}s", "dim"), " ", text)
 
         figures = run_bench(broker, database, sizes, progress)
         console.print(report.table(figures))
@@ -70,6 +70,6 @@ def register(app: typer.Typer) -> None:
                 },
             )
             report.write_json(json_path, document)
-            console.print(f"figures written to {json_path}", highlight=False)
+            say(f"figures written to {json_path}")
         if strict and not all(f.met is not False for f in figures):
             raise typer.Exit(FAILED)

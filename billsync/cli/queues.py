@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 
 import typer
 
-from adapters.broker.inspect import queue_figures
-from adapters.broker.topology import Topology
-from billsync.bootstrap import open_store
-from billsync.cli.common import console, emit_json, guarded, settings_of, table
-from billsync.config import DEFAULT_AMQP_URL
-from workers.deadletters import count_dead_letters
+from billsync.cli.common import console, emit_json, guarded, say, settings_of, table
+from billsync.cli.filters import JsonOption
 
 
 def _rate(value: float | None) -> str:
@@ -26,13 +21,19 @@ def register(app: typer.Typer) -> None:
     @guarded
     def queues(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Ready, unacked, consumers and rates of every queue, and the dead letters kept."""
+        from adapters.broker.inspect import queue_figures
+        from adapters.broker.topology import Topology
+        from billsync.bootstrap import open_store
+        from billsync.config import DEFAULT_AMQP_URL
+        from workers.deadletters import count_dead_letters
+
         settings = settings_of(ctx)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
         figures = queue_figures(url, Topology.from_settings(settings), settings.management_url)
-        kept = count_dead_letters(open_store(settings, pool_size=2))
+        kept = count_dead_letters(open_store(settings, pool_size=2, create=False))
         if as_json:
             emit_json({"queues": [asdict(f) for f in figures], "dead_letters_kept": kept})
             return
@@ -56,4 +57,4 @@ def register(app: typer.Typer) -> None:
                 rows,
             )
         )
-        console.print(f"dead letters kept in the store: {kept} (billsync dlq list)")
+        say(f"dead letters kept in the store: {kept} (billsync dlq list)")
