@@ -189,14 +189,20 @@ def check_config_file(path: str) -> None:
         )
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the settings once; a validation problem becomes a ConfigError that names the setting."""
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Read the settings once; a validation problem becomes a ConfigError that names the setting.
+
+    ``config_file`` (``billsync --config``) takes the place of ``BILLSYNC_CONFIG_FILE``.
+    """
     from pydantic import ValidationError
 
-    path = os.environ.get(CONFIG_FILE_VARIABLE)
+    previous = os.environ.get(CONFIG_FILE_VARIABLE)
+    path = config_file or previous
     if path:
         check_config_file(path)
     try:
+        if config_file:
+            os.environ[CONFIG_FILE_VARIABLE] = config_file
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
@@ -204,3 +210,9 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+    finally:
+        if config_file:
+            if previous is None:
+                os.environ.pop(CONFIG_FILE_VARIABLE, None)
+            else:
+                os.environ[CONFIG_FILE_VARIABLE] = previous

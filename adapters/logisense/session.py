@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.http_failures import where, why
 from billsync.errors import AuthenticationFailed, ConfigError, TransientError
 
 from .envelopes import error_messages, refusal
@@ -270,7 +271,9 @@ def _transport_failure(exc: requests.RequestException, noun: str, timeout_s: flo
     if isinstance(exc, requests.exceptions.SSLError):
         return TransientError(f"TLS failed on the {noun} request (check the CA to trust): {exc}")
     if isinstance(exc, requests.ConnectionError):
+        target = where(exc)
         return TransientError(
-            f"cannot reach LogiSense for the {noun} request: {type(exc).__name__}"
+            f"cannot reach LogiSense{' at ' + target if target else ''} for the {noun} request: "
+            f"{why(exc)}"
         )
     return TransientError(f"the {noun} request to LogiSense failed: {type(exc).__name__}: {exc}")

@@ -67,16 +67,12 @@ def root(
     ] = False,
 ) -> None:
     """Read the settings once and set up logging for every command."""
-    import os
-
     from billsync import logs
-    from billsync.config import CONFIG_FILE_VARIABLE, load_settings
+    from billsync.config import load_settings
     from billsync.errors import ConfigError
 
-    if config is not None:
-        os.environ[CONFIG_FILE_VARIABLE] = str(config)
     try:
-        settings = load_settings()
+        settings = load_settings(None if config is None else str(config))
     except ConfigError as exc:
         common.fail(str(exc), common.USAGE)
     logs.configure(level=settings.log_level, fmt=settings.log_format, secrets=settings.secrets())

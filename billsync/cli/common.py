@@ -37,8 +37,9 @@ NOT_FOUND = 4
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-@functools.cache
 def _console(stderr: bool) -> Console:
+    """A console on the current stdout or stderr (built per use: tests swap the streams and
+    ``COLUMNS``, and building one costs microseconds)."""
     from rich.console import Console
 
     return Console(stderr=stderr, markup=False, emoji=False, highlight=False)
