@@ -136,7 +136,7 @@ def translated_errors() -> Iterator[None]:
 
     try:
         yield
-    except (typer.Exit, typer.Abort, KeyboardInterrupt):
+    except (typer.Exit, typer.Abort, typer.TyperException, KeyboardInterrupt):
         raise
     except ConfigError as exc:
         fail(str(exc), USAGE)
