@@ -81,5 +81,6 @@ def worker_service(
         poison_limit=max(1, settings.delivery_limit - 2),
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,
+        store_metrics=settings.store_metrics,
         fault_exit_on_record=settings.fault_exit_on_record,
     )

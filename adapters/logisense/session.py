@@ -23,6 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.call_observers import CallObservers, outcome_of
 from adapters.http_failures import where, why
 from billsync.errors import AuthenticationFailed, ConfigError, TransientError
 
@@ -91,6 +92,8 @@ class LogiSenseSession:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.tokens = TokenKeeper(self._login)
+        #: Told of every request: system, ``key``, outcome and seconds (the metrics listen).
+        self.observers = CallObservers()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -193,7 +196,12 @@ class LogiSenseSession:
         try:
             response = self._http().request(method, url, timeout=self.timeout_s, **kwargs)
         except requests.RequestException as exc:
+            outcome = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
+            self.observers.notify("logisense", key, outcome, time.perf_counter() - started)
             raise _transport_failure(exc, noun, self.timeout_s) from None
+        self.observers.notify(
+            "logisense", key, outcome_of(response.status_code), time.perf_counter() - started
+        )
         log.debug(
             "LogiSense %s -> %d in %.1f ms",
             key,

@@ -24,6 +24,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from adapters.call_observers import CallObservers, outcome_of
 from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import translate, translate_transport
 from billsync.errors import (
@@ -135,6 +136,10 @@ class SalesforceClient:
         self.call_client = call_client
         self.timeout_s = timeout_s
         self.api_calls = 0
+        #: Told of every REST answer: system, operation, outcome and seconds (the metrics listen).
+        self.observers = CallObservers()
+        #: The org's API usage from the last ``Sforce-Limit-Info`` header: (used, limit).
+        self.api_usage: tuple[int, int] | None = None
         self._count_lock = threading.Lock()
         self._retry_after = threading.local()
         self._sf: Salesforce | None = None
@@ -327,6 +332,15 @@ class SalesforceClient:
         if "/services/data/" in response.url:
             with self._count_lock:
                 self.api_calls += 1
+            self.observers.notify(
+                "salesforce",
+                _operation(response),
+                outcome_of(response.status_code),
+                response.elapsed.total_seconds(),
+            )
+        usage = _usage(response.headers.get("Sforce-Limit-Info"))
+        if usage is not None:
+            self.api_usage = usage
         if response.status_code == 429:
             self._retry_after.value = _seconds(response.headers.get("Retry-After"))
 
@@ -336,6 +350,28 @@ class SalesforceClient:
 
 def _query_more(sf: Salesforce, *, url: str, timeout: float) -> Any:
     return sf.query_more(url, identifier_is_url=True, timeout=timeout)
+
+
+def _operation(response: requests.Response) -> str:
+    """``METHOD kind`` of a REST call: query, sobjects/<Object>, composite, ... (ids dropped)."""
+    path = response.url.split("/services/data/", 1)[-1].split("?", 1)[0]
+    parts = path.split("/")[1:3]  # drop the version
+    kind = parts[0] if parts else ""
+    if kind == "sobjects" and len(parts) > 1:
+        kind = f"sobjects/{parts[1]}"
+    method = response.request.method if response.request is not None else "GET"
+    return f"{method} {kind}".strip()
+
+
+def _usage(header: str | None) -> tuple[int, int] | None:
+    """``api-usage=25/15000`` from ``Sforce-Limit-Info``."""
+    if not header or "api-usage=" not in header:
+        return None
+    try:
+        used, limit = header.split("api-usage=", 1)[1].split(",", 1)[0].split("/", 1)
+        return int(used), int(limit)
+    except ValueError:
+        return None
 
 
 def _seconds(value: str | None) -> float | None:

@@ -84,7 +84,8 @@ def register(app: typer.Typer) -> None:
         settings.require("sf_instance_url")
         salesforce = SalesforceClient.from_settings(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        service = StreamIngest(settings, open_store(settings, pool_size=2), salesforce, url)
+        sessions = open_store(settings, pool_size=2)
+        service = StreamIngest(settings, sessions, salesforce, url)
         stop = _stop_on_signals()
         server = sender = None
         if serve_push:
@@ -101,7 +102,7 @@ def register(app: typer.Typer) -> None:
             from billsync.metrics import instrument_ingest, start_metrics_server
 
             metrics_server = start_metrics_server(
-                settings.metrics_port, instrument_ingest(service).registry
+                settings.metrics_port, instrument_ingest(service, sessions=sessions)
             )
         try:
             service.run(stop)
