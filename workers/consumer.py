@@ -25,8 +25,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
+from adapters.broker.urls import redact
 from adapters.store.models import InflightMessage
 from billsync.errors import InvalidMessage
+from billsync.logs import ConnectionState
 from billsync.messages import Message, parse_message
 from workers.intake import Intake
 
@@ -69,6 +71,8 @@ class ChangeConsumer:
         self.consumed = 0
         self.dead_lettered = 0
         self.ready = threading.Event()
+        #: Logs ``connection.lost`` (with the cause) and ``connection.back`` once each.
+        self.broker_state = ConnectionState("broker", redact(self.url))
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop``; every broker failure leads to a reconnect with backoff."""
@@ -80,11 +84,8 @@ class ChangeConsumer:
             except Exception as exc:
                 delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
                 failures += 1
-                log.warning(
-                    "consumer lost the broker (%s); reconnecting in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
+                self.broker_state.lost(exc)
+                log.debug("consumer reconnecting in %.1fs (%s)", delay, type(exc).__name__)
                 self._batch.clear()
                 stop.wait(delay)
 
@@ -95,6 +96,7 @@ class ChangeConsumer:
         with Connection(self.url, heartbeat=self.heartbeat, **options) as connection:
             connection.ensure_connection(max_retries=1)
             self.topology.declare(connection)
+            self.broker_state.back()
             channel = connection.channel()
             producer = Producer(channel)
             consumer = Consumer(

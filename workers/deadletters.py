@@ -21,6 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
+from adapters.broker.urls import redact
 from adapters.store.dead_letter_listing import (
     LetterFilter,
     count_letters,
@@ -30,6 +31,7 @@ from adapters.store.dead_letter_listing import (
 from adapters.store.models import DeadLetter
 from adapters.store.operator_log import record_action
 from billsync.errors import BillsyncError
+from billsync.logs import ConnectionState
 
 log = logging.getLogger("billsync.deadletters")
 
@@ -65,19 +67,21 @@ class DeadLetterArchiver:
 
     def run(self, stop: threading.Event) -> None:
         """Archive until stopped, reconnecting after failures."""
+        state = ConnectionState("broker (dead-letter archiver)", redact(self.url))
         while not stop.is_set():
             try:
-                self._session(stop)
+                self._session(stop, state)
             except Exception as exc:
-                log.warning("dead-letter archiver lost the broker (%s)", type(exc).__name__)
+                state.lost(exc)
                 stop.wait(2.0)
 
-    def _session(self, stop: threading.Event) -> None:
+    def _session(self, stop: threading.Event, state: ConnectionState) -> None:
         options: dict[str, Any] = {}
         if self.url.startswith("memory"):
             options["transport_options"] = {"polling_interval": 0.05}
         with Connection(self.url, heartbeat=20, **options) as connection:
             self.topology.declare(connection)
+            state.back()
             consumer = Consumer(
                 connection.channel(),
                 queues=[self.topology.dead_letter_queue()],
