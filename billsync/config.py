@@ -32,7 +32,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 class Settings(BaseSettings):
     """Everything billsync can be told; defaults suit the embedded demo and a local RabbitMQ."""
 
-    model_config = SettingsConfigDict(env_prefix="BILLSYNC_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BILLSYNC_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # Where things live
     broker_url: str | None = None

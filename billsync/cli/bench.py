@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from billsync.cli.common import FAILED, console, guarded, say
+from billsync.cli.common import FAILED, USAGE, console, fail, guarded, say
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +46,12 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Measure throughput, latency, coalescing, memory and the broker's own ceiling."""
-        from billsync.bench import report
-        from billsync.bench.runner import run_bench
-        from billsync.bench.scenarios import FULL, QUICK
+        try:
+            from billsync.bench import report
+            from billsync.bench.runner import run_bench
+            from billsync.bench.scenarios import FULL, QUICK
+        except ModuleNotFoundError as exc:
+            fail(f"billsync bench needs {exc.name}: pip install 'billsync[bench]'", USAGE)
 
         sizes = QUICK if quick else FULL
         if memory_entities is not None:
