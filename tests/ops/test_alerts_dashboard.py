@@ -24,8 +24,7 @@ SUFFIXES = ("_bucket", "_count", "_sum", "_total", "_created")
 def _exported_names() -> set[str]:
     """Metric names billsync defines (as string literals in its metrics modules)."""
     text = "".join(
-        (ROOT / "billsync" / name).read_text()
-        for name in ("metrics.py", "metrics_collectors.py")
+        (ROOT / "billsync" / name).read_text() for name in ("metrics.py", "metrics_collectors.py")
     )
     names = set(re.findall(r'"(billsync_[a-z0-9_]+)"', text))
     names |= {f"billsync_ingest_{n}" for n in re.findall(r'"([a-z_]+)":', _ingest_counters())}
@@ -80,7 +79,7 @@ def test_dashboard_structure() -> None:
     cells: set[tuple[int, int]] = set()
     for panel in panels:
         grid = panel["gridPos"]
-        assert 0 <= grid["x"] and grid["x"] + grid["w"] <= 24, panel["title"]
+        assert grid["x"] >= 0 and grid["x"] + grid["w"] <= 24, panel["title"]
         mine = {
             (x, y)
             for x in range(grid["x"], grid["x"] + grid["w"])
