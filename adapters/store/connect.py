@@ -14,6 +14,10 @@ from sqlalchemy.engine import make_url
 from billsync.errors import ConfigError, TransientError
 
 
+class StoreMissing(TransientError):
+    """The SQLite file the URL names does not exist (a read-only command does not create it)."""
+
+
 def shown_url(url: str) -> str:
     """``url`` with its password hidden, fit for messages and logs."""
     try:
@@ -35,7 +39,7 @@ def require_existing(url: str) -> None:
     if database in ("", ":memory:") or database.startswith("file:"):
         return
     if not Path(database).is_file():
-        raise TransientError(
+        raise StoreMissing(
             f"the store {shown_url(url)} does not exist (no file {database}); "
             "check BILLSYNC_DATABASE_URL"
         )

@@ -199,7 +199,8 @@ def _show_listing(ctx: typer.Context, where: EntityFilter, limit: int, as_json: 
             }
         )
         return
-    title = f"{listing.total} entities" + (
+    kind = f"{where.states[0]} entities" if len(where.states) == 1 else "entities"
+    title = f"{listing.total} {kind}" + (
         f" (newest {len(listing.rows)} shown; --limit for more)"
         if listing.total > len(listing.rows)
         else ""

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import typer
 
-from billsync.cli.common import console, emit_json, guarded, say, settings_of, table
+from billsync.cli.common import console, emit_json, errors, guarded, line, say, settings_of, table
 from billsync.cli.filters import JsonOption
 
 
@@ -26,14 +26,22 @@ def register(app: typer.Typer) -> None:
         """Ready, unacked, consumers and rates of every queue, and the dead letters kept."""
         from adapters.broker.inspect import queue_figures
         from adapters.broker.topology import Topology
+        from adapters.store.connect import StoreMissing
         from billsync.bootstrap import open_store
         from billsync.config import DEFAULT_AMQP_URL
+        from billsync.errors import TransientError
         from workers.deadletters import count_dead_letters
 
         settings = settings_of(ctx)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
         figures = queue_figures(url, Topology.from_settings(settings), settings.management_url)
-        kept = count_dead_letters(open_store(settings, pool_size=2, create=False))
+        try:
+            kept: int | None = count_dead_letters(open_store(settings, pool_size=2, create=False))
+        except StoreMissing:  # no store yet: nothing kept in it (and none is created)
+            kept = 0
+        except TransientError as exc:  # the broker's view stands without the store's count
+            kept = None
+            errors.print(line(("warning:", "yellow"), f" dead letters kept unknown: {exc}"))
         if as_json:
             emit_json({"queues": [asdict(f) for f in figures], "dead_letters_kept": kept})
             return
@@ -57,4 +65,5 @@ def register(app: typer.Typer) -> None:
                 rows,
             )
         )
-        say(f"dead letters kept in the store: {kept} (billsync dlq list)")
+        if kept is not None:
+            say(f"dead letters kept in the store: {kept} (billsync dlq list)")

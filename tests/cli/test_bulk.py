@@ -57,7 +57,7 @@ def test_listing_filters_and_true_totals(three_failed: Store, cli: Any) -> None:
     page = _json(cli("failed", "--limit", "1", "--json"))
     assert page["total"] == 3 and page["shown"] == 1 and len(page["entities"]) == 1
     shown = cli("failed", "--limit", "1")
-    assert "3 entities (newest 1 shown" in shown.output
+    assert "3 failed entities (newest 1 shown" in shown.output
     assert "Account 1" in cli("failed").output  # names are shown
     currency = _json(cli("entities", "--state", "failed", "--reason", "CURRENCY", "--json"))
     assert {e["sfid"] for e in currency["entities"]} == {account_id(1), account_id(2)}

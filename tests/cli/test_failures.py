@@ -5,6 +5,7 @@ command never creates a store."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -25,7 +26,6 @@ READ_ONLY = [
     ["dlq", "show", "1"],
     ["dlq", "purge", "--yes"],
     ["retry", "--all"],
-    ["queues"],
     ["drift"],
 ]
 
@@ -69,6 +69,18 @@ def test_read_only_commands_never_create_a_store(command: list[str], tmp_path: P
         assert "does not exist" in line and "store" in line
     assert list(tmp_path.iterdir()) == [tmp_path / "gone"] or list(tmp_path.iterdir()) == []
     assert not missing.exists() and not (tmp_path / "billsync.db").exists()
+
+
+def test_queues_without_a_store_shows_the_broker_and_creates_nothing(tmp_path: Path) -> None:
+    result = _run("queues", "--json", BILLSYNC_DATABASE_URL=f"sqlite:///{tmp_path}/none.db")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dead_letters_kept"] == 0
+    assert not (tmp_path / "none.db").exists()
+    down = f"postgresql://u:pw-123@127.0.0.1:{_closed_port()}/x"
+    result = _run("queues", "--json", BILLSYNC_DATABASE_URL=down)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["dead_letters_kept"] is None
+    assert "dead letters kept unknown" in result.stderr and "pw-123" not in result.stderr
 
 
 def test_unreachable_store_names_the_redacted_url_and_the_cause() -> None:
