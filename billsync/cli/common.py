@@ -144,6 +144,8 @@ def translated_errors() -> Iterator[None]:
         fail(f"{exc} (try again; is the service up?)", UNAVAILABLE)
     except (PermanentError, BillsyncError) as exc:
         fail(str(exc), FAILED)
+    except (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as exc:
+        fail(f"{_described(exc)} (check the file the settings name)", USAGE)
     except (ConnectionError, TimeoutError, OSError) as exc:
         fail(f"{_described(exc)} (is the service up?)", UNAVAILABLE)
     except Exception as exc:

@@ -171,8 +171,20 @@ def test_unreachable_broker_is_one_line_without_library_noise(tmp_path: Path) ->
         ({"env": {"BILLSYNC_LOG_FORMAT": "xml"}}, "BILLSYNC_LOG_FORMAT"),
         ({"env": {"BILLSYNC_WORKER_CONCURRENCY": "many"}}, "BILLSYNC_WORKER_CONCURRENCY"),
         ({"config": "value.toml", "text": 'log_level = "LOUD"\n'}, "BILLSYNC_LOG_LEVEL"),
+        ({"env": {"BILLSYNC_DATABASE_URL": "not-a-url"}}, "BILLSYNC_DATABASE_URL"),
+        ({"env": {"BILLSYNC_DATABASE_URL": "mysql://u:pw@h/db"}}, "mysql://u:***@h/db"),
     ],
-    ids=["missing-file", "unknown-key", "malformed", "level", "format", "number", "file-value"],
+    ids=[
+        "missing-file",
+        "unknown-key",
+        "malformed",
+        "level",
+        "format",
+        "number",
+        "file-value",
+        "database-url",
+        "database-driver",
+    ],
 )
 def test_bad_settings_exit_2_naming_them(setup: dict[str, Any], named: str, tmp_path: Path) -> None:
     args = []
