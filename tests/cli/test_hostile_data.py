@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
 from adapters.broker.publisher import open_publisher
 from adapters.broker.topology import Topology
 from tests.conftest import Backend, wait_until
-from tests.core.helpers import Store
+from tests.core.helpers import Store, ls_accounts
 from tests.factories import account, account_id
 
 EVIL_NAME = "Evil [/bold] Corp \u202egnp.exe\u202c [link=http://x]click[/link] :smile:"
@@ -101,10 +102,23 @@ def test_dead_letters_show_brackets_of_the_reason(hostile: Store, cli: Any) -> N
     assert '"record_id": "[b]x"' in shown.output
 
 
-def test_queues_and_drift_run_on_hostile_data(hostile: Store, cli: Any) -> None:
+def test_queues_and_drift_show_hostile_values_as_they_are(
+    hostile: Store, cli: Any, publish: Any, logisense: Any
+) -> None:
     queues = cli("queues")
     assert queues.exit_code == 0, queues.output
     _clean(queues.output)
+    publish([account(3, Name="[bold]Pushed[/bold] \x1b[2J Inc")])
+    wait_until(lambda: hostile.settled([account_id(3)], ("pushed",)), what="account 3 pushed")
+    held = ls_accounts(logisense)[account_id(3)]
+    edited = requests.post(
+        f"{logisense.base_url}/__sim/patch",
+        json={"resource": "Account", "identity": held["identity"], "fields": {"name": "[red]x"}},
+        timeout=5,
+    )
+    assert edited.status_code == 200, edited.text
     drift = cli("drift")
-    assert drift.exit_code in (0, 1), drift.output
+    assert drift.exit_code == 1, drift.output
     _clean(drift.output)
+    assert "'[bold]Pushed[/bold] \\x1b[2J Inc'" in drift.output
+    assert "'[red]x'" in drift.output
