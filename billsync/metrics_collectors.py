@@ -17,11 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.store.gauges import read_figures
-from adapters.store.models import SyncRecord, Transition
+from adapters.store.gauges import last_transition_id, read_figures, transitions_after
 from statemachine.machine import FAILED
 
 if TYPE_CHECKING:
@@ -181,7 +179,7 @@ class WorkerCollector(Collector):
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         with service.ctx.sessions() as session:
-            self._last_id = int(session.scalar(select(func.max(Transition.id))) or 0)
+            self._last_id = last_transition_id(session)
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -237,14 +235,7 @@ class WorkerCollector(Collector):
 
     def _read_history(self) -> None:
         with self.service.ctx.sessions() as session:
-            rows = session.execute(
-                select(Transition.id, Transition.trigger, Transition.to_state, SyncRecord.object)
-                .join(SyncRecord, SyncRecord.id == Transition.record_id)
-                .where(
-                    Transition.id > self._last_id, Transition.worker == self.service.ctx.worker_id
-                )
-                .order_by(Transition.id)
-            ).all()
+            rows = transitions_after(session, self._last_id, self.service.ctx.worker_id)
         for row_id, trigger, to_state, object_name in rows:
             self._last_id = max(self._last_id, int(row_id))
             if trigger == "retry-scheduled":

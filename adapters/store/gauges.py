@@ -1,6 +1,7 @@
 """The store-derived figures the metrics export: entities per object and state, due entities
-and how long the oldest has waited, and the dead letters kept. One query set, read by the one
-process that exports them (``BILLSYNC_STORE_METRICS``)."""
+and how long the oldest has waited, and the dead letters kept (read by the one process that
+exports them, ``BILLSYNC_STORE_METRICS``); and each worker's own retries and failures from the
+history."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
-from adapters.store.models import DeadLetter, SyncRecord
+from adapters.store.models import DeadLetter, SyncRecord, Transition
 from statemachine.machine import ACTIVE_STATES, STATES
 
 
@@ -45,3 +46,22 @@ def read_figures(session: Session, now: float) -> StoreFigures:
     for object_name, state, count in counts:
         entities.setdefault(object_name, dict.fromkeys(STATES, 0))[state] = int(count)
     return StoreFigures(entities, int(due_count or 0), oldest, int(letters or 0))
+
+
+def last_transition_id(session: Session) -> int:
+    """The newest history row's id (0 when there is none)."""
+    return int(session.scalar(select(func.max(Transition.id))) or 0)
+
+
+def transitions_after(
+    session: Session, after_id: int, worker: str
+) -> list[tuple[int, str, str, str]]:
+    """``(id, trigger, to_state, object)`` of the history rows ``worker`` wrote after
+    ``after_id``, oldest first: a worker's own retries and failures, read incrementally."""
+    rows = session.execute(
+        select(Transition.id, Transition.trigger, Transition.to_state, SyncRecord.object)
+        .join(SyncRecord, SyncRecord.id == Transition.record_id)
+        .where(Transition.id > after_id, Transition.worker == worker)
+        .order_by(Transition.id)
+    ).all()
+    return [(int(i), str(t), str(s), str(o)) for i, t, s, o in rows]
