@@ -56,13 +56,6 @@ def _drop_color_message(logger: Any, method: str, event: EventDict) -> EventDict
     return event
 
 
-def _rename_event(logger: Any, method: str, event: EventDict) -> EventDict:
-    """JSON lines say ``message`` for the text, as log shippers expect; ``event`` stays for the
-    event name billsync's own code gives."""
-    event["message"] = event.pop("event", "")
-    return event
-
-
 def _shared() -> list[Processor]:
     return [
         structlog.contextvars.merge_contextvars,
@@ -86,7 +79,7 @@ def configure(
     shared = _shared()
     final: list[Processor] = [structlog.processors.format_exc_info, redact]
     if fmt == "json":
-        final += [_rename_event, structlog.processors.JSONRenderer(default=str)]
+        final += [structlog.processors.JSONRenderer(default=str)]
     else:
         final += [structlog.dev.ConsoleRenderer(colors=False)]
     structlog.configure(

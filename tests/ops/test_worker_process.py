@@ -115,9 +115,9 @@ def test_worker_logs_json_and_readyz_follows_the_broker(
     assert worker.returncode == 0, stderr[-2000:]
     lines = [line for line in stderr.splitlines() if line.strip()]
     events = [json.loads(line) for line in lines]  # every line is one JSON object
-    assert all({"level", "timestamp", "message", "logger"} <= set(e) for e in events)
-    lost = [e for e in events if e["message"] == "connection.lost" and e["connection"] == "broker"]
-    back_lines = [e for e in events if e["message"] == "connection.back"]
+    assert all({"level", "timestamp", "event", "logger"} <= set(e) for e in events)
+    lost = [e for e in events if e["event"] == "connection.lost" and e["connection"] == "broker"]
+    back_lines = [e for e in events if e["event"] == "connection.back"]
     assert len(lost) == 1, lost
     assert str(proxy.port) in lost[0]["target"] and lost[0]["reason"]
     assert "guest:guest" not in stderr
