@@ -39,6 +39,8 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
+    # Plain help: rendering it with rich (markdown included) doubles the start-up time.
+    rich_markup_mode=None,
 )
 
 
