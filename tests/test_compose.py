@@ -99,6 +99,9 @@ def test_certificates_only_with_the_simulators_in_development() -> None:
     assert set(DEV["services"]) == {"ingest", "worker"}
     for service in DEV["services"].values():
         assert service["volumes"] == ["sim-certs:/certs:ro"]
+    dev_env = (ROOT / "ops" / "dev.env").read_text()
+    assert "BILLSYNC_SF_CA_BUNDLE=/certs/sf-ca.pem" in dev_env  # mounted above, in dev only
+    assert "sim-certs:/certs" in " ".join(SERVICES["salesforce-sim"]["volumes"])
 
 
 def test_no_fixed_password_outside_development() -> None:

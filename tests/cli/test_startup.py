@@ -1,6 +1,6 @@
 """``billsync --help`` and shell completion answer at once because the command modules import
 nothing heavy until a command runs: this checks that property (the time itself is a machine's
-figure: ``time billsync --help``, 0.16 to 0.22 s on the 2-core machine)."""
+figure: ``time billsync --help``, 0.12 to 0.16 s wall on the shared 2-core machine at load 8)."""
 
 from __future__ import annotations
 
