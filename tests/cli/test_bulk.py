@@ -8,7 +8,6 @@ import getpass
 import json
 import re
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,6 @@ from tests.core.helpers import Store
 from tests.factories import account, account_id
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture
-def backend(tmp_path: Any) -> Iterator[Backend]:
-    """The embedded default."""
-    import uuid
-
-    prefix = f"t{uuid.uuid4().hex[:8]}"
-    yield Backend("embedded", f"memory://{prefix}", f"sqlite:///{tmp_path}/store.db", prefix)
 
 
 @pytest.fixture
