@@ -74,7 +74,7 @@ def http_probe(base_url: str | None) -> Probe:
         try:
             with requests.Session() as session:
                 session.trust_env = False
-                session.get(base_url, timeout=PROBE_TIMEOUT_S, allow_redirects=False, verify=False)
+                session.get(base_url, timeout=PROBE_TIMEOUT_S, allow_redirects=False)
         except requests.RequestException as exc:
             return why(exc)
         return None
