@@ -13,12 +13,14 @@ WORKDIR /src
 COPY pyproject.toml ./
 # Runtime dependencies only: [project.dependencies] without what only the simulators need
 # (the "sim" extra), and no test or bench extras.
-RUN python - <<'PY' > /tmp/runtime.txt
+RUN python - <<'PY'
 import re, tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+sim = project["optional-dependencies"]["sim"]
 name = lambda spec: re.split(r"[\[<>=~! ;]", spec, maxsplit=1)[0].lower()
-sim_only = {name(s) for s in project["optional-dependencies"]["sim"]}
-print("\n".join(s for s in project["dependencies"] if name(s) not in sim_only))
+runtime = [s for s in project["dependencies"] if name(s) not in {name(s) for s in sim}]
+open("/tmp/runtime.txt", "w").write("\n".join(runtime) + "\n")
+open("/tmp/sim.txt", "w").write("\n".join(sim) + "\n")
 PY
 RUN /opt/billsync/bin/pip install -r /tmp/runtime.txt
 COPY README.md ./
@@ -28,11 +30,7 @@ COPY statemachine ./statemachine
 COPY adapters ./adapters
 COPY simulators ./simulators
 COPY migrations ./migrations
-RUN /opt/billsync/bin/pip install --no-deps . \
- && python - <<'PY' > /tmp/sim.txt
-import tomllib
-print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["sim"]))
-PY
+RUN /opt/billsync/bin/pip install --no-deps .
 
 FROM ${PYTHON_IMAGE} AS runtime
 RUN useradd --system --no-create-home billsync
