@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -88,10 +89,18 @@ def test_worker_logs_json_and_readyz_follows_the_broker(
     worker = subprocess.Popen(
         [sys.executable, "-m", "billsync", "worker", "-c", "2"],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in worker.stderr or ():
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
         assert _within(30, lambda: _status(port, "/readyz") == 200) is not None, "never ready"
         assert _status(port, "/healthz") == 200
@@ -108,13 +117,19 @@ def test_worker_logs_json_and_readyz_follows_the_broker(
         proxy.start()
         back = _within(READY_WITHIN_S, lambda: _status(port, "/readyz") == 200)
         assert back is not None, "/readyz not 200 five seconds after the broker came back"
-        time.sleep(12)  # the consumer's reconnect back-off reaches its next attempt
+
+        # The consumer reconnects after its back-off (up to 10 s) and says so once.
+        def consumer_back() -> bool:
+            return any('"connection.back"' in x and '"broker"' in x for x in list(lines))
+
+        assert _within(40, consumer_back) is not None, "no connection.back from the consumer"
     finally:
         worker.terminate()
-        _, stderr = worker.communicate(timeout=30)
+        worker.wait(timeout=30)
+        reader.join(timeout=10)
+    stderr = "".join(lines)
     assert worker.returncode == 0, stderr[-2000:]
-    lines = [line for line in stderr.splitlines() if line.strip()]
-    events = [json.loads(line) for line in lines]  # every line is one JSON object
+    events = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
     assert all({"level", "timestamp", "event", "logger"} <= set(e) for e in events)
     lost = [e for e in events if e["event"] == "connection.lost" and e["connection"] == "broker"]
     back_lines = [e for e in events if e["event"] == "connection.back"]
