@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
 from adapters.broker.urls import redact
+from adapters.store.connect import root_cause, shown_url
 from adapters.store.models import InflightMessage
 from billsync.errors import InvalidMessage
 from billsync.logs import ConnectionState
@@ -73,6 +74,8 @@ class ChangeConsumer:
         self.ready = threading.Event()
         #: Logs ``connection.lost`` (with the cause) and ``connection.back`` once each.
         self.broker_state = ConnectionState("broker", redact(self.url))
+        bind = getattr(sessions, "kw", {}).get("bind")
+        self.store_state = ConnectionState("store", shown_url(str(bind.url)) if bind else "")
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop``; every broker failure leads to a reconnect with backoff."""
@@ -205,13 +208,12 @@ class ChangeConsumer:
         delay = 0.5
         while True:
             try:
-                return self.intake.apply(good).due
+                due = self.intake.apply(good).due
+                self.store_state.back()
+                return due
             except Exception as exc:
-                log.warning(
-                    "store unavailable while merging (%s); retrying in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
+                self.store_state.lost(root_cause(exc))
+                log.debug("store unavailable while merging; retrying in %.1fs", delay)
                 end = time.monotonic() + delay
                 while time.monotonic() < end:
                     connection.heartbeat_check()
