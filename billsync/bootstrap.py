@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
+from adapters.store.connect import require_existing, store_errors
 from adapters.store.db import make_engine, migrate, session_factory
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from statemachine.fieldmap import FieldMap
@@ -25,10 +26,18 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def open_store(settings: Settings, *, pool_size: int = 16) -> sessionmaker[Session]:
-    """Migrate the store to the newest schema and return a session factory."""
-    migrate(settings.database_url)
-    return session_factory(make_engine(settings.database_url, pool_size=pool_size))
+def open_store(
+    settings: Settings, *, pool_size: int = 16, create: bool = True
+) -> sessionmaker[Session]:
+    """Migrate the store to the newest schema and return a session factory. With ``create``
+    false (read-only commands) a SQLite file that does not exist is an error, not a new store.
+    An unreachable store raises ``TransientError`` naming the redacted URL and the cause."""
+    url = settings.database_url
+    with store_errors(url):
+        if not create:
+            require_existing(url)
+        migrate(url)
+        return session_factory(make_engine(url, pool_size=pool_size))
 
 
 def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
@@ -72,5 +81,6 @@ def worker_service(
         poison_limit=max(1, settings.delivery_limit - 2),
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,
+        store_metrics=settings.store_metrics,
         fault_exit_on_record=settings.fault_exit_on_record,
     )

@@ -8,8 +8,9 @@ log redaction filter.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -25,12 +26,15 @@ DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672//"
 MEMORY_BROKER_URL = "memory://"
 DEFAULT_DATABASE_URL = "sqlite:///billsync.db"
 CONFIG_FILE_VARIABLE = "BILLSYNC_CONFIG_FILE"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
     """Everything billsync can be told; defaults suit the embedded demo and a local RabbitMQ."""
 
-    model_config = SettingsConfigDict(env_prefix="BILLSYNC_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BILLSYNC_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     # Where things live
     broker_url: str | None = None
@@ -103,12 +107,24 @@ class Settings(BaseSettings):
     metrics_port: int = Field(default=0, ge=0, le=65535)
     http_port: int = Field(default=8088, ge=0, le=65535)
     push_token: SecretStr | None = None
-    log_format: str = "text"
+    log_format: Literal["console", "text", "json"] = "console"
     log_level: str = "INFO"
+    #: Serve the store-derived gauges (entity states, due entities, queue lag, stored dead
+    #: letters) from this process. Exactly one process of a deployment should (they are the same
+    #: figures from every process); `billsync worker --store-metrics` sets it.
+    store_metrics: bool = False
 
     # Testing aid for the reliability suite, never for production: a worker that merges a
     # message for this Salesforce record id exits at once (status 70), as a crashing worker would.
     fault_exit_on_record: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("sf_instance_url", "ls_base_url")
     @classmethod
@@ -171,11 +187,40 @@ def _url_password(url: str | None) -> str | None:
     return password if password not in ("", "guest") else None
 
 
-def load_settings(**overrides: Any) -> Settings:
-    """Read the settings once; a validation problem becomes a ConfigError that names the setting."""
+def check_config_file(path: str) -> None:
+    """Refuse a settings file that is missing, is not TOML, or holds a key billsync does not know
+    (a misspelt key silently ignored would leave the default in force, e.g. a new empty store)."""
+    file = Path(path)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"configuration file {path} cannot be read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(
+            f"configuration file {path}: unknown setting(s) {', '.join(unknown)} "
+            "(see docs/configuration.md for the names)"
+        )
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Read the settings once; a validation problem becomes a ConfigError that names the setting.
+
+    ``config_file`` (``billsync --config``) takes the place of ``BILLSYNC_CONFIG_FILE``.
+    """
     from pydantic import ValidationError
 
+    previous = os.environ.get(CONFIG_FILE_VARIABLE)
+    path = config_file or previous
+    if path:
+        check_config_file(path)
     try:
+        if config_file:
+            os.environ[CONFIG_FILE_VARIABLE] = config_file
         return Settings(**overrides)
     except ValidationError as exc:
         problems = "; ".join(
@@ -183,3 +228,9 @@ def load_settings(**overrides: Any) -> Settings:
             for err in exc.errors()
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+    finally:
+        if config_file:
+            if previous is None:
+                os.environ.pop(CONFIG_FILE_VARIABLE, None)
+            else:
+                os.environ[CONFIG_FILE_VARIABLE] = previous

@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.store.models import DeadLetter, SyncRecord, Transition
-from statemachine.machine import ACTIVE_STATES, FAILED, STATES
+from adapters.store.gauges import last_transition_id, read_figures, transitions_after
+from statemachine.machine import FAILED
 
 if TYPE_CHECKING:
     from adapters.broker.topology import Topology
@@ -74,36 +73,19 @@ class StoreCollector(Collector):
 
     def _read(self) -> list[Metric]:
         now = time.time()
+        with self.sessions() as session:
+            figures = read_figures(session, now)
         entities = GaugeMetricFamily(
             "billsync_entities", "Synced entities per object and state.", labels=["object", "state"]
         )
-        with self.sessions() as session:
-            counts = session.execute(
-                select(SyncRecord.object, SyncRecord.state, func.count()).group_by(
-                    SyncRecord.object, SyncRecord.state
-                )
-            ).all()
-            due = and_(
-                SyncRecord.state.in_(ACTIVE_STATES),
-                SyncRecord.next_attempt_at.is_not(None),
-                SyncRecord.next_attempt_at <= now,
-            )
-            due_count, oldest = session.execute(
-                select(func.count(), func.min(SyncRecord.next_attempt_at)).where(due)
-            ).one()
-            letters = session.scalar(
-                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-            )
-        seen: dict[str, dict[str, int]] = {}
-        for object_name, state, count in counts:
-            seen.setdefault(object_name, dict.fromkeys(STATES, 0))[state] = int(count)
-        for object_name, states in sorted(seen.items()):
+        for object_name, states in sorted(figures.entities.items()):
             for state, count in states.items():
                 entities.add_metric([object_name, state], count)
+        oldest = figures.oldest_due_at
         return [
             entities,
             GaugeMetricFamily(
-                "billsync_entities_due", "Entities whose next step is due now.", value=due_count
+                "billsync_entities_due", "Entities whose next step is due now.", value=figures.due
             ),
             GaugeMetricFamily(
                 "billsync_queue_lag_seconds",
@@ -113,7 +95,7 @@ class StoreCollector(Collector):
             GaugeMetricFamily(
                 "billsync_dead_letters_stored",
                 "Dead letters kept in the store and not replayed.",
-                value=int(letters or 0),
+                value=figures.dead_letters,
             ),
         ]
 
@@ -156,7 +138,8 @@ class QueueCollector(Collector):
 
 
 class ApiCollector(Collector):
-    """Calls made to LogiSense (by route) and Salesforce (REST requests) by this process."""
+    """Logins to LogiSense and the Salesforce org's API usage as its last answer reported it.
+    (Each call is counted and timed as it happens: ``Metrics.observe_call``.)"""
 
     def __init__(self, logisense: Any = None, salesforce: Any = None) -> None:
         self.logisense, self.salesforce = logisense, salesforce
@@ -165,20 +148,14 @@ class ApiCollector(Collector):
         return []
 
     def collect(self) -> Iterable[Metric]:
-        calls = CounterMetricFamily(
-            "billsync_api_calls", "Requests sent to an outside system.", labels=["system", "call"]
-        )
         logins = CounterMetricFamily(
             "billsync_api_logins", "Logins to an outside system.", labels=["system"]
         )
         if self.logisense is not None:
-            for call, count in sorted(dict(self.logisense.call_counts).items()):
-                calls.add_metric(["logisense", call], count)
             logins.add_metric(["logisense"], self.logisense.login_count)
+        yield logins
         if self.salesforce is not None:
-            calls.add_metric(["salesforce", "rest"], self.salesforce.api_calls)
-            return [calls, logins, *_salesforce_usage(self.salesforce)]
-        return [calls, logins]
+            yield from _salesforce_usage(self.salesforce)
 
 
 def _salesforce_usage(salesforce: Any) -> list[Metric]:
@@ -220,7 +197,7 @@ class WorkerCollector(Collector):
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         with service.ctx.sessions() as session:
-            self._last_id = int(session.scalar(select(func.max(Transition.id))) or 0)
+            self._last_id = last_transition_id(session)
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -276,14 +253,7 @@ class WorkerCollector(Collector):
 
     def _read_history(self) -> None:
         with self.service.ctx.sessions() as session:
-            rows = session.execute(
-                select(Transition.id, Transition.trigger, Transition.to_state, SyncRecord.object)
-                .join(SyncRecord, SyncRecord.id == Transition.record_id)
-                .where(
-                    Transition.id > self._last_id, Transition.worker == self.service.ctx.worker_id
-                )
-                .order_by(Transition.id)
-            ).all()
+            rows = transitions_after(session, self._last_id, self.service.ctx.worker_id)
         for row_id, trigger, to_state, object_name in rows:
             self._last_id = max(self._last_id, int(row_id))
             if trigger == "retry-scheduled":
@@ -305,14 +275,14 @@ class IngestCollector(Collector):
         figures = self.ingest.metrics.as_dict()
         lag = GaugeMetricFamily(
             "billsync_ingest_lag_seconds",
-            "Salesforce commit to broker confirm, recent percentiles.",
-            labels=["quantile"],
+            "Salesforce commit to broker confirm over recent events, by percentile (p50, p99).",
+            labels=["percentile"],
         )
         for name, value in figures.items():
             if name.startswith("lag_"):
-                quantile = "0.5" if "p50" in name else "0.99"
+                percentile = "p50" if "p50" in name else "p99"
                 if value is not None:
-                    lag.add_metric([quantile], value / 1000)
+                    lag.add_metric([percentile], value / 1000)
             elif value is not None:
                 yield _counter(
                     f"billsync_ingest_{name}", f"Ingest: {name.replace('_', ' ')}.", value

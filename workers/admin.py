@@ -1,19 +1,31 @@
-"""What operators ask of the store: an entity's status and history, the failed ones, retries."""
+"""What operators ask of the store and do to it: an entity's status and history, listings with
+filters, retries in bulk; every action recorded with who did it (``adapters.store.operator_log``).
+"""
 
 from __future__ import annotations
 
+import getpass
+import socket
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.store import records as store
+from adapters.store.entity_listing import (
+    EntityFilter,
+    EntityRow,
+    count_entities,
+    display_name,
+    known_states,
+    list_entities,
+    matching_records,
+)
 from adapters.store.models import SyncRecord, Transition
+from adapters.store.operator_log import ActionRow, actions_on, record_action
 from statemachine.machine import FAILED, STATES
-
-OPERATOR = "operator"
 
 
 @dataclass(frozen=True)
@@ -45,6 +57,8 @@ class EntityStatus:
     snapshot: dict[str, Any]
     written: dict[str, Any] | None
     history: list[HistoryRow]
+    name: str | None = None
+    actions: list[ActionRow] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
@@ -78,38 +92,92 @@ def _status(session: Session, record: SyncRecord) -> EntityStatus:
             HistoryRow(r.at, r.from_state, r.to_state, r.trigger, r.reason, r.attempt, r.worker)
             for r in rows
         ],
+        name=display_name(record.values),
+        actions=actions_on(session, record.sfid),
     )
 
 
-def failed_entities(sessions: sessionmaker[Session], *, limit: int = 500) -> list[SyncRecord]:
-    """Entities in ``failed``, most recent first."""
+def operator_identity() -> str:
+    """user@host of whoever runs the command: the "who" of the audit trail."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A page of entities and how many match in all."""
+
+    total: int
+    rows: list[EntityRow]
+
+
+def entities(sessions: sessionmaker[Session], where: EntityFilter, *, limit: int | None) -> Listing:
+    """Entities matching ``where``, newest change first, with the true total."""
     with sessions() as session:
-        return list(
-            session.scalars(
-                select(SyncRecord)
-                .where(SyncRecord.state == FAILED)
-                .order_by(SyncRecord.updated_at.desc(), SyncRecord.id.desc())
-                .limit(limit)
-            )
-        )
+        return Listing(count_entities(session, where), list_entities(session, where, limit=limit))
 
 
-def retry(sessions: sessionmaker[Session], sfids: list[str] | None) -> int:
-    """failed -> pending for the given entities (all failed ones when ``sfids`` is None)."""
+def failed_entities(sessions: sessionmaker[Session], *, limit: int = 500) -> list[EntityRow]:
+    """Entities in ``failed``, most recent first."""
+    return entities(sessions, EntityFilter(states=(FAILED,)), limit=limit).rows
+
+
+@dataclass(frozen=True)
+class RetryOutcome:
+    """What ``retry`` did (or, with ``dry_run``, would do), and the ids it could not retry with
+    their state (``None``: never seen)."""
+
+    retried: list[str]
+    refused: dict[str, str | None]
+    dry_run: bool
+
+
+def retry(
+    sessions: sessionmaker[Session],
+    where: EntityFilter,
+    *,
+    dry_run: bool = False,
+    actor: str | None = None,
+) -> RetryOutcome:
+    """failed -> pending for the failed entities matching ``where``; the action is recorded per
+    entity with ``actor`` (user@host) in the same transaction."""
     now = time.time()
+    where = EntityFilter(
+        states=(FAILED,),
+        objects=where.objects,
+        reason=where.reason,
+        since=where.since,
+        sfids=where.sfids,
+    )
     with sessions.begin() as session:
-        query = select(SyncRecord).where(SyncRecord.state == FAILED)
-        if sfids is not None:
-            query = query.where(SyncRecord.sfid.in_(sfids))
-        records = list(session.scalars(query))
+        records = matching_records(session, where)
+        retried = [r.sfid for r in records]
+        refused: dict[str, str | None] = {}
+        if where.sfids:
+            states = known_states(session, list(where.sfids))
+            refused = {s: states.get(s) for s in where.sfids if s not in retried}
+        if dry_run:
+            session.rollback()
+            return RetryOutcome(retried, refused, True)
+        who = actor or operator_identity()
         for record in records:
             store.fire(
-                session, record, "retry", reason="retried by an operator", worker=OPERATOR, at=now
+                session, record, "retry", reason=f"retried by {who}", worker=who[:120], at=now
             )
             record.attempts = 0
             record.claims = 0
             record.next_attempt_at = now
-        return len(records)
+        record_action(
+            session,
+            actor=who,
+            action="retry",
+            targets=retried,
+            at=now,
+        )
+        return RetryOutcome(retried, refused, False)
 
 
 def state_counts(sessions: sessionmaker[Session]) -> dict[str, dict[str, int]]:

@@ -25,8 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
+from adapters.broker.urls import redact
+from adapters.store.connect import root_cause, shown_url
 from adapters.store.models import InflightMessage
 from billsync.errors import InvalidMessage
+from billsync.logs import ConnectionState
 from billsync.messages import Message, parse_message
 from workers.intake import Intake
 
@@ -69,6 +72,10 @@ class ChangeConsumer:
         self.consumed = 0
         self.dead_lettered = 0
         self.ready = threading.Event()
+        #: Logs ``connection.lost`` (with the cause) and ``connection.back`` once each.
+        self.broker_state = ConnectionState("broker", redact(self.url))
+        bind = getattr(sessions, "kw", {}).get("bind")
+        self.store_state = ConnectionState("store", shown_url(str(bind.url)) if bind else "")
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop``; every broker failure leads to a reconnect with backoff."""
@@ -80,11 +87,8 @@ class ChangeConsumer:
             except Exception as exc:
                 delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
                 failures += 1
-                log.warning(
-                    "consumer lost the broker (%s); reconnecting in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
+                self.broker_state.lost(exc)
+                log.debug("consumer reconnecting in %.1fs (%s)", delay, type(exc).__name__)
                 self._batch.clear()
                 stop.wait(delay)
 
@@ -95,6 +99,7 @@ class ChangeConsumer:
         with Connection(self.url, heartbeat=self.heartbeat, **options) as connection:
             connection.ensure_connection(max_retries=1)
             self.topology.declare(connection)
+            self.broker_state.back()
             channel = connection.channel()
             producer = Producer(channel)
             consumer = Consumer(
@@ -203,13 +208,12 @@ class ChangeConsumer:
         delay = 0.5
         while True:
             try:
-                return self.intake.apply(good).due
+                due = self.intake.apply(good).due
+                self.store_state.back()
+                return due
             except Exception as exc:
-                log.warning(
-                    "store unavailable while merging (%s); retrying in %.1fs",
-                    type(exc).__name__,
-                    delay,
-                )
+                self.store_state.lost(root_cause(exc))
+                log.debug("store unavailable while merging; retrying in %.1fs", delay)
                 end = time.monotonic() + delay
                 while time.monotonic() < end:
                     connection.heartbeat_check()

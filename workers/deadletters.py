@@ -17,11 +17,21 @@ from typing import Any
 
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message as KombuMessage
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
+from adapters.broker.urls import redact
+from adapters.store.dead_letter_listing import (
+    LetterFilter,
+    count_letters,
+    existing_ids,
+    find_letters,
+)
 from adapters.store.models import DeadLetter
+from adapters.store.operator_log import record_action
+from billsync.errors import BillsyncError
+from billsync.logs import ConnectionState
 
 log = logging.getLogger("billsync.deadletters")
 
@@ -57,19 +67,21 @@ class DeadLetterArchiver:
 
     def run(self, stop: threading.Event) -> None:
         """Archive until stopped, reconnecting after failures."""
+        state = ConnectionState("broker (dead-letter archiver)", redact(self.url))
         while not stop.is_set():
             try:
-                self._session(stop)
+                self._session(stop, state)
             except Exception as exc:
-                log.warning("dead-letter archiver lost the broker (%s)", type(exc).__name__)
+                state.lost(exc)
                 stop.wait(2.0)
 
-    def _session(self, stop: threading.Event) -> None:
+    def _session(self, stop: threading.Event, state: ConnectionState) -> None:
         options: dict[str, Any] = {}
         if self.url.startswith("memory"):
             options["transport_options"] = {"polling_interval": 0.05}
         with Connection(self.url, heartbeat=20, **options) as connection:
             self.topology.declare(connection)
+            state.back()
             consumer = Consumer(
                 connection.channel(),
                 queues=[self.topology.dead_letter_queue()],
@@ -120,26 +132,42 @@ class DeadLetterView:
     source_queue: str | None
 
 
+@dataclass(frozen=True)
+class LetterListing:
+    """A page of dead letters and how many match in all."""
+
+    total: int
+    letters: list[DeadLetterView]
+
+
 def list_dead_letters(
-    sessions: sessionmaker[Session], *, include_replayed: bool = False, limit: int = 100
+    sessions: sessionmaker[Session],
+    *,
+    include_replayed: bool = False,
+    limit: int | None = 100,
+    where: LetterFilter | None = None,
 ) -> list[DeadLetterView]:
     """Dead letters, newest first."""
+    return find_dead_letters(
+        sessions, where or LetterFilter(include_replayed=include_replayed), limit=limit
+    ).letters
+
+
+def find_dead_letters(
+    sessions: sessionmaker[Session], where: LetterFilter, *, limit: int | None
+) -> LetterListing:
+    """Dead letters matching ``where``, newest first, with the true total."""
     with sessions() as session:
-        query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
-        if not include_replayed:
-            query = query.where(DeadLetter.replayed_at.is_(None))
-        return [_view(d) for d in session.scalars(query)]
+        return LetterListing(
+            count_letters(session, where),
+            [_view(d) for d in find_letters(session, where, limit=limit)],
+        )
 
 
 def count_dead_letters(sessions: sessionmaker[Session]) -> int:
     """Dead letters not yet replayed."""
     with sessions() as session:
-        return int(
-            session.scalar(
-                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-            )
-            or 0
-        )
+        return count_letters(session, LetterFilter())
 
 
 def get_dead_letter(sessions: sessionmaker[Session], letter_id: int) -> DeadLetter | None:
@@ -148,17 +176,60 @@ def get_dead_letter(sessions: sessionmaker[Session], letter_id: int) -> DeadLett
         return session.get(DeadLetter, letter_id)
 
 
+class UnknownLetters(BillsyncError):
+    """Dead letters named by id that the store does not hold (the CLI exits 4)."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(f"no dead letter {', '.join(str(i) for i in ids)}")
+        self.ids = ids
+
+
+@dataclass(frozen=True)
+class LetterAction:
+    """The dead letters an operator action chose (all of them acted on, unless ``dry_run``)."""
+
+    ids: list[int]
+    dry_run: bool
+
+
+def _chosen(session: Session, where: LetterFilter) -> list[DeadLetter]:
+    if where.ids:
+        missing = sorted(set(where.ids) - existing_ids(session, list(where.ids)))
+        if missing:
+            raise UnknownLetters(missing)
+    return sorted(find_letters(session, where), key=lambda d: d.id)
+
+
 def replay(
     sessions: sessionmaker[Session], url: str, topology: Topology, ids: list[int] | None
 ) -> int:
-    """Publish dead letters (all not yet replayed when ``ids`` is None) back to the work queue."""
+    """Replay the dead letters ``ids`` (every one not replayed when None); how many were."""
+    where = LetterFilter(ids=tuple(ids or ()))
+    return len(replay_chosen(sessions, url, topology, where, actor="billsync").ids)
+
+
+def purge(sessions: sessionmaker[Session], ids: list[int] | None) -> int:
+    """Delete the dead letters ``ids`` (every one when None); how many were."""
+    where = LetterFilter(ids=tuple(ids or ()), include_replayed=True)
+    return len(purge_chosen(sessions, where, actor="billsync").ids)
+
+
+def replay_chosen(
+    sessions: sessionmaker[Session],
+    url: str,
+    topology: Topology,
+    where: LetterFilter,
+    *,
+    dry_run: bool = False,
+    actor: str = "",
+) -> LetterAction:
+    """Publish the dead letters ``where`` chooses (never replayed ones: the filter excludes
+    them) back to the work queue, record the action, and mark them replayed."""
     with sessions.begin() as session:
-        query = select(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-        if ids is not None:
-            query = query.where(DeadLetter.id.in_(ids))
-        letters = list(session.scalars(query.order_by(DeadLetter.id)))
-        if not letters:
-            return 0
+        letters = _chosen(session, where)
+        ids = [d.id for d in letters]
+        if dry_run or not letters:
+            return LetterAction(ids, dry_run)
         with Connection(url) as connection:
             topology.declare(connection)
             producer = Producer(connection.channel())
@@ -173,17 +244,34 @@ def replay(
                     headers={"x-billsync-replayed-from": letter.id},
                 )
                 letter.replayed_at = time.time()
-        return len(letters)
+        record_action(session, actor=actor, action="dlq-replay", targets=[f"dlq:{i}" for i in ids])
+        return LetterAction(ids, False)
 
 
-def purge(sessions: sessionmaker[Session], ids: list[int] | None) -> int:
-    """Delete dead letters (all when ``ids`` is None)."""
+def purge_chosen(
+    sessions: sessionmaker[Session],
+    where: LetterFilter,
+    *,
+    dry_run: bool = False,
+    actor: str = "",
+) -> LetterAction:
+    """Delete the dead letters ``where`` chooses, recording the action (with each letter's
+    reason, since the letter itself is gone)."""
     with sessions.begin() as session:
-        statement = delete(DeadLetter)
-        if ids is not None:
-            statement = statement.where(DeadLetter.id.in_(ids))
-        result = session.execute(statement)
-        return int(getattr(result, "rowcount", 0) or 0)
+        letters = _chosen(session, where)
+        ids = [d.id for d in letters]
+        if dry_run or not letters:
+            return LetterAction(ids, dry_run)
+        for letter in letters:
+            record_action(
+                session,
+                actor=actor,
+                action="dlq-purge",
+                targets=[f"dlq:{letter.id}"],
+                detail={"reason": letter.reason[:500], "message_id": letter.message_id},
+            )
+        session.execute(delete(DeadLetter).where(DeadLetter.id.in_(ids)))
+        return LetterAction(ids, False)
 
 
 def _view(letter: DeadLetter) -> DeadLetterView:

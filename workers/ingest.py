@@ -49,6 +49,7 @@ from adapters.salesforce.streaming import REPLAY_NEW, StreamEvent, StreamingClie
 from adapters.store.models import StreamCursor, SyncRecord
 from billsync.config import Settings
 from billsync.errors import TransientError
+from billsync.logs import ConnectionState
 from billsync.messages import Message, encode, now_ms
 from statemachine.fieldmap import FieldMap
 from workers.ingest_cursors import LISTENING, Cursor, CursorFenced, CursorStore
@@ -136,6 +137,8 @@ class StreamIngest:
         )
         self._halt = threading.Event()
         self.ready = threading.Event()
+        #: ``connection.lost`` / ``connection.back``, once per change of the stream's state.
+        self.stream_state = ConnectionState("salesforce stream", settings.sf_instance_url or "")
         self._safe: dict[str, Cursor] = {}
         self._dirty: set[str] = set()
         self._tickets: deque[_Ticket] = deque()
@@ -194,7 +197,8 @@ class StreamIngest:
                 except (TransientError, PublisherLost) as exc:
                     failures += 1
                     self.metrics.publisher_failures += isinstance(exc, PublisherLost)
-                    log.warning("ingest interrupted (%s); resuming from the saved cursors", exc)
+                    self.stream_state.lost(exc)
+                    log.debug("ingest interrupted (%s); resuming from the saved cursors", exc)
                     stop.wait(backoff_delay(failures, cap=RESTART_BACKOFF_CAP_S))
         finally:
             finished.set()
@@ -236,6 +240,7 @@ class StreamIngest:
             stream = self._stream
             if stream is not None and stream.subscriptions > 0:
                 self.ready.set()
+                self.stream_state.back()
             if self._unsettled and time.monotonic() - self._last_batch >= self.idle_settle_s:
                 self._settle_when_idle()
             if time.monotonic() - last_summary >= self.summary_interval_s:

@@ -31,6 +31,7 @@ class WorkerService:
     poison_limit: int = 3
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
+    store_metrics: bool = False
     fault_exit_on_record: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -67,9 +68,7 @@ class WorkerService:
 
         self.metrics = instrument_worker(self)
         self.metrics_server = (
-            start_metrics_server(self.metrics_port, self.metrics.registry)
-            if self.metrics_port
-            else None
+            start_metrics_server(self.metrics_port, self.metrics) if self.metrics_port else None
         )
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):

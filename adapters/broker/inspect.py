@@ -130,7 +130,8 @@ def _declare_figures(broker_url: str, topology: Topology) -> list[QueueFigures]:
     try:
         connection = pika.BlockingConnection(pika_parameters(broker_url))
     except pika.exceptions.AMQPError as exc:
-        text = scrub(f"{type(exc).__name__} {exc}".strip(), broker_url)
+        cause = str(exc) or ", ".join(repr(a) for a in exc.args)
+        text = scrub(f"{type(exc).__name__}: {cause}".strip(), broker_url)
         where = urls.redact(broker_url)
         raise TransientError(
             f"cannot reach the broker at {where} to inspect queues: {text}"

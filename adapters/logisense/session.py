@@ -23,6 +23,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from adapters.call_observers import CallObservers, outcome_of
+from adapters.http_failures import where, why
 from adapters.proxies import session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, TransientError
 
@@ -93,6 +95,8 @@ class LogiSenseSession:
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
         self.tokens = TokenKeeper(self._login)
+        #: Told of every request: system, ``key``, outcome and seconds (the metrics listen).
+        self.observers = CallObservers()
 
     # -- public -------------------------------------------------------------------------------
 
@@ -196,7 +200,12 @@ class LogiSenseSession:
         try:
             response = self._http().request(method, url, timeout=self.timeout_s, **kwargs)
         except requests.RequestException as exc:
+            outcome = "timeout" if isinstance(exc, requests.Timeout) else "unreachable"
+            self.observers.notify("logisense", key, outcome, time.perf_counter() - started)
             raise _transport_failure(exc, noun, self.timeout_s) from None
+        self.observers.notify(
+            "logisense", key, outcome_of(response.status_code), time.perf_counter() - started
+        )
         log.debug(
             "LogiSense %s -> %d in %.1f ms",
             key,
@@ -274,7 +283,9 @@ def _transport_failure(exc: requests.RequestException, noun: str, timeout_s: flo
     if isinstance(exc, requests.exceptions.SSLError):
         return TransientError(f"TLS failed on the {noun} request (check the CA to trust): {exc}")
     if isinstance(exc, requests.ConnectionError):
+        target = where(exc)
         return TransientError(
-            f"cannot reach LogiSense for the {noun} request: {type(exc).__name__}"
+            f"cannot reach LogiSense{' at ' + target if target else ''} for the {noun} request: "
+            f"{why(exc)}"
         )
     return TransientError(f"the {noun} request to LogiSense failed: {type(exc).__name__}: {exc}")

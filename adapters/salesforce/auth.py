@@ -29,6 +29,7 @@ import jwt
 import requests
 from requests.adapters import HTTPAdapter
 
+from adapters.http_failures import where, why
 from adapters.proxies import proxy_for, session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
@@ -67,7 +68,10 @@ def transport_error(exc: requests.RequestException, what: str) -> Exception:
         )
     if isinstance(exc, requests.Timeout):
         return TransientError(f"{what}: timed out")
-    return TransientError(f"{what}: connection failed ({type(exc).__name__})")
+    target = where(exc)
+    return TransientError(
+        f"{what}: cannot reach Salesforce{' at ' + target if target else ''}: {why(exc)}"
+    )
 
 
 class SalesforceAuth:

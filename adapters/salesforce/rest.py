@@ -24,6 +24,7 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 
+from adapters.call_observers import CallObservers, outcome_of
 from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import translate, translate_transport
 from adapters.salesforce.limits import (
@@ -151,6 +152,9 @@ class SalesforceClient:
         self.call_client = call_client
         self.timeout_s = timeout_s
         self.api_calls = 0
+        #: Told of every REST answer: system, operation, outcome and seconds (the metrics listen).
+        self.observers = CallObservers()
+        #: The org's API usage from the last ``Sforce-Limit-Info`` header: (used, limit).
         self._count_lock = threading.Lock()
         self._retry_after = threading.local()
         self._sf: Salesforce | None = None
@@ -394,6 +398,12 @@ class SalesforceClient:
         if "/services/data/" in response.url:
             with self._count_lock:
                 self.api_calls += 1
+            self.observers.notify(
+                "salesforce",
+                _operation(response),
+                outcome_of(response.status_code),
+                response.elapsed.total_seconds(),
+            )
         self.api_usage.record(response.headers.get(LIMIT_HEADER))
         self.server_date = response.headers.get("Date") or self.server_date
         if response.status_code == 403 and b"REQUEST_LIMIT_EXCEEDED" in response.content[:2000]:
@@ -407,6 +417,17 @@ class SalesforceClient:
 
 def _query_more(sf: Salesforce, *, url: str, timeout: float) -> Any:
     return sf.query_more(url, identifier_is_url=True, timeout=timeout)
+
+
+def _operation(response: requests.Response) -> str:
+    """``METHOD kind`` of a REST call: query, sobjects/<Object>, composite, ... (ids dropped)."""
+    path = response.url.split("/services/data/", 1)[-1].split("?", 1)[0]
+    parts = path.split("/")[1:3]  # drop the version
+    kind = parts[0] if parts else ""
+    if kind == "sobjects" and len(parts) > 1:
+        kind = f"sobjects/{parts[1]}"
+    method = response.request.method if response.request is not None else "GET"
+    return f"{method} {kind}".strip()
 
 
 def _seconds(value: str | None) -> float | None:

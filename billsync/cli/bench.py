@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from billsync.cli.common import FAILED, console, guarded
+from billsync.cli.common import FAILED, USAGE, console, fail, guarded, say
 
 
 def register(app: typer.Typer) -> None:
@@ -46,9 +46,12 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Measure throughput, latency, coalescing, memory and the broker's own ceiling."""
-        from billsync.bench import report
-        from billsync.bench.runner import run_bench
-        from billsync.bench.scenarios import FULL, QUICK
+        try:
+            from billsync.bench import report
+            from billsync.bench.runner import run_bench
+            from billsync.bench.scenarios import FULL, QUICK
+        except ModuleNotFoundError as exc:
+            fail(f"billsync bench needs {exc.name}: pip install 'billsync[bench]'", USAGE)
 
         sizes = QUICK if quick else FULL
         if memory_entities is not None:
@@ -56,7 +59,7 @@ def register(app: typer.Typer) -> None:
         started = time.monotonic()
 
         def progress(text: str) -> None:
-            console.print(f"[dim]{time.monotonic() - started:6.1f}s[/dim] {text}", highlight=False)
+            say((f"{time.monotonic() - started:6.1f}s", "dim"), " ", text)
 
         figures = run_bench(broker, database, sizes, progress)
         console.print(report.table(figures))
@@ -70,6 +73,6 @@ def register(app: typer.Typer) -> None:
                 },
             )
             report.write_json(json_path, document)
-            console.print(f"figures written to {json_path}", highlight=False)
+            say(f"figures written to {json_path}")
         if strict and not all(f.met is not False for f in figures):
             raise typer.Exit(FAILED)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from adapters.logisense import LogiSenseClient
-from adapters.salesforce.rest import SalesforceClient
 from billsync.cli.common import (
     FAILED,
     console,
@@ -15,10 +13,16 @@ from billsync.cli.common import (
     errors,
     fail,
     guarded,
+    line,
+    say,
     settings_of,
     table,
 )
-from workers.catalog import CatalogSummary, CatalogSync, Progress
+
+if TYPE_CHECKING:
+    from adapters.logisense import LogiSenseClient
+    from adapters.salesforce.rest import SalesforceClient
+    from workers.catalog import CatalogSummary, Progress
 
 
 def _summary_table(summary: CatalogSummary) -> None:
@@ -35,9 +39,9 @@ def _summary_table(summary: CatalogSummary) -> None:
         )
     )
     for note in summary.notes:
-        console.print(f"note: {note}", highlight=False)
+        say("note: ", note)
     for problem in summary.errors:
-        errors.print(f"[red]refused:[/red] {problem}", highlight=False)
+        errors.print(line(("refused:", "red"), " ", problem), soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -58,6 +62,9 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Mirror LogiSense packages, services, prices and reference data into Salesforce."""
+        from adapters.logisense import LogiSenseClient
+        from adapters.salesforce.rest import SalesforceClient
+
         settings = settings_of(ctx)
         salesforce = SalesforceClient.from_settings(settings)
         with LogiSenseClient.from_settings(settings) as logisense:
@@ -87,6 +94,8 @@ def _run(
     currency: str | None,
     progress: Progress | None,
 ) -> CatalogSummary:
+    from workers.catalog import CatalogSync
+
     return CatalogSync(
         logisense,
         salesforce,

@@ -1,26 +1,80 @@
-"""``billsync dlq list|show|replay|purge``: the dead letters kept in the store."""
+"""``billsync dlq list|show|replay|purge``: the dead letters kept in the store.
+
+``replay`` and ``purge`` take the same filters as ``list`` and ``--dry-run``; each is recorded
+with who ran it. A dead letter named by id that does not exist is "not found" (exit 4) for every
+sub-command alike.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from adapters.broker.topology import Topology
-from billsync.bootstrap import open_store
-from billsync.cli.common import NOT_FOUND, console, emit_json, fail, guarded, settings_of, table
-from billsync.config import DEFAULT_AMQP_URL
-from workers import deadletters
+from billsync.cli.common import (
+    NOT_FOUND,
+    USAGE,
+    console,
+    emit_json,
+    fail,
+    guarded,
+    say,
+    settings_of,
+    table,
+)
+from billsync.cli.filters import (
+    DryRunOption,
+    JsonOption,
+    LimitOption,
+    ReasonOption,
+    SinceOption,
+    iso,
+    parse_since,
+    shown_time,
+)
+
+if TYPE_CHECKING:
+    from adapters.store.dead_letter_listing import LetterFilter
+    from workers.deadletters import DeadLetterView, LetterAction
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 SHOW_BYTES = 4096
+DEFAULT_LIMIT = 100
+
+IdsArgument = Annotated[list[int] | None, typer.Argument(help="Dead letter ids (dlq list).")]
 
 
-def _when(at: float | None) -> str:
-    return "" if at is None else dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _filter(
+    ids: list[int] | None, reason: str | None, since: str | None, include_replayed: bool
+) -> LetterFilter:
+    from adapters.store.dead_letter_listing import LetterFilter
+
+    moment = parse_since(since)
+    return LetterFilter(
+        ids=tuple(ids or ()),
+        reason=reason,
+        since=None if moment is None else moment.timestamp(),
+        include_replayed=include_replayed,
+    )
+
+
+def _letter_json(d: DeadLetterView) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "reason": d.reason,
+        "size": d.size,
+        "received_at": iso(d.received_at),
+        "replayed_at": iso(d.replayed_at),
+        "message_id": d.message_id,
+        "source_queue": d.source_queue,
+    }
+
+
+def _sessions(ctx: typer.Context) -> Any:
+    from billsync.bootstrap import open_store
+
+    return open_store(settings_of(ctx), pool_size=2, create=False)
 
 
 @dlq_app.command("list")
@@ -28,22 +82,37 @@ def _when(at: float | None) -> str:
 def list_(
     ctx: typer.Context,
     include_replayed: Annotated[bool, typer.Option("--all", help="Include replayed.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    reason: ReasonOption = None,
+    since: SinceOption = None,
+    limit: LimitOption = DEFAULT_LIMIT,
+    as_json: JsonOption = False,
 ) -> None:
-    """Dead letters, newest first."""
-    letters = deadletters.list_dead_letters(
-        open_store(settings_of(ctx), pool_size=2), include_replayed=include_replayed, limit=1000
-    )
+    """Dead letters, newest first, with the total."""
+    from workers import deadletters
+
+    where = _filter(None, reason, since, include_replayed)
+    listing = deadletters.find_dead_letters(_sessions(ctx), where, limit=limit)
     if as_json:
-        emit_json([asdict(d) for d in letters])
+        emit_json(
+            {
+                "total": listing.total,
+                "shown": len(listing.letters),
+                "dead_letters": [_letter_json(d) for d in listing.letters],
+            }
+        )
         return
+    title = f"{listing.total} dead letters" + (
+        f" (newest {len(listing.letters)} shown; --limit for more)"
+        if listing.total > len(listing.letters)
+        else ""
+    )
     console.print(
         table(
-            f"{len(letters)} dead letters",
-            ["id", "received", "bytes", "reason", "replayed"],
+            title,
+            ["id", "received (UTC)", "bytes", "reason", "replayed"],
             [
-                (d.id, _when(d.received_at), d.size, d.reason[:120], _when(d.replayed_at))
-                for d in letters
+                (d.id, shown_time(d.received_at), d.size, d.reason[:200], shown_time(d.replayed_at))
+                for d in listing.letters
             ],
         )
     )
@@ -54,10 +123,12 @@ def list_(
 def show(
     ctx: typer.Context,
     letter_id: Annotated[int, typer.Argument(help="Dead letter id (from dlq list).")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """One dead letter: reason, headers and (the start of) its body."""
-    letter = deadletters.get_dead_letter(open_store(settings_of(ctx), pool_size=2), letter_id)
+    from workers import deadletters
+
+    letter = deadletters.get_dead_letter(_sessions(ctx), letter_id)
     if letter is None:
         fail(f"no dead letter {letter_id}", NOT_FOUND)
     body = letter.body[:SHOW_BYTES].decode(errors="replace")
@@ -65,8 +136,10 @@ def show(
         "id": letter.id,
         "reason": letter.reason,
         "size": letter.size,
-        "received_at": _when(letter.received_at),
-        "replayed_at": _when(letter.replayed_at),
+        "received_at": iso(letter.received_at),
+        "replayed_at": iso(letter.replayed_at),
+        "message_id": letter.message_id,
+        "source_queue": letter.source_queue,
         "headers": letter.headers,
         "body": body,
         "truncated": letter.size > SHOW_BYTES,
@@ -74,47 +147,95 @@ def show(
     if as_json:
         emit_json(data)
         return
-    console.print(f"[bold]dead letter {letter.id}[/bold] ({letter.size:,} bytes)")
-    console.print(f"reason: {letter.reason}", highlight=False)
-    console.print(f"headers: {json.dumps(letter.headers, default=str)[:2000]}", highlight=False)
-    console.print(body + (" ..." if data["truncated"] else ""), highlight=False, markup=False)
+    say((f"dead letter {letter.id}", "bold"), f" ({letter.size:,} bytes)")
+    say("reason: ", letter.reason)
+    say("received: ", shown_time(letter.received_at))
+    say("headers: ", json.dumps(letter.headers, default=str)[:2000])
+    say(body + (" ..." if data["truncated"] else ""))
+
+
+def _report(action: LetterAction, verb: str, as_json: bool) -> None:
+    if as_json:
+        emit_json({"dry_run": action.dry_run, verb: action.ids})
+        return
+    if action.dry_run:
+        say(f"{len(action.ids)} dead letters would be {verb}: ", " ".join(map(str, action.ids)))
+    else:
+        say(f"{len(action.ids)} dead letters {verb}")
+
+
+def _choose(
+    letter_ids: list[int] | None, every: bool, reason: str | None, since: str | None, verb: str
+) -> None:
+    if not (letter_ids or every or reason or since):
+        fail(
+            f"name the dead letters to {verb}, or pass --all or a filter (--reason, --since)", USAGE
+        )
 
 
 @dlq_app.command()
 @guarded
 def replay(
     ctx: typer.Context,
-    letter_ids: Annotated[list[int] | None, typer.Argument(help="Ids to replay.")] = None,
-    replay_all: Annotated[bool, typer.Option("--all", help="Replay every one.")] = False,
+    letter_ids: IdsArgument = None,
+    replay_all: Annotated[bool, typer.Option("--all", help="Every one not replayed.")] = False,
+    reason: ReasonOption = None,
+    since: SinceOption = None,
+    dry_run: DryRunOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Publish dead letters back to the work queue (after fixing the cause)."""
-    if not letter_ids and not replay_all:
-        fail("name the dead letters to replay, or pass --all", 2)
+    from adapters.broker.topology import Topology
+    from billsync.config import DEFAULT_AMQP_URL
+    from workers import admin, deadletters
+
+    _choose(letter_ids, replay_all, reason, since, "replay")
     settings = settings_of(ctx)
-    count = deadletters.replay(
-        open_store(settings, pool_size=2),
-        settings.broker_url_or(DEFAULT_AMQP_URL),
-        Topology.from_settings(settings),
-        None if replay_all else list(letter_ids or []),
-    )
-    console.print(f"{count} dead letters replayed")
+    try:
+        action = deadletters.replay_chosen(
+            _sessions(ctx),
+            settings.broker_url_or(DEFAULT_AMQP_URL),
+            Topology.from_settings(settings),
+            _filter(letter_ids, reason, since, False),
+            dry_run=dry_run,
+            actor=admin.operator_identity(),
+        )
+    except deadletters.UnknownLetters as exc:
+        fail(str(exc), NOT_FOUND)
+    _report(action, "replayed", as_json)
 
 
 @dlq_app.command()
 @guarded
 def purge(
     ctx: typer.Context,
-    letter_ids: Annotated[list[int] | None, typer.Argument(help="Ids to purge.")] = None,
+    letter_ids: IdsArgument = None,
+    purge_all: Annotated[bool, typer.Option("--all", help="Every dead letter.")] = False,
+    reason: ReasonOption = None,
+    since: SinceOption = None,
+    dry_run: DryRunOption = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Delete dead letters for good (all of them when no id is given)."""
-    what = "every dead letter" if not letter_ids else f"{len(letter_ids)} dead letters"
-    if not yes and not typer.confirm(f"Delete {what} for good?"):
-        fail("nothing purged", 1)
-    count = deadletters.purge(
-        open_store(settings_of(ctx), pool_size=2), list(letter_ids) if letter_ids else None
-    )
-    console.print(f"{count} dead letters purged")
+    """Delete dead letters for good (asks first unless --yes or --dry-run)."""
+    from workers import admin, deadletters
+
+    if not (letter_ids or reason or since):
+        purge_all = True
+    _choose(letter_ids, purge_all, reason, since, "purge")
+    sessions = _sessions(ctx)
+    where = _filter(letter_ids, reason, since, True)
+    try:
+        chosen = deadletters.purge_chosen(sessions, where, dry_run=True)
+        if dry_run:
+            _report(chosen, "purged", as_json)
+            return
+        if not yes and not typer.confirm(f"Delete {len(chosen.ids)} dead letters for good?"):
+            fail("nothing purged", 1)
+        action = deadletters.purge_chosen(sessions, where, actor=admin.operator_identity())
+    except deadletters.UnknownLetters as exc:
+        fail(str(exc), NOT_FOUND)
+    _report(action, "purged", as_json)
 
 
 def register(app: typer.Typer) -> None:

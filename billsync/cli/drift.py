@@ -4,21 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-from adapters.broker.publisher import publish_messages
-from adapters.broker.topology import Topology
-from adapters.logisense import LogiSenseClient
-from adapters.salesforce.rest import SalesforceClient
-from billsync.bootstrap import open_store
-from billsync.cli.common import FAILED, console, emit_json, errors, guarded, settings_of, table
-from billsync.config import DEFAULT_AMQP_URL, Settings
-from billsync.messages import ChangeMessage
-from statemachine.fieldmap import FieldMap
-from workers.drift import DEFAULT_BATCH_SIZE, Difference, DriftChecker, DriftReport, repair
+from billsync.cli.common import FAILED, console, emit_json, errors, guarded, say, settings_of, table
+from billsync.cli.common import text as shown_text
+
+if TYPE_CHECKING:
+    from billsync.config import Settings
+    from billsync.messages import ChangeMessage
+    from workers.drift import Difference, DriftReport
+
+#: Records per Salesforce read (workers.drift.DEFAULT_BATCH_SIZE, kept here for ``--help``).
+DEFAULT_BATCH_SIZE = 200
 
 MAX_SHOWN_CHARS = 60
 
@@ -39,8 +38,14 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_BATCH_SIZE,
     ) -> None:
         """Compare Salesforce, the store and LogiSense; exit 1 when they differ."""
+        from adapters.logisense import LogiSenseClient
+        from adapters.salesforce.rest import SalesforceClient
+        from billsync.bootstrap import open_store
+        from statemachine.fieldmap import FieldMap
+        from workers.drift import DriftChecker, repair
+
         settings = settings_of(ctx)
-        sessions = open_store(settings, pool_size=2)
+        sessions = open_store(settings, pool_size=2, create=False)
         salesforce = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
         with LogiSenseClient.from_settings(settings) as logisense, _progress() as progress:
             report = DriftChecker(
@@ -64,6 +69,10 @@ def register(app: typer.Typer) -> None:
 
 
 def _publisher(settings: Settings) -> Any:
+    from adapters.broker.publisher import publish_messages
+    from adapters.broker.topology import Topology
+    from billsync.config import DEFAULT_AMQP_URL
+
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
     topology = Topology.from_settings(settings)
 
@@ -76,11 +85,13 @@ def _publisher(settings: Settings) -> Any:
 @contextmanager
 def _progress() -> Iterator[Any]:
     """A progress bar on stderr (stdout stays clean for ``--json``), one task per stage."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=errors,
+        console=errors.real(),
         transient=True,
     )
     tasks: dict[str, TaskID] = {}
@@ -137,18 +148,14 @@ def _print(report: DriftReport, requeued: list[str] | None) -> None:
     for column in ("field", f"{source} value", "LogiSense value", "note"):
         shown.add_column(column, overflow="fold")
     for row in rows:
-        shown.add_row(*row)
+        shown.add_row(*(shown_text(cell) for cell in row))
     console.print(shown)
     if report.skipped:
         skipped = ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items()))
-        console.print(f"not compared: {skipped}", highlight=False)
-    console.print(
-        f"LogiSense accounts without sfdcid (never touched): {report.logisense_only}",
-        highlight=False,
-    )
+        say(f"not compared: {skipped}")
+    say(f"LogiSense accounts without sfdcid (never touched): {report.logisense_only}")
     if requeued is not None:
-        console.print(
+        say(
             f"re-queued {len(requeued)} entities; a running worker writes Salesforce's values "
-            "again (run drift once more to confirm)",
-            highlight=False,
+            "again (run drift once more to confirm)"
         )

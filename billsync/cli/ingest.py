@@ -9,17 +9,25 @@ from __future__ import annotations
 import getpass
 import signal
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from adapters.broker.topology import Topology
-from adapters.salesforce.rest import SalesforceClient
-from billsync.cli.common import NOT_FOUND, USAGE, console, emit_json, fail, guarded, settings_of
-from billsync.config import DEFAULT_AMQP_URL, Settings
-from billsync.errors import ConfigError
-from billsync.messages import is_salesforce_id
-from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer, UnknownOpportunity
+from billsync.cli.common import (
+    NOT_FOUND,
+    USAGE,
+    console,
+    emit_json,
+    fail,
+    guarded,
+    say,
+    settings_of,
+)
+
+if TYPE_CHECKING:
+    from adapters.salesforce.rest import SalesforceClient
+    from billsync.config import Settings
+    from workers.ingest_push import BrokerSender, PushServer
 
 HostOption = Annotated[
     str, typer.Option("--host", help="Address for the push endpoint (put TLS in front of it).")
@@ -32,6 +40,11 @@ PortOption = Annotated[
 def _push_server(
     settings: Settings, salesforce: SalesforceClient, host: str, port: int | None
 ) -> tuple[PushServer, BrokerSender]:
+    from adapters.broker.topology import Topology
+    from billsync.config import DEFAULT_AMQP_URL
+    from billsync.errors import ConfigError
+    from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer
+
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
@@ -71,7 +84,9 @@ def register(app: typer.Typer) -> None:
         port: PortOption = None,
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
+        from adapters.salesforce.rest import SalesforceClient
         from billsync.bootstrap import open_store
+        from billsync.config import DEFAULT_AMQP_URL
         from workers.ingest import StreamIngest, backfill_hint
 
         settings = settings_of(ctx)
@@ -82,7 +97,7 @@ def register(app: typer.Typer) -> None:
         service = StreamIngest(settings, sessions, salesforce, url)
         hint = backfill_hint(sessions)
         if hint:
-            console.print(hint, highlight=False)
+            say(hint)
         stop = _stop_on_signals()
         server = sender = None
         if serve_push:
@@ -99,7 +114,7 @@ def register(app: typer.Typer) -> None:
             from billsync.metrics import instrument_ingest, start_metrics_server
 
             metrics_server = start_metrics_server(
-                settings.metrics_port, instrument_ingest(service).registry
+                settings.metrics_port, instrument_ingest(service, sessions=sessions)
             )
         try:
             service.run(stop)
@@ -118,6 +133,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = None
     ) -> None:
         """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
+        from adapters.salesforce.rest import SalesforceClient
+
         settings = settings_of(ctx)
         salesforce = SalesforceClient.from_settings(settings)
         server, sender = _push_server(settings, salesforce, host, port)
@@ -137,6 +154,12 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Request a push of a won opportunity as an Account Price Plan."""
+        from adapters.broker.topology import Topology
+        from adapters.salesforce.rest import SalesforceClient
+        from billsync.config import DEFAULT_AMQP_URL
+        from billsync.messages import is_salesforce_id
+        from workers.ingest_push import BrokerSender, PushDesk, UnknownOpportunity
+
         settings = settings_of(ctx)
         if not is_salesforce_id(record_id):
             fail(f"{record_id[:40]!r} is not a Salesforce id (15 or 18 letters and digits)", USAGE)

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
 
 import typer
 
-from adapters.broker.inspect import queue_figures
-from adapters.broker.topology import Topology
-from billsync.api_usage import ApiUsageLine, read_api_usage
-from billsync.bootstrap import open_store
-from billsync.cli.common import console, emit_json, guarded, settings_of, table
-from billsync.config import DEFAULT_AMQP_URL
-from workers.deadletters import count_dead_letters
+from billsync.cli.common import console, emit_json, errors, guarded, line, say, settings_of, table
+from billsync.cli.filters import JsonOption
 
 
 def _rate(value: float | None) -> str:
@@ -27,13 +21,28 @@ def register(app: typer.Typer) -> None:
     @guarded
     def queues(
         ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Ready, unacked, consumers and rates of every queue, and the dead letters kept."""
+        from adapters.broker.inspect import queue_figures
+        from adapters.broker.topology import Topology
+        from adapters.store.connect import StoreMissing
+        from billsync.api_usage import ApiUsageLine, read_api_usage
+        from billsync.bootstrap import open_store
+        from billsync.config import DEFAULT_AMQP_URL
+        from billsync.errors import TransientError
+        from workers.deadletters import count_dead_letters
+
         settings = settings_of(ctx)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
         figures = queue_figures(url, Topology.from_settings(settings), settings.management_url)
-        kept = count_dead_letters(open_store(settings, pool_size=2))
+        try:
+            kept: int | None = count_dead_letters(open_store(settings, pool_size=2, create=False))
+        except StoreMissing:  # no store yet: nothing kept in it (and none is created)
+            kept = 0
+        except TransientError as exc:  # the broker's view stands without the store's count
+            kept = None
+            errors.print(line(("warning:", "yellow"), f" dead letters kept unknown: {exc}"))
         api = read_api_usage(settings)
         if as_json:
             usage = asdict(api) if isinstance(api, ApiUsageLine) else api
@@ -65,7 +74,7 @@ def register(app: typer.Typer) -> None:
                 rows,
             )
         )
-        console.print(f"dead letters kept in the store: {kept} (billsync dlq list)")
+        if kept is not None:
+            say(f"dead letters kept in the store: {kept} (billsync dlq list)")
         if api is not None:
-            line = api.text() if isinstance(api, ApiUsageLine) else api
-            console.print(line, highlight=False, soft_wrap=True)
+            say(api.text() if isinstance(api, ApiUsageLine) else api)

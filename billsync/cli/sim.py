@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -46,7 +48,8 @@ def salesforce(
     ] = None,
 ) -> None:
     """The Salesforce simulator over TLS: REST, OAuth, CDC and CometD."""
-    from simulators.salesforce.server import main
+    with _needs_sim_extra():
+        from simulators.salesforce.server import main
 
     raise typer.Exit(
         main(
@@ -73,9 +76,21 @@ def logisense(
     client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
 ) -> None:
     """The LogiSense Billing simulator."""
-    from simulators.logisense.simulator import main
+    with _needs_sim_extra():
+        from simulators.logisense.simulator import main
 
     raise typer.Exit(main(port, username, password, client_id, host=host))
+
+
+@contextmanager
+def _needs_sim_extra() -> Iterator[None]:
+    """The production image leaves the simulators' dependencies out: say so on one line."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        from billsync.cli.common import USAGE, fail
+
+        fail(f"the simulators need {exc.name}: pip install 'billsync[sim]'", USAGE)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,8 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from billsync.bootstrap import worker_service
-from billsync.cli.common import console, guarded, settings_of
+from billsync.cli.common import guarded, say, settings_of
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +23,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Consume changes and sync entities until SIGTERM or Ctrl-C."""
+        from billsync.bootstrap import worker_service
+
         settings = settings_of(ctx)
         if concurrency is not None:
             settings = settings.model_copy(update={"worker_concurrency": concurrency})
@@ -36,10 +37,7 @@ def register(app: typer.Typer) -> None:
         signal.signal(signal.SIGTERM, _stop)
         signal.signal(signal.SIGINT, _stop)
         service.start()
-        console.print(
-            f"worker {service.ctx.worker_id} running, concurrency {settings.worker_concurrency}",
-            highlight=False,
-        )
+        say(f"worker {service.ctx.worker_id} running, concurrency {settings.worker_concurrency}")
         stop.wait()
-        console.print("stopping: finishing the entities in hand")
+        say("stopping: finishing the entities in hand")
         service.stop()

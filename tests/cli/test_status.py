@@ -44,13 +44,13 @@ def test_status_shows_state_snapshot_id_and_history(
     ):
         assert text in shown.output, text
     as_json = runner.invoke(app, ["status", account_id(2), "--json"], env=_env(backend, logisense))
-    entity = json.loads(as_json.output)[0]
+    entity = json.loads(as_json.output)
     assert entity["state"] == "pushed" and entity["logisense_id"]
     assert [h["to_state"] for h in entity["history"]][-1] == "pushed"
     unknown = runner.invoke(app, ["status", account_id(99)], env=_env(backend, logisense))
     assert unknown.exit_code == 4
     failed = runner.invoke(app, ["failed", "--json"], env=_env(backend, logisense))
-    reasons = {f["sfid"]: f["reason"] for f in json.loads(failed.output)}
+    reasons = {f["sfid"]: f["reason"] for f in json.loads(failed.output)["entities"]}
     assert "Currency (CurrencyIsoCode) is required" in reasons[account_id(3)]
     retried = runner.invoke(app, ["retry", account_id(3)], env=_env(backend, logisense))
     assert retried.exit_code == 0 and "1 entities moved" in retried.output

@@ -38,7 +38,7 @@ def test_dlq_list_show_replay_purge(
 
     listed = cli("dlq", "list", "--json")
     assert listed.exit_code == 0, listed.output
-    letters = {letter["id"]: letter for letter in json.loads(listed.stdout)}
+    letters = {letter["id"]: letter for letter in json.loads(listed.stdout)["dead_letters"]}
     assert len(letters) == 2 and all(letter["reason"] for letter in letters.values())
     schema_id = next(i for i, letter in letters.items() if "schema" in letter["reason"])
     garbage_id = next(i for i in letters if i != schema_id)
@@ -68,15 +68,15 @@ def test_dlq_list_show_replay_purge(
     store = Store(backend.database_url)
     wait_until(lambda: store.states().get(account_id(7)) == "pushed", what="replayed pushed")
     assert ls_account_copies(logisense) == {account_id(7): 1}
-    remaining = json.loads(cli("dlq", "list", "--json").stdout)
+    remaining = json.loads(cli("dlq", "list", "--json").stdout)["dead_letters"]
     assert [r["id"] for r in remaining] == [garbage_id]
-    everything = json.loads(cli("dlq", "list", "--all", "--json").stdout)
+    everything = json.loads(cli("dlq", "list", "--all", "--json").stdout)["dead_letters"]
     assert {r["id"] for r in everything} == {schema_id, garbage_id}
     assert next(r for r in everything if r["id"] == schema_id)["replayed_at"] is not None
 
     declined = cli("dlq", "purge", stdin="n\n")
     assert declined.exit_code == 1, declined.output
-    assert len(json.loads(cli("dlq", "list", "--all", "--json").stdout)) == 2
+    assert json.loads(cli("dlq", "list", "--all", "--json").stdout)["total"] == 2
     purged = cli("dlq", "purge", "--yes")
     assert purged.exit_code == 0 and "2 dead letters purged" in purged.stdout, purged.output
-    assert json.loads(cli("dlq", "list", "--all", "--json").stdout) == []
+    assert json.loads(cli("dlq", "list", "--all", "--json").stdout)["dead_letters"] == []

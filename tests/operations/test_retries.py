@@ -111,7 +111,7 @@ def test_logisense_down_fails_after_attempts_then_retry_all_pushes(
 
     listed = cli("failed", "--json")
     assert listed.exit_code == 0, listed.output
-    rows = json.loads(listed.stdout)
+    rows = json.loads(listed.stdout)["entities"]
     assert sorted(r["sfid"] for r in rows) == sfids
     assert all(r["attempts"] == DOWN_POLICY.max_attempts and "(503)" in r["reason"] for r in rows)
     human = cli("failed")
@@ -124,6 +124,7 @@ def test_logisense_down_fails_after_attempts_then_retry_all_pushes(
     assert f"{count} entities moved from failed to pending" in retried.stdout
     wait_for_states(store, {"pushed": count}, timeout=60, fail_on="failed")
     assert ls_account_copies(logisense) == dict.fromkeys(sfids, 1)
-    assert json.loads(cli("failed", "--json").stdout) == []
+    assert json.loads(cli("failed", "--json").stdout)["entities"] == []
     again = cli("retry", sfids[0])
-    assert again.exit_code == 4, "retrying an entity that is not failed names it as not found"
+    assert again.exit_code == 1, "retrying an entity that is not failed is refused"
+    assert f"{sfids[0]} is pushed, not failed" in again.output

@@ -1,6 +1,6 @@
 """backfill cursors and the ingest lease
 
-Revision ID: 0003_dayone
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-12-02
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_dayone"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

@@ -1,0 +1,124 @@
+"""Data is never markup: names, reasons and dead letters that hold rich markup, control
+characters, right-to-left overrides and lone surrogates go through every command that shows data
+and come out as they are (escaped where a terminal would act on them), with exit code 0 and no
+traceback."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from adapters.broker.publisher import open_publisher
+from adapters.broker.topology import Topology
+from tests.conftest import Backend, wait_until
+from tests.core.helpers import Store, ls_accounts
+from tests.factories import account, account_id
+
+EVIL_NAME = "Evil [/bold] Corp \u202egnp.exe\u202c [link=http://x]click[/link] :smile:"
+EVIL_BILL_GROUP = "[red]Monthly[/red]"
+CONTROL_NAME = "Ctl \x1b[31mred\x1b[0m bell\x07 lone \ud800 end"
+
+
+@pytest.fixture
+def backend(tmp_path: Any) -> Iterator[Backend]:
+    """The embedded default: SQLite keeps lone surrogates that PostgreSQL's JSON refuses."""
+    import uuid
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    yield Backend("embedded", f"memory://{prefix}", f"sqlite:///{tmp_path}/store.db", prefix)
+
+
+@pytest.fixture
+def hostile(backend: Backend, run_worker: Any, publish: Any) -> Store:
+    """A failed account with a markup name and bill group, one with control characters and a
+    lone surrogate, and a dead letter whose reason holds the id pattern's brackets."""
+    run_worker()
+    publish([account(1, Name=EVIL_NAME, LogiSense_Bill_Group__c=EVIL_BILL_GROUP)])
+    topology = Topology(prefix=backend.prefix)
+    publisher = open_publisher(backend.broker_url, topology)
+    # A lone surrogate is valid JSON (an escape) but not UTF-8: sent as the escaped text.
+    surrogate = account(2, CurrencyIsoCode=None).model_dump(mode="json", by_alias=True)
+    surrogate["fields"]["Name"] = CONTROL_NAME
+    publisher.publish(json.dumps(surrogate).encode(), routing_key=topology.routing_key)
+    bad = {"schema": "billsync.change/1", "id": "m1", "object": "Account", "record_id": "[b]x"}
+    publisher.publish(json.dumps(bad).encode(), routing_key=topology.routing_key)
+    publisher.close()
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(1), account_id(2)]), what="both failed")
+    return store
+
+
+def _clean(output: str) -> None:
+    assert "Traceback" not in output
+    assert "\x1b" not in output and "\u202e" not in output and "\x07" not in output
+
+
+def test_status_shows_markup_and_control_characters_as_they_are(hostile: Store, cli: Any) -> None:
+    shown = cli("status", account_id(1))
+    assert shown.exit_code == 0, shown.output
+    _clean(shown.output)
+    assert "Evil [/bold] Corp" in shown.output
+    assert "[link=http://x]click[/link] :smile:" in shown.output
+    assert "\\u202egnp.exe\\u202c" in shown.output
+    assert EVIL_BILL_GROUP in shown.output
+    other = cli("status", account_id(2))
+    assert other.exit_code == 0, other.output
+    _clean(other.output)
+    assert "\\x1b[31mred\\x1b[0m bell\\x07 lone \\ud800 end" in other.output
+    as_json = cli("status", account_id(2), "--json")
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["name"] == CONTROL_NAME
+
+
+def test_listings_show_names_and_reasons_as_they_are(hostile: Store, cli: Any) -> None:
+    for command in (["failed"], ["entities"], ["entities", "--state", "failed"]):
+        listed = cli(*command)
+        assert listed.exit_code == 0, listed.output
+        _clean(listed.output)
+        assert "Evil [/bold] Corp" in listed.output
+        assert f"Bill group '{EVIL_BILL_GROUP}'" in listed.output
+        assert "\\ud800" in listed.output
+    found = cli("failed", "--reason", "[red]monthly", "--json")
+    assert [e["sfid"] for e in json.loads(found.stdout)["entities"]] == [account_id(1)]
+
+
+def test_dead_letters_show_brackets_of_the_reason(hostile: Store, cli: Any) -> None:
+    def listed() -> Any:
+        result = cli("dlq", "list", "--json")
+        return json.loads(result.stdout)["dead_letters"] if result.exit_code == 0 else None
+
+    letters = wait_until(listed, what="dead letter archived")
+    assert "[a-zA-Z0-9]{15}" in letters[0]["reason"]
+    table = cli("dlq", "list")
+    assert table.exit_code == 0 and "[a-zA-Z0-9]{15}" in table.output, table.output
+    shown = cli("dlq", "show", str(letters[0]["id"]))
+    assert shown.exit_code == 0, shown.output
+    _clean(shown.output)
+    assert "[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$" in shown.output
+    assert '"record_id": "[b]x"' in shown.output
+
+
+def test_queues_and_drift_show_hostile_values_as_they_are(
+    hostile: Store, cli: Any, publish: Any, logisense: Any
+) -> None:
+    queues = cli("queues")
+    assert queues.exit_code == 0, queues.output
+    _clean(queues.output)
+    publish([account(3, Name="[bold]Pushed[/bold] \x1b[2J Inc")])
+    wait_until(lambda: hostile.settled([account_id(3)], ("pushed",)), what="account 3 pushed")
+    held = ls_accounts(logisense)[account_id(3)]
+    edited = requests.post(
+        f"{logisense.base_url}/__sim/patch",
+        json={"resource": "Account", "identity": held["identity"], "fields": {"name": "[red]x"}},
+        timeout=5,
+    )
+    assert edited.status_code == 200, edited.text
+    drift = cli("drift")
+    assert drift.exit_code == 1, drift.output
+    _clean(drift.output)
+    assert "'[bold]Pushed[/bold] \\x1b[2J Inc'" in drift.output
+    assert "'[red]x'" in drift.output
