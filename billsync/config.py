@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     ls_client_secret: SecretStr | None = None
     ls_client_id: str | None = None
     ls_api_version: int = 7
+    ls_mapping_file: str | None = None
 
     # Work
     worker_concurrency: int = Field(default=8, ge=1, le=256)

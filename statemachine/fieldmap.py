@@ -1,9 +1,13 @@
-"""Which Salesforce fields map to which LogiSense fields (SPEC §3, docs/logisense-api.md).
+"""Which Salesforce fields map to which LogiSense fields (SPEC §3, docs/adapters-logisense.md).
 
-The defaults match the contract; a deployment can override them with a JSON file
-(``BILLSYNC_FIELD_MAP_FILE``) of the same shape. Only changes to mapped fields (or the scope flag)
-cause a LogiSense call. Fields whose LogiSense value needs a lookup (reference names, linked
-accounts) are "resolved" fields: the worker turns the Salesforce value into a LogiSense id.
+The defaults are LogiSense's documented names (Account ``accountsReceivableTermsId``,
+``invoicerAccountId``, ``accountTypeId``...; a contact's e-mail, phone and address as contact
+points) and the account fields whose change makes the official app resync: Name, Type, Status,
+Bill Group, AR term, parent, both invoice recipients and mapped custom fields ("extensions").
+A deployment can override them with a JSON file (``BILLSYNC_FIELD_MAP_FILE``) of the same shape.
+Only changes to mapped fields (or the scope flag) cause a LogiSense call. Fields whose LogiSense
+value needs a lookup (reference names, linked accounts) are "resolved" fields: the worker turns
+the Salesforce value into a LogiSense id.
 """
 
 from __future__ import annotations
@@ -24,22 +28,30 @@ ACCOUNT_PLAIN = MappingProxyType({"Name": "name", "Id": "sfdcid"})
 ACCOUNT_RESOLVED = MappingProxyType(
     {
         "CurrencyIsoCode": ("currencyId", "currency"),
+        "Type": ("accountTypeId", "account_type"),
         "LogiSense_Account_Status__c": ("accountStatusTypeId", "account_status"),
         "LogiSense_Bill_Group__c": ("billGroupId", "bill_group"),
-        "LogiSense_AR_Term__c": ("accountsReceivableTermId", "ar_term"),
+        "LogiSense_AR_Term__c": ("accountsReceivableTermsId", "ar_term"),
         "ParentId": ("parentAccountId", "account"),
-        "Subscription_Invoice_Recipient__c": ("subscriptionInvoicerId", "invoicer"),
-        "Usage_Invoice_Recipient__c": ("usageInvoicerId", "invoicer"),
+        "Subscription_Invoice_Recipient__c": ("invoicerAccountId", "invoicer"),
+        "Usage_Invoice_Recipient__c": ("usageInvoicerAccountId", "invoicer"),
     }
 )
+#: Salesforce field -> LogiSense account custom field (extension column); none by default.
+ACCOUNT_EXTENSIONS: MappingProxyType[str, str] = MappingProxyType({})
 CONTACT_PLAIN = MappingProxyType(
+    {"FirstName": "firstName", "LastName": "lastName", "Title": "title", "Id": "sfdcid"}
+)
+#: Salesforce field -> contact point (billsync's role name; the mapping file names the type).
+CONTACT_POINTS = MappingProxyType({"Email": "email", "Phone": "phone"})
+#: Salesforce address field -> part of the address contact point (codes: State/Country picklists).
+CONTACT_ADDRESS = MappingProxyType(
     {
-        "FirstName": "firstName",
-        "LastName": "lastName",
-        "Title": "title",
-        "Email": "email",
-        "Phone": "phone",
-        "Id": "sfdcid",
+        "MailingStreet": "street",
+        "MailingCity": "city",
+        "MailingPostalCode": "postal_code",
+        "MailingCountryCode": "country",
+        "MailingStateCode": "state",
     }
 )
 #: Contact fields that decide which accounts it links to.
@@ -55,13 +67,18 @@ class FieldMap:
         default_factory=lambda: dict(ACCOUNT_RESOLVED)
     )
     contact_plain: dict[str, str] = field(default_factory=lambda: dict(CONTACT_PLAIN))
+    account_extensions: dict[str, str] = field(default_factory=lambda: dict(ACCOUNT_EXTENSIONS))
+    contact_points: dict[str, str] = field(default_factory=lambda: dict(CONTACT_POINTS))
+    contact_address: dict[str, str] = field(default_factory=lambda: dict(CONTACT_ADDRESS))
 
     def watched(self, object_name: str) -> frozenset[str]:
         """Salesforce fields whose change can require a LogiSense update."""
         if object_name == "Account":
             names = set(self.account_plain) | set(self.account_resolved)
+            names |= set(self.account_extensions)
         elif object_name == "Contact":
             names = set(self.contact_plain) | set(CONTACT_LINK_FIELDS)
+            names |= set(self.contact_points) | set(self.contact_address)
         else:
             return frozenset()
         return frozenset(names | {SCOPE_FIELD})
@@ -97,6 +114,9 @@ class FieldMap:
                     for k, v in data.get("account_resolved", ACCOUNT_RESOLVED).items()
                 },
                 contact_plain=dict(data.get("contact_plain", CONTACT_PLAIN)),
+                account_extensions=dict(data.get("account_extensions", ACCOUNT_EXTENSIONS)),
+                contact_points=dict(data.get("contact_points", CONTACT_POINTS)),
+                contact_address=dict(data.get("contact_address", CONTACT_ADDRESS)),
             )
         except (OSError, ValueError, TypeError, IndexError) as exc:
             raise ConfigError(f"field map file {path} is unreadable: {exc}") from None

@@ -25,7 +25,7 @@ def test_hierarchy_enqueued_child_first_ends_pushed_with_parent_links(
     held = ls_accounts(logisense)
     assert held[account_id(3)]["parentAccountId"] == held[account_id(2)]["identity"]
     assert held[account_id(2)]["parentAccountId"] == held[account_id(1)]["identity"]
-    assert held[account_id(5)]["subscriptionInvoicerId"] == held[account_id(4)]["identity"]
+    assert held[account_id(5)]["invoicerAccountId"] == held[account_id(4)]["identity"]
     assert held[account_id(4)]["identity"] < held[account_id(5)]["identity"]
     child_history = [(h.from_state, h.to_state) for h in store.history(account_id(3))]
     assert ("validated", "account-synced") in child_history
