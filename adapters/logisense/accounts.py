@@ -19,6 +19,8 @@ from .session import LogiSenseSession
 
 PARENT = "parentAccountId"
 EXTENSIONS = "extensions"
+#: billsync's name for the usage invoicer; the wire name is the mapping's (the v10 page is cut off).
+USAGE_INVOICER = "usageInvoicerAccountId"
 _UNSET: Any = object()
 
 
@@ -110,6 +112,8 @@ class AccountRecords:
     def wire(self, fields: dict[str, Any]) -> dict[str, Any]:
         """billsync's view -> the Account body (extensions in the instance's shape)."""
         body = {k: v for k, v in fields.items() if k not in (PARENT, EXTENSIONS, "sfdcid")}
+        if USAGE_INVOICER in body:
+            body[self.mapping.account.usage_invoicer_field] = body.pop(USAGE_INVOICER)
         if EXTENSIONS in fields:
             body[self.mapping.account.extensions_field] = self.mapping.extensions_value(
                 dict(fields[EXTENSIONS] or {})
@@ -119,6 +123,9 @@ class AccountRecords:
     def view(self, record: dict[str, Any], parent: Any) -> dict[str, Any]:
         """An Account body -> billsync's view (``extensions`` a dict, ``parentAccountId``)."""
         out = {k: v for k, v in record.items() if k != self.mapping.account.extensions_field}
+        usage = self.mapping.account.usage_invoicer_field
+        if usage in out:
+            out[USAGE_INVOICER] = out.pop(usage)
         out[EXTENSIONS] = self.mapping.extensions_of(record)
         out["sfdcid"] = out[EXTENSIONS].get(self.mapping.account.sfdcid_extension)
         out[PARENT] = parent

@@ -103,7 +103,8 @@ def test_token_is_refreshed_before_it_expires(
     after = ls_client.get_account(1)
     assert after is not None and after["name"] == "Billing Dept Internal"
     assert ls_client.login_count == 2
-    assert logins(ls_sim) == 2  # the second one is the refresh_token grant, not a password login
+    assert logins(ls_sim) == 2
+    assert ls_sim.tokens.refreshes == 1  # the second one was the refresh_token grant
     # refreshed proactively: no data call was refused with 401
     assert all(entry["status"] != 401 for entry in ls_sim.stats.log)
 

@@ -112,7 +112,7 @@ def test_a_deployments_names_are_served_and_spoken(
             "currencyId": 1,
             "accountStatusTypeId": 1,
             "billGroupId": 1,
-            "usageInvoiceAccountId": None,
+            "usageInvoicerAccountId": None,  # billsync's name; the wire name is the mapping's
             "extensions": {"sfdcid": "001A"},
         }
     )
@@ -122,6 +122,8 @@ def test_a_deployments_names_are_served_and_spoken(
     stored = sim.state.tables["Account"][account["identity"]]
     assert stored["extensions"] == [{"name": "sfdcid", "value": "001A"}]
     assert stored["usageInvoiceAccountId"] == account["identity"]
+    assert "usageInvoicerAccountId" not in stored
+    assert account["usageInvoicerAccountId"] == account["identity"]
     assert client.find_account_by_sfdcid("001A")["identity"] == account["identity"]  # type: ignore[index]
 
     contact = client.create_contact(
@@ -159,3 +161,21 @@ def test_a_deployments_names_are_served_and_spoken(
     assert client.find_price_plan(account["identity"], "006A")["identity"] == plan["identity"]  # type: ignore[index]
     packages = client.catalog()
     assert [f.name for f in packages[0].frequencies] == ["1m", "12m"]
+
+
+def test_update_request_header_where_the_version_needs_it(tmp_path: Path) -> None:
+    """Account on v3 (the mapping's per-resource version): PATCH carries UpdateRequest, which
+    the simulator requires below v4; other resources on v7 do not."""
+    mapping = load_mapping(_write(tmp_path, '[server.versions]\n"Account" = 3\n'))
+    with (
+        LogiSenseSimulator(username=USER, password=PASSWORD, client_id=CLIENT) as sim,
+        LogiSenseClient(
+            sim.base_url, username=USER, password=PASSWORD, client_id=CLIENT, mapping=mapping
+        ) as client,
+    ):
+        assert client.session.needs_update_request("Account")
+        assert not client.session.needs_update_request("Contact")
+        client.update_account(1, {"name": "Renamed on v3"})
+        assert sim.state.tables["Account"][1]["name"] == "Renamed on v3"
+        routes = sim.stats.as_json()["routes"]
+        assert routes["PATCH /ResourceServer/api/v*/Account/{id}"] == 1

@@ -115,3 +115,29 @@ def test_logisense_only_account_is_never_touched(
     with logisense.state.lock:
         for identity, record in internal.items():
             assert logisense.state.tables["Account"][identity] == record
+
+
+def test_account_type_and_the_apps_trigger_list(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any
+) -> None:
+    """Type is written as accountTypeId; an unknown Type fails with a reason; a field outside the
+    official app's trigger list costs no LogiSense call, one inside it does."""
+    run_worker()
+    publish([account(70, Type="Partner"), account(71, Type="Prospect")])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(70), account_id(71)]), what="settled")
+    held = ls_accounts(logisense)[account_id(70)]
+    assert held["accountTypeId"] == 2 and held["accountsReceivableTermsId"] == 1
+    assert held["extensions"] == {"sfdcid": account_id(70)}
+    assert store.states()[account_id(71)] == "failed"
+    assert "Account Type 'Prospect' does not exist in LogiSense" in (
+        store.record(account_id(71)).last_error or ""
+    )
+    before = ls_writes(logisense)
+    publish([update("Account", account_id(70), Industry="Banking")])
+    publish([update("Account", account_id(70), Type="Reseller")])
+    wait_until(
+        lambda: ls_accounts(logisense)[account_id(70)]["accountTypeId"] == 3, what="type changed"
+    )
+    wait_until(lambda: store.settled([account_id(70)], ("pushed",)), what="pushed")
+    assert ls_writes(logisense) - before == 1
