@@ -112,8 +112,8 @@ def desired_catalog(
 ) -> DesiredCatalog:
     """Every Product2, Product_Service__c, PricebookEntry and LogiSense_Reference__c wanted.
 
-    One product per package frequency and package currency (docs §12): active when the
-    package, the frequency and the currency are; its services priced in its own currency.
+    One product per ACTIVE package frequency and package currency of an active package (docs
+    §12); its services priced in its own currency.
     ``list_currency`` is kept for the summary (each product now has its own currency).
     """
     desired = DesiredCatalog()
@@ -123,6 +123,10 @@ def desired_catalog(
             active = (
                 package.is_active and product.frequency.is_active and product.currency.is_active
             )
+            if not active:
+                # The app syncs only active package frequencies; a product billsync made earlier
+                # is deactivated by the writer because it is no longer wanted.
+                continue
             desired.products[key] = {
                 PRODUCT_KEY: key,
                 "Name": product_name(name_pattern, product),

@@ -61,9 +61,11 @@ def logisense(
 ) -> None:
     """The LogiSense Billing simulator."""
     from adapters.logisense.mapping import load_mapping
+    from billsync.cli.common import translated_errors
     from simulators.logisense.simulator import main
 
-    chosen = load_mapping(mapping)
+    with translated_errors():
+        chosen = load_mapping(mapping)
     raise typer.Exit(
         main(
             port,

@@ -141,3 +141,38 @@ def test_account_type_and_the_apps_trigger_list(
     )
     wait_until(lambda: store.settled([account_id(70)], ("pushed",)), what="pushed")
     assert ls_writes(logisense) - before == 1
+
+
+def test_sfdcid_lookup_is_exact_and_never_guesses(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any
+) -> None:
+    """Issue 10, build 6, with the simulator not enforcing sfdcid uniqueness (its default):
+    a record whose sfdcid differs only in case is another customer's; two exact holders (made by
+    an earlier tool) fail the account with both LogiSense ids, and nothing is written."""
+    from adapters.logisense import LogiSenseClient
+    from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
+
+    base = {"currencyId": 1, "accountStatusTypeId": 1, "billGroupId": 1}
+    twin, cased = account_id(81), account_id(82)
+    with LogiSenseClient(
+        logisense.base_url, username=LS_USER, password=LS_PASSWORD, client_id=LS_CLIENT
+    ) as client:
+        first = client.create_account({**base, "name": "Old 1", "extensions": {"sfdcid": twin}})
+        second = client.create_account({**base, "name": "Old 2", "extensions": {"sfdcid": twin}})
+        other = client.create_account(
+            {**base, "name": "Someone else", "extensions": {"sfdcid": cased[:-1] + "a"}}
+        )
+    assert not logisense.state.unique_sfdcid
+    run_worker()
+    before = ls_writes(logisense)
+    publish([account(81), account(82)])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(81), account_id(82)]), what="settled")
+    assert store.states()[twin] == "failed"
+    reason = store.record(twin).last_error or ""
+    assert f"identities {first['identity']}, {second['identity']}" in reason
+    assert store.states()[cased] == "pushed"
+    assert store.record(cased).ls_id not in (other["identity"], None)
+    untouched = logisense.state.tables["Account"][other["identity"]]
+    assert untouched["name"] == "Someone else"
+    assert ls_writes(logisense) - before == 1  # only the new account for ...82
