@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -94,6 +94,18 @@ class Settings(BaseSettings):
     # Testing aid for the reliability suite, never for production: a worker that merges a
     # message for this Salesforce record id exits at once (status 70), as a crashing worker would.
     fault_exit_on_record: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_mapping_file(cls, data: Any) -> Any:
+        """Without a field map file, the LogiSense mapping file's ``[salesforce]`` table is it."""
+        if (
+            isinstance(data, dict)
+            and not data.get("field_map_file")
+            and data.get("ls_mapping_file")
+        ):
+            data = {**data, "field_map_file": data["ls_mapping_file"]}
+        return data
 
     @field_validator("sf_instance_url", "ls_base_url")
     @classmethod

@@ -13,6 +13,7 @@ the Salesforce value into a LogiSense id.
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -102,11 +103,21 @@ class FieldMap:
 
     @classmethod
     def load(cls, path: str | None) -> FieldMap:
-        """The defaults, overridden by the JSON file at ``path`` when one is given."""
+        """The defaults, overridden by the file at ``path`` when one is given.
+
+        A JSON file holds the sections at its top level; a TOML file is the LogiSense mapping
+        file, whose optional ``[salesforce]`` table holds them, so one file can name everything
+        a deployment changes (docs/adapters-logisense.md, "The mapping file").
+        """
         if not path:
             return cls()
         try:
-            data: dict[str, Any] = json.loads(Path(path).read_text())
+            text = Path(path).read_text()
+            data: dict[str, Any] = (
+                tomllib.loads(text).get("salesforce", {})
+                if path.endswith(".toml")
+                else json.loads(text)
+            )
             return cls(
                 account_plain=dict(data.get("account_plain", ACCOUNT_PLAIN)),
                 account_resolved={
@@ -118,5 +129,5 @@ class FieldMap:
                 contact_points=dict(data.get("contact_points", CONTACT_POINTS)),
                 contact_address=dict(data.get("contact_address", CONTACT_ADDRESS)),
             )
-        except (OSError, ValueError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise ConfigError(f"field map file {path} is unreadable: {exc}") from None

@@ -135,6 +135,20 @@ class CatalogNames(_Section):
     list_prices: str = "prices"
 
 
+class SalesforceFields(_Section):
+    """Which Salesforce field feeds which LogiSense field (read by ``statemachine.fieldmap``).
+
+    Each table replaces the field map's default of the same name when given.
+    """
+
+    account_plain: dict[str, str] | None = None
+    account_resolved: dict[str, tuple[str, str]] | None = None
+    account_extensions: dict[str, str] | None = None
+    contact_plain: dict[str, str] | None = None
+    contact_points: dict[str, str] | None = None
+    contact_address: dict[str, str] | None = None
+
+
 class LogiSenseMapping(_Section):
     """The whole mapping; every section has the documented (or chosen) defaults."""
 
@@ -144,6 +158,7 @@ class LogiSenseMapping(_Section):
     contact: ContactNames = ContactNames()
     price_plan: PricePlanNames = PricePlanNames()
     catalog: CatalogNames = CatalogNames()
+    salesforce: SalesforceFields = SalesforceFields()
 
     # -- what the session needs ---------------------------------------------------------------
 

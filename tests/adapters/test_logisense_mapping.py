@@ -179,3 +179,21 @@ def test_update_request_header_where_the_version_needs_it(tmp_path: Path) -> Non
         assert sim.state.tables["Account"][1]["name"] == "Renamed on v3"
         routes = sim.stats.as_json()["routes"]
         assert routes["PATCH /ResourceServer/api/v*/Account/{id}"] == 1
+
+
+def test_one_file_also_holds_the_salesforce_field_map(tmp_path: Path) -> None:
+    from statemachine.fieldmap import FieldMap
+
+    path = _write(
+        tmp_path,
+        '[contact]\nbilling_contact_type = "Invoice"\n'
+        '[salesforce.account_extensions]\nRegion__c = "region__c"\n',
+    )
+    settings = Settings(ls_mapping_file=str(path))
+    assert settings.field_map_file == str(path)
+    field_map = FieldMap.load(settings.field_map_file)
+    assert field_map.account_extensions == {"Region__c": "region__c"}
+    assert "Region__c" in field_map.watched("Account")
+    assert load_mapping(path).contact.billing_contact_type == "Invoice"
+    with pytest.raises(ConfigError, match=r"salesforce\.contact_points"):
+        load_mapping(_write(tmp_path, "[salesforce]\ncontact_points = 3\n"))
