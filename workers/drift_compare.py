@@ -146,6 +146,8 @@ class FieldComparison:
         for sf_name, ls_name in self.field_map.account_plain.items():
             if sf_name != "Id":
                 expected[ls_name] = (sf_name, values.get(sf_name))
+        for sf_name, column in self.field_map.account_extensions.items():
+            expected[f"extensions.{column}"] = (sf_name, values.get(sf_name))
         lookups = {
             "account_type": reference.account_types,
             "currency": reference.currencies,
