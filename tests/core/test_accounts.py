@@ -76,7 +76,8 @@ def test_currency_change_after_sync_fails_and_later_changes_flow(
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
     publish([update("Account", sfid, Name="Renamed Ltd")])
     wait_until(lambda: ls_accounts(logisense)[sfid]["name"] == "Renamed Ltd", what="rename")
-    assert store.states()[sfid] == "pushed"
+    # LogiSense holds the write a moment before the settle transaction records "pushed"
+    wait_until(lambda: store.states()[sfid] == "pushed", what="pushed after the rename")
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
 
 
