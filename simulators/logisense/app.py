@@ -181,7 +181,7 @@ class LogiSenseApp:
         if verb == "detail" and identity is not None:
             return _listing(1, [self._detail(path, identity)])
         if verb == "metadata":
-            return _listing(1, [metadata(state.schema.by_path[path])])
+            return _listing(1, [metadata(state.schema, state.schema.by_path[path])])
         if verb == "paged":
             number, size = _paging(environ)
             query = search.Query(page_number=number, page_size=size)
@@ -259,7 +259,7 @@ class LogiSenseApp:
             environ["billsync.update_filters"] = _filters(header)
 
 
-def metadata(res: Any) -> dict[str, Any]:
+def metadata(schema: Schema, res: Any) -> dict[str, Any]:
     """``GET /{Resource}/Metadata``: the resource's fields, which are updatable, and its routes."""
     fields = [
         {
@@ -267,7 +267,7 @@ def metadata(res: Any) -> dict[str, Any]:
             "type": spec.kind,
             "isRequired": spec.required,
             "isUpdatable": True,
-            "reference": spec.ref,
+            "reference": schema.path(spec.ref) if spec.ref else None,
         }
         for name, spec in res.fields.items()
     ] + [

@@ -391,6 +391,7 @@ def test_metadata_lists_each_resources_fields(ls: Client) -> None:
     names = {f["name"]: f for f in meta["fields"]}
     assert {"contactTypeId", "firstName", "lastName", "title", "isUsedForTax"} <= set(names)
     assert names["lastName"]["isRequired"] is True and names["identity"]["isUpdatable"] is False
+    assert names["contactTypeId"]["reference"] == "ContactType"
     plan_meta = ls.call("GET", "/Account/PricePlan/Metadata").json()["items"][0]
     assert "sfdcid" not in {f["name"] for f in plan_meta["fields"]}
 
