@@ -71,6 +71,9 @@ class FieldMap:
     account_extensions: dict[str, str] = field(default_factory=lambda: dict(ACCOUNT_EXTENSIONS))
     contact_points: dict[str, str] = field(default_factory=lambda: dict(CONTACT_POINTS))
     contact_address: dict[str, str] = field(default_factory=lambda: dict(CONTACT_ADDRESS))
+    #: A Salesforce contact field naming the LogiSense contact type (by name); None: every
+    #: contact is of the mapping's billing contact type.
+    contact_type_field: str | None = None
 
     def watched(self, object_name: str) -> frozenset[str]:
         """Salesforce fields whose change can require a LogiSense update."""
@@ -80,6 +83,8 @@ class FieldMap:
         elif object_name == "Contact":
             names = set(self.contact_plain) | set(CONTACT_LINK_FIELDS)
             names |= set(self.contact_points) | set(self.contact_address)
+            if self.contact_type_field:
+                names.add(self.contact_type_field)
         else:
             return frozenset()
         return frozenset(names | {SCOPE_FIELD})
@@ -128,6 +133,7 @@ class FieldMap:
                 account_extensions=dict(data.get("account_extensions", ACCOUNT_EXTENSIONS)),
                 contact_points=dict(data.get("contact_points", CONTACT_POINTS)),
                 contact_address=dict(data.get("contact_address", CONTACT_ADDRESS)),
+                contact_type_field=data.get("contact_type_field"),
             )
         except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise ConfigError(f"field map file {path} is unreadable: {exc}") from None

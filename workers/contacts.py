@@ -100,13 +100,15 @@ class ContactSync(ObjectSync):
         field_map = self.ctx.field_map
         reference = self.ctx.references.reference()
         type_name = self.ctx.logisense.mapping.contact.billing_contact_type
+        if field_map.contact_type_field and values.get(field_map.contact_type_field):
+            type_name = str(values[field_map.contact_type_field])
         problems: list[str] = []
         type_id = reference.contact_types.get(type_name)
         if type_id is None:
             problems.append(
                 f"LogiSense has no contact type {type_name!r} (known: "
                 f"{', '.join(sorted(reference.contact_types)) or 'none'}); add it or set "
-                "[contact] billing_contact_type in the mapping file."
+                "[contact] billing_contact_type in the mapping file (or pick a known type)."
             )
         payload: dict[str, Any] = {
             ls_name: values.get(sf_name)

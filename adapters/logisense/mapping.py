@@ -147,6 +147,7 @@ class SalesforceFields(_Section):
     contact_plain: dict[str, str] | None = None
     contact_points: dict[str, str] | None = None
     contact_address: dict[str, str] | None = None
+    contact_type_field: str | None = None
 
 
 class LogiSenseMapping(_Section):

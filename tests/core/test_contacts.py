@@ -129,3 +129,25 @@ def test_contact_points_and_address_land_as_documented(
         ),
         what="phone cleared, state changed",
     )
+
+
+def test_a_contact_field_may_choose_the_contact_type(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any, tmp_path: Any
+) -> None:
+    """The official app syncs contact types: a deployment names the Salesforce field that holds
+    the type in the mapping file's [salesforce] table; its points are that type's points."""
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[salesforce]\ncontact_type_field = "Department"\n')
+    run_worker(ls_mapping_file=str(mapping))
+    publish([account(90), contact(9, 90, Department="Shipping"), contact(10, 90)])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(90), contact_id(9), contact_id(10)]), what="ok")
+    state = logisense.state
+    held = ls_contacts(logisense)
+    shipping = held[contact_id(9)]
+    assert state.tables["ContactType"][shipping["contactTypeId"]]["name"] == "Shipping"
+    kinds = state.tables["ContactPointType"]
+    assert {kinds[p["contactPointTypeId"]]["contactTypeId"] for p in shipping["contactPoints"]} == {
+        shipping["contactTypeId"]
+    }
+    assert state.tables["ContactType"][held[contact_id(10)]["contactTypeId"]]["name"] == "Billing"
