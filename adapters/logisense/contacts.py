@@ -45,10 +45,13 @@ class ContactRecords:
 
     # -- contact point types ------------------------------------------------------------------
 
-    def point_type_ids(self, contact_type_id: int) -> dict[str, int]:
-        """``{"email": 7, ...}``: the contact point types of a contact type, by billsync role."""
+    def point_type_ids(self, contact_type_id: int, *, fresh: bool = False) -> dict[str, int]:
+        """``{"email": 7, ...}``: the contact point types of a contact type, by billsync role.
+
+        Read once per process; ``fresh`` reads them again (a type added in LogiSense since).
+        """
         with self._lock:
-            if self._types is None:
+            if self._types is None or fresh:
                 table: dict[int, dict[str, int]] = {}
                 for item in self.point_types.iter_all():
                     table.setdefault(int(item.get("contactTypeId") or 0), {})[
@@ -161,6 +164,8 @@ class ContactRecords:
     def _points(self, type_id: int, points: dict[str, Any]) -> list[dict[str, Any]]:
         c = self.mapping.contact
         ids = self.point_type_ids(type_id)
+        if any(points.get(r) not in (None, "", {}) and r not in ids for r in ROLES):
+            ids = self.point_type_ids(type_id, fresh=True)
         out: list[dict[str, Any]] = []
         for role in ROLES:
             value = points.get(role)

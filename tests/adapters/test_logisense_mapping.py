@@ -197,3 +197,22 @@ def test_one_file_also_holds_the_salesforce_field_map(tmp_path: Path) -> None:
     assert load_mapping(path).contact.billing_contact_type == "Invoice"
     with pytest.raises(ConfigError, match=r"salesforce\.contact_points"):
         load_mapping(_write(tmp_path, "[salesforce]\ncontact_points = 3\n"))
+
+
+def test_lookup_without_a_search_filter_pages_and_compares(tmp_path: Path) -> None:
+    """An instance whose Search cannot filter on a custom field: billsync pages through the
+    accounts and compares the extension itself, still exactly."""
+    mapping = load_mapping(_write(tmp_path, '[account]\nsfdcid_search_name = ""\n'))
+    with (
+        LogiSenseSimulator(username=USER, password=PASSWORD, client_id=CLIENT) as sim,
+        LogiSenseClient(
+            sim.base_url, username=USER, password=PASSWORD, client_id=CLIENT, mapping=mapping
+        ) as client,
+    ):
+        base = {"currencyId": 1, "accountStatusTypeId": 1, "billGroupId": 1}
+        made = client.create_account({**base, "name": "A", "extensions": {"sfdcid": "001X"}})
+        client.create_account({**base, "name": "B", "extensions": {"sfdcid": "001x"}})
+        found = client.find_account_by_sfdcid("001X")
+        assert found is not None and found["identity"] == made["identity"]
+        searches = [e for e in sim.stats.log if e["route"].endswith("/Account/Search")]
+        assert searches  # paged by identity, no sfdcid filter sent
