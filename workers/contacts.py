@@ -39,10 +39,12 @@ class ContactSync(ObjectSync):
             self.pushed(session, record, plan, f"LogiSense contact {ls_id} {verb}")
 
     def _plan(self, record_id: int) -> Plan | None:
+        # read (maybe from LogiSense) before the store transaction opens, never inside it
+        reference = self.ctx.references.reference()
         with self.owned(record_id) as (session, record):
             values = dict(record.values or {})
             problems = contact_problems(values)
-            typed, more = self._typed(record.sfid, values)
+            typed, more = self._typed(record.sfid, values, reference)
             problems += more
             if problems:
                 self.reject(session, record, problems)
@@ -95,10 +97,11 @@ class ContactSync(ObjectSync):
                 extra={"written": written, "synced": synced_reason, "sfid": record.sfid},
             )
 
-    def _typed(self, sfid: str, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    def _typed(
+        self, sfid: str, values: dict[str, Any], reference: Any
+    ) -> tuple[dict[str, Any], list[str]]:
         """The contact's LogiSense view (type, names, contact points), and what is wrong."""
         field_map = self.ctx.field_map
-        reference = self.ctx.references.reference()
         type_name = self.ctx.logisense.mapping.contact.billing_contact_type
         if field_map.contact_type_field and values.get(field_map.contact_type_field):
             type_name = str(values[field_map.contact_type_field])
