@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.store.models import SyncRecord
 from statemachine.fieldmap import FieldMap
+from workers.contacts import contact_address
 
 if TYPE_CHECKING:
     from adapters.logisense import ReferenceData
@@ -110,6 +111,9 @@ class FieldComparison:
             expected = self.account_expected(record, values, reference, linked["accounts"])
         else:
             expected = self.contact_expected(record, values, written, linked)
+            address, wrong = contact_address(values, self.field_map.contact_address, reference)
+            if not wrong:  # an address billsync cannot resolve is a rule failure, not drift
+                expected["points.address"] = ("MailingAddress", address)
         found = []
         for ls_name, (sf_name, want) in sorted(expected.items()):
             have = _field(actual, ls_name)

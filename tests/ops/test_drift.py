@@ -129,3 +129,26 @@ def test_unknown_sfdcid_is_reported_and_human_table_shows_it(
     code, fixed = _drift(cli, "--fix")
     assert code == 1 and fixed["requeued"] == []
     assert ls_accounts(logisense)[stranger]["name"] == "Made elsewhere"
+
+
+def test_a_hand_edited_address_is_drift_and_fix_restores_it(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any, cli: Any
+) -> None:
+    run_worker()
+    where = {"MailingCity": "Austin", "MailingCountryCode": "US", "MailingStateCode": "TX"}
+    publish([account(5), contact(5, 5, **where)])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(5), contact_id(5)], ("pushed",)), what="pushed")
+    person = ls_contacts(logisense)[contact_id(5)]
+    points = [{**p, "city": "Dallas"} if "countryId" in p else p for p in person["contactPoints"]]
+    _hand_edit(logisense, "Contact", person["identity"], contactPoints=points)
+    code, report = _drift(cli)
+    assert code == 1
+    assert [(d["sfid"], d["field"]) for d in report["differences"]] == [
+        (contact_id(5), "points.address")
+    ]
+    code, _fixed = _drift(cli, "--fix")
+    wait_until(
+        lambda: ls_contacts(logisense)[contact_id(5)]["address"]["city"] == "Austin",
+        what="address restored",
+    )
