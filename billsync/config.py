@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     # Outbound proxy of corporate networks (the usual variables; BILLSYNC_*_PROXY win)
     https_proxy: str | None = Field(default=None, validation_alias=AliasChoices("https_proxy"))
     no_proxy: str | None = Field(default=None, validation_alias=AliasChoices("no_proxy"))
+    ls_mapping_file: str | None = None
 
     # Work
     worker_concurrency: int = Field(default=8, ge=1, le=256)
@@ -125,6 +126,18 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_mapping_file(cls, data: Any) -> Any:
+        """Without a field map file, the LogiSense mapping file's ``[salesforce]`` table is it."""
+        if (
+            isinstance(data, dict)
+            and not data.get("field_map_file")
+            and data.get("ls_mapping_file")
+        ):
+            data = {**data, "field_map_file": data["ls_mapping_file"]}
+        return data
 
     @field_validator("sf_instance_url", "ls_base_url")
     @classmethod

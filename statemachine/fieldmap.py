@@ -1,14 +1,19 @@
-"""Which Salesforce fields map to which LogiSense fields (SPEC §3, docs/logisense-api.md).
+"""Which Salesforce fields map to which LogiSense fields (SPEC §3, docs/adapters-logisense.md).
 
-The defaults match the contract; a deployment can override them with a JSON file
-(``BILLSYNC_FIELD_MAP_FILE``) of the same shape. Only changes to mapped fields (or the scope flag)
-cause a LogiSense call. Fields whose LogiSense value needs a lookup (reference names, linked
-accounts) are "resolved" fields: the worker turns the Salesforce value into a LogiSense id.
+The defaults are LogiSense's documented names (Account ``accountsReceivableTermsId``,
+``invoicerAccountId``, ``accountTypeId``...; a contact's e-mail, phone and address as contact
+points) and the account fields whose change makes the official app resync: Name, Type, Status,
+Bill Group, AR term, parent, both invoice recipients and mapped custom fields ("extensions").
+A deployment can override them with a JSON file (``BILLSYNC_FIELD_MAP_FILE``) of the same shape.
+Only changes to mapped fields (or the scope flag) cause a LogiSense call. Fields whose LogiSense
+value needs a lookup (reference names, linked accounts) are "resolved" fields: the worker turns
+the Salesforce value into a LogiSense id.
 """
 
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -24,22 +29,30 @@ ACCOUNT_PLAIN = MappingProxyType({"Name": "name", "Id": "sfdcid"})
 ACCOUNT_RESOLVED = MappingProxyType(
     {
         "CurrencyIsoCode": ("currencyId", "currency"),
+        "Type": ("accountTypeId", "account_type"),
         "LogiSense_Account_Status__c": ("accountStatusTypeId", "account_status"),
         "LogiSense_Bill_Group__c": ("billGroupId", "bill_group"),
-        "LogiSense_AR_Term__c": ("accountsReceivableTermId", "ar_term"),
+        "LogiSense_AR_Term__c": ("accountsReceivableTermsId", "ar_term"),
         "ParentId": ("parentAccountId", "account"),
-        "Subscription_Invoice_Recipient__c": ("subscriptionInvoicerId", "invoicer"),
-        "Usage_Invoice_Recipient__c": ("usageInvoicerId", "invoicer"),
+        "Subscription_Invoice_Recipient__c": ("invoicerAccountId", "invoicer"),
+        "Usage_Invoice_Recipient__c": ("usageInvoicerAccountId", "invoicer"),
     }
 )
+#: Salesforce field -> LogiSense account custom field (extension column); none by default.
+ACCOUNT_EXTENSIONS: MappingProxyType[str, str] = MappingProxyType({})
 CONTACT_PLAIN = MappingProxyType(
+    {"FirstName": "firstName", "LastName": "lastName", "Title": "title", "Id": "sfdcid"}
+)
+#: Salesforce field -> contact point (billsync's role name; the mapping file names the type).
+CONTACT_POINTS = MappingProxyType({"Email": "email", "Phone": "phone"})
+#: Salesforce address field -> part of the address contact point (codes: State/Country picklists).
+CONTACT_ADDRESS = MappingProxyType(
     {
-        "FirstName": "firstName",
-        "LastName": "lastName",
-        "Title": "title",
-        "Email": "email",
-        "Phone": "phone",
-        "Id": "sfdcid",
+        "MailingStreet": "street",
+        "MailingCity": "city",
+        "MailingPostalCode": "postal_code",
+        "MailingCountryCode": "country",
+        "MailingStateCode": "state",
     }
 )
 #: Contact fields that decide which accounts it links to.
@@ -55,13 +68,23 @@ class FieldMap:
         default_factory=lambda: dict(ACCOUNT_RESOLVED)
     )
     contact_plain: dict[str, str] = field(default_factory=lambda: dict(CONTACT_PLAIN))
+    account_extensions: dict[str, str] = field(default_factory=lambda: dict(ACCOUNT_EXTENSIONS))
+    contact_points: dict[str, str] = field(default_factory=lambda: dict(CONTACT_POINTS))
+    contact_address: dict[str, str] = field(default_factory=lambda: dict(CONTACT_ADDRESS))
+    #: A Salesforce contact field naming the LogiSense contact type (by name); None: every
+    #: contact is of the mapping's billing contact type.
+    contact_type_field: str | None = None
 
     def watched(self, object_name: str) -> frozenset[str]:
         """Salesforce fields whose change can require a LogiSense update."""
         if object_name == "Account":
             names = set(self.account_plain) | set(self.account_resolved)
+            names |= set(self.account_extensions)
         elif object_name == "Contact":
             names = set(self.contact_plain) | set(CONTACT_LINK_FIELDS)
+            names |= set(self.contact_points) | set(self.contact_address)
+            if self.contact_type_field:
+                names.add(self.contact_type_field)
         else:
             return frozenset()
         return frozenset(names | {SCOPE_FIELD})
@@ -85,11 +108,21 @@ class FieldMap:
 
     @classmethod
     def load(cls, path: str | None) -> FieldMap:
-        """The defaults, overridden by the JSON file at ``path`` when one is given."""
+        """The defaults, overridden by the file at ``path`` when one is given.
+
+        A JSON file holds the sections at its top level; a TOML file is the LogiSense mapping
+        file, whose optional ``[salesforce]`` table holds them, so one file can name everything
+        a deployment changes (docs/adapters-logisense.md, "The mapping file").
+        """
         if not path:
             return cls()
         try:
-            data: dict[str, Any] = json.loads(Path(path).read_text())
+            text = Path(path).read_text()
+            data: dict[str, Any] = (
+                tomllib.loads(text).get("salesforce", {})
+                if path.endswith(".toml")
+                else json.loads(text)
+            )
             return cls(
                 account_plain=dict(data.get("account_plain", ACCOUNT_PLAIN)),
                 account_resolved={
@@ -97,6 +130,10 @@ class FieldMap:
                     for k, v in data.get("account_resolved", ACCOUNT_RESOLVED).items()
                 },
                 contact_plain=dict(data.get("contact_plain", CONTACT_PLAIN)),
+                account_extensions=dict(data.get("account_extensions", ACCOUNT_EXTENSIONS)),
+                contact_points=dict(data.get("contact_points", CONTACT_POINTS)),
+                contact_address=dict(data.get("contact_address", CONTACT_ADDRESS)),
+                contact_type_field=data.get("contact_type_field"),
             )
-        except (OSError, ValueError, TypeError, IndexError) as exc:
+        except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
             raise ConfigError(f"field map file {path} is unreadable: {exc}") from None

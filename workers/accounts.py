@@ -46,6 +46,7 @@ class AccountSync(ObjectSync):
                 {str(v) for f, _ in LINKED_FIELDS if (v := values.get(f))} - {record.sfid},
             )
             problems = account_problems(values, reference)
+            problems += _account_type_problems(values, reference)
             parent = linked.get(values.get("ParentId") or "")
             if parent is not None:
                 mismatch = parent_currency_problem(values, parent.values or {})
@@ -74,7 +75,7 @@ class AccountSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": (record.detail or {}).get("written")},
+                extra={"written": (record.detail or {}).get("written"), "sfid": record.sfid},
             )
 
     def _payload(
@@ -90,8 +91,12 @@ class AccountSync(ObjectSync):
             for sf_name, ls_name in field_map.account_plain.items()
             if sf_name != "Id"
         }
-        payload["sfdcid"] = record.sfid
+        # Custom fields are LogiSense "extensions"; the official app keys accounts on `sfdcid`.
+        extensions = {col: values.get(sf) for sf, col in field_map.account_extensions.items()}
+        extensions[self.ctx.logisense.mapping.account.sfdcid_extension] = record.sfid
+        payload["extensions"] = extensions
         lookups = {
+            "account_type": reference.account_types,
             "currency": reference.currencies,
             "account_status": reference.account_statuses,
             "bill_group": reference.bill_groups,
@@ -115,13 +120,12 @@ class AccountSync(ObjectSync):
             if changes:
                 logisense.update_account(plan.ls_id, changes)
             return False, plan.ls_id
-        sfdcid = plan.payload["sfdcid"]
-        existing = logisense.find_account_by_sfdcid(sfdcid)
+        existing = logisense.find_account_by_sfdcid(plan.extra["sfid"])
         if existing is None:
             created = create_once(logisense.create_account, _without_nulls(plan.payload))
             return True, int(created["identity"])
         identity = int(existing["identity"])
-        changes = diff(plan.payload, existing)
+        changes = diff(plan.payload, _comparable(plan.payload, existing))
         if changes:
             logisense.update_account(identity, changes)
         return False, identity
@@ -179,3 +183,26 @@ def _projection(sync: ObjectSync, values: dict[str, Any]) -> dict[str, Any]:
 
 def _without_nulls(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
+
+
+def _comparable(payload: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
+    """An account found in LogiSense, with only the custom fields billsync writes.
+
+    Other custom fields (a billing user's own) are not billsync's; comparing them would turn
+    every adoption into a write.
+    """
+    mine = payload.get("extensions") or {}
+    theirs = existing.get("extensions") or {}
+    return {**existing, "extensions": {k: theirs.get(k) for k in mine}}
+
+
+def _account_type_problems(values: dict[str, Any], reference: Any) -> list[str]:
+    """The account's Type must name a LogiSense account type (docs §12: they must match)."""
+    kind = values.get("Type")
+    if not kind or kind in reference.account_types:
+        return []
+    known = ", ".join(sorted(reference.account_types)) or "none"
+    return [
+        f"Account Type {kind!r} does not exist in LogiSense (known: {known}); add it there "
+        "or pick one of these in Salesforce."
+    ]

@@ -107,7 +107,12 @@ class CatalogSync:
         packages = self.logisense.catalog()
         reference = self.logisense.reference_data()
         summary = CatalogSummary(list_currency=self.list_currency or default_currency(reference))
-        desired = desired_catalog(packages, reference, list_currency=summary.list_currency)
+        desired = desired_catalog(
+            packages,
+            reference,
+            list_currency=summary.list_currency,
+            name_pattern=self.logisense.mapping.catalog.product_name,
+        )
         self._say("reading the Salesforce mirror")
         mirror = self.reader.read()
         summary.salesforce_queries = mirror.queries

@@ -12,8 +12,10 @@ from typing import Any
 from adapters.salesforce.rest import SalesforceClient
 from billsync.errors import PermanentError
 from workers.catalog_mirror import (
-    PACKAGE_KEY,
+    PACKAGE_SERVICE_ID,
     PRICE_FIELDS,
+    PRODUCT_FIELDS,
+    PRODUCT_KEY,
     REFERENCE_KEY,
     SERVICE_KEY,
     STATE_PRICES,
@@ -58,10 +60,10 @@ class MirrorReader:
         """Every mirrored record billsync owns, in five or six queries."""
         state = MirrorState()
         self._pricebooks(state)
-        for row in self._query(state, "Product2", ["Name", "IsActive"], PACKAGE_KEY):
-            if row.get(PACKAGE_KEY):
-                state.products[str(row[PACKAGE_KEY])] = row
-        service_fields = ["Name", "Product__c", *PRICE_FIELDS, STATE_PRICES]
+        for row in self._query(state, "Product2", list(PRODUCT_FIELDS), PRODUCT_KEY):
+            if row.get(PRODUCT_KEY):
+                state.products[str(row[PRODUCT_KEY])] = row
+        service_fields = ["Name", "Product__c", PACKAGE_SERVICE_ID, *PRICE_FIELDS, STATE_PRICES]
         for row in self._flagged(state, "Product_Service__c", service_fields, SERVICE_KEY):
             if row.get(SERVICE_KEY):
                 state.services[str(row[SERVICE_KEY])] = row
@@ -92,7 +94,7 @@ class MirrorReader:
         soql = (
             "SELECT Id, Pricebook2Id, Product2Id, CurrencyIsoCode, UnitPrice, IsActive "
             f"FROM PricebookEntry WHERE Pricebook2Id IN ({in_list}) "
-            f"AND Product2.{PACKAGE_KEY} != null"
+            f"AND Product2.{PRODUCT_KEY} != null"
         )
         state.queries += 1
         for row in self.salesforce.query_all(soql):

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.salesforce.rest import RECORDS_PER_COLLECTION, SalesforceClient
 from workers.catalog_mirror import (
-    PACKAGE_KEY,
     PRICE_FIELDS,
+    PRODUCT_KEY,
     REFERENCE_KEY,
     SERVICE_KEY,
     STATE_PRICES,
@@ -100,12 +100,12 @@ class MirrorWriter:
         return str(book["Id"])
 
     def products(self, desired: DesiredCatalog) -> dict[str, str]:
-        """Upsert Product2 by package id; package id -> Product2 id of every mirrored product."""
+        """Upsert Product2 by product key; product key -> Product2 id of every mirrored product."""
         ids = {key: str(row["Id"]) for key, row in self.mirror.products.items()}
         changes = self._diff(
-            "Product2", PACKAGE_KEY, desired.products, self.mirror.products, "IsActive"
+            "Product2", PRODUCT_KEY, desired.products, self.mirror.products, "IsActive"
         )
-        ids.update(self._send("Product2", "upsert", changes, key_field=PACKAGE_KEY))
+        ids.update(self._send("Product2", "upsert", changes, key_field=PRODUCT_KEY))
         return ids
 
     def services(self, desired: DesiredCatalog, product_ids: Mapping[str, str]) -> None:

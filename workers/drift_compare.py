@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from adapters.store.models import SyncRecord
 from statemachine.fieldmap import FieldMap
+from workers.contacts import contact_address
 
 if TYPE_CHECKING:
     from adapters.logisense import ReferenceData
@@ -110,9 +111,12 @@ class FieldComparison:
             expected = self.account_expected(record, values, reference, linked["accounts"])
         else:
             expected = self.contact_expected(record, values, written, linked)
+            address, wrong = contact_address(values, self.field_map.contact_address, reference)
+            if not wrong:  # an address billsync cannot resolve is a rule failure, not drift
+                expected["points.address"] = ("MailingAddress", address)
         found = []
         for ls_name, (sf_name, want) in sorted(expected.items()):
-            have = actual.get(ls_name)
+            have = _field(actual, ls_name)
             if ls_name == "accountIds":
                 if not set(want) - set(have or []):
                     continue
@@ -146,7 +150,10 @@ class FieldComparison:
         for sf_name, ls_name in self.field_map.account_plain.items():
             if sf_name != "Id":
                 expected[ls_name] = (sf_name, values.get(sf_name))
+        for sf_name, column in self.field_map.account_extensions.items():
+            expected[f"extensions.{column}"] = (sf_name, values.get(sf_name))
         lookups = {
+            "account_type": reference.account_types,
             "currency": reference.currencies,
             "account_status": reference.account_statuses,
             "bill_group": reference.bill_groups,
@@ -175,10 +182,12 @@ class FieldComparison:
     ) -> Expected:
         """A contact's expected fields; ``accountIds`` are the accounts it is actively linked to
         (in scope, with a LogiSense id) plus those billsync last wrote."""
-        expected: Expected = {"sfdcid": ("Id", record.sfid)}
+        expected: Expected = {"points.sfdcid": ("Id", record.sfid)}
         for sf_name, ls_name in self.field_map.contact_plain.items():
             if sf_name != "Id":
                 expected[ls_name] = (sf_name, values.get(sf_name))
+        for sf_name, role in self.field_map.contact_points.items():
+            expected[f"points.{role}"] = (sf_name, values.get(sf_name) or None)
         accounts = linked["accounts"]
         ids = {
             int(a.ls_id)
@@ -188,6 +197,14 @@ class FieldComparison:
         ids |= {int(i) for i in written.get("accountIds") or []}
         expected["accountIds"] = (None, sorted(ids))
         return expected
+
+
+def _field(record: dict[str, Any], name: str) -> Any:
+    """A field of billsync's view of a record; ``points.email`` reads a nested value."""
+    value: Any = record
+    for part in name.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _norm(value: Any) -> Any:

@@ -95,7 +95,7 @@ def mark_for_repush(
         detail = dict(record.detail or {})
         written = dict(detail.get("written") or {})
         for name in ls_fields:
-            written.pop(name, None)
+            written.pop(name.split(".")[0], None)  # "points.email" lives under "points"
         detail["written"] = written
         record.detail = detail
         if record.state == PUSHED:

@@ -22,14 +22,15 @@ from workers.steps import ObjectSync, Plan, Wait, dependency_why
 OPPORTUNITY_SOQL = (
     "SELECT Id, Name, AccountId, StageName, IsWon, CurrencyIsoCode, Pricebook2Id, "
     "Pricebook2.Name, CloseDate, (SELECT Id, Quantity, UnitPrice, Product2Id, "
-    "Product2.LogiSense_Package_Id__c FROM OpportunityLineItems) "
+    "Product2.LogiSense_Package_Frequency_Id__c "
+    "FROM OpportunityLineItems) "
     "FROM Opportunity WHERE Id = '{id}'"
 )
 # Salesforce allows no lookup to OpportunityLineItem, so each service belongs to its opportunity
 # (master-detail ``Opportunity__c``) and names its line item in ``Opportunity_Product_Id__c``.
 SERVICES_SOQL = (
     "SELECT Id, Opportunity_Product_Id__c, Product_Service__c, "
-    "Product_Service__r.LogiSense_Service_Id__c, Quantity__c, Recurring_Price__c, "
+    "Product_Service__r.LogiSense_Package_Service_Id__c, Quantity__c, Recurring_Price__c, "
     "One_Time_Price__c, Overage_Price__c, State_Prices__c FROM Opportunity_Product_Service__c "
     "WHERE Opportunity__c = '{id}'"
 )
@@ -68,7 +69,6 @@ class OpportunitySync(ObjectSync):
         return {"opportunity": _clean(rows[0]), "services": [_clean(s) for s in services]}
 
     def _plan(self, record_id: int, source: dict[str, Any] | None) -> Plan | None:
-        reference = self.ctx.references.reference()
         catalog = self.ctx.references.catalog()
         known = {
             s.identity: p.identity
@@ -100,6 +100,10 @@ class OpportunitySync(ObjectSync):
             )
             if not account_sfid:
                 problems.append("Opportunity has no account.")
+            parts = _package_parts(
+                opportunity, catalog, account_currency or opportunity.get("CurrencyIsoCode")
+            )
+            problems += [p for p in parts.values() if isinstance(p, str)]
             if problems:
                 self.reject(session, record, problems)
                 return None
@@ -111,28 +115,33 @@ class OpportunitySync(ObjectSync):
             self.account_synced(
                 session, record, f"account {account_sfid} is LogiSense account {account.ls_id}"
             )
+            logisense = self.ctx.logisense
             payload = {
                 "name": str(opportunity.get("Name") or record.sfid)[:255],
                 "accountId": account.ls_id,
-                "description": f"Salesforce opportunity {record.sfid}",
                 "start": opportunity.get("CloseDate"),
-                "sfdcid": record.sfid,
-                "currencyId": reference.currencies.get(account_currency),
-                "packageServicePricePlan": _items(items, services, known),
+                "packageServicePricePlan": _items(
+                    services,
+                    {k: v for k, v in parts.items() if isinstance(v, tuple)},
+                    logisense.mapping.price_plan.item,
+                ),
             }
+            # Plans carry no sfdcid: a marker text in a documented field finds this one again.
+            payload[logisense.mapping.price_plan.key_field] = logisense.price_plan_key(record.sfid)
             return Plan(
                 record_id=record.id,
                 version=record.version,
                 values=opportunity,
                 payload=payload,
                 ls_id=record.ls_id,
+                extra={"sfid": record.sfid},
             )
 
     def _write(self, plan: Plan) -> tuple[bool, int]:
         logisense = self.ctx.logisense
         identity = plan.ls_id
         if identity is None:
-            existing = logisense.find_price_plan_by_sfdcid(plan.payload["sfdcid"])
+            existing = logisense.find_price_plan(plan.payload["accountId"], plan.extra["sfid"])
             identity = int(existing["identity"]) if existing else None
         if identity is None:
             created = logisense.create_price_plan(plan.payload)
@@ -178,9 +187,7 @@ def _lines(opportunity: dict[str, Any]) -> list[LineItem]:
         LineItem(
             sfid=item["Id"],
             unit_price=_decimal(item.get("UnitPrice")),
-            logisense_package_id=_int_or_none(
-                (item.get("Product2") or {}).get("LogiSense_Package_Id__c")
-            ),
+            logisense_package_id=None,
         )
         for item in opportunity.get("OpportunityLineItems") or []
     ]
@@ -209,7 +216,7 @@ def _services(rows: list[dict[str, Any]], item_ids: list[str]) -> list[ServiceLi
                 line_item_id=_line_item_id(row.get("Opportunity_Product_Id__c"), full_ids),
                 service_sfid=row.get("Product_Service__c") or row.get("Id") or "",
                 logisense_service_id=_int_or_none(
-                    (row.get("Product_Service__r") or {}).get("LogiSense_Service_Id__c")
+                    (row.get("Product_Service__r") or {}).get("LogiSense_Package_Service_Id__c")
                 ),
                 quantity=_decimal(row.get("Quantity__c")),
                 recurring_price=_decimal(row.get("Recurring_Price__c")),
@@ -221,23 +228,63 @@ def _services(rows: list[dict[str, Any]], item_ids: list[str]) -> list[ServiceLi
     return result
 
 
+def _package_parts(
+    opportunity: dict[str, Any], catalog: list[Any], currency: str | None
+) -> dict[str, tuple[int, int] | str]:
+    """Per line item: (package frequency id, package currency id), or why it has none.
+
+    A plan item names the package frequency the product was sold with (the Product2 carries it)
+    and the package's currency row for the account's currency: prices are in that currency only.
+    """
+    frequencies = {f.identity: p for p in catalog for f in p.frequencies}
+    out: dict[str, tuple[int, int] | str] = {}
+    for item in opportunity.get("OpportunityLineItems") or []:
+        product = item.get("Product2") or {}
+        frequency_id = _int_or_none(product.get("LogiSense_Package_Frequency_Id__c"))
+        package = frequencies.get(frequency_id) if frequency_id is not None else None
+        if package is None:
+            out[item["Id"]] = (
+                f"Product {item['Id']} names no current LogiSense package frequency: run "
+                "`billsync catalog sync` and quote from a current product."
+            )
+            continue
+        rows = [c for c in package.currencies if c.code == currency and c.is_active]
+        if not rows:
+            out[item["Id"]] = f"Package {package.name!r} is not offered in {currency} in LogiSense."
+            continue
+        out[item["Id"]] = (int(frequency_id), rows[0].identity)  # type: ignore[arg-type]
+    return out
+
+
 def _items(
-    items: list[LineItem], services: list[ServiceLine], known: dict[int, int]
+    services: list[ServiceLine], parts: dict[str, tuple[int, int]], names: Any
 ) -> list[dict[str, Any]]:
+    """``packageServicePricePlan`` items: keys documented, amounts where the mapping says."""
     result = []
     for service in services:
         service_id = service.logisense_service_id
-        if service_id is None:
+        part = parts.get(service.line_item_id)
+        if service_id is None or part is None:
             continue
-        result.append(
+        recurring = [
             {
-                "packageId": known[service_id],
-                "serviceId": service_id,
-                "quantity": float(service.quantity),
-                "recurringPrice": float(service.recurring_price),
-                "oneTimePrice": float(service.one_time_price),
-                "overagePrice": float(service.overage_price),
-                "statePrices": [{"state": s, "price": float(p)} for s, p in service.state_prices],
+                names.recurring_status: names.default_status,
+                names.recurring_amount: float(service.recurring_price),
             }
-        )
+        ] + [
+            {names.recurring_status: s, names.recurring_amount: float(p)}
+            for s, p in service.state_prices
+            if s != names.default_status
+        ]
+        item: dict[str, Any] = {
+            "packageServiceId": service_id,
+            "packageFrequencyId": part[0],
+            "packageCurrencyId": part[1],
+            names.quantity: float(service.quantity),
+            names.one_time_price: float(service.one_time_price),
+            names.recurring_prices: recurring,
+        }
+        if names.overage_price:
+            item[names.overage_price] = float(service.overage_price)
+        result.append(item)
     return result

@@ -1,22 +1,33 @@
 """The LogiSense Billing adapter: a thread-safe requests client with billsync's error types.
 
 See docs/adapters-logisense.md for what it does, how it handles tokens, threads and failures, and
-which LogiSense names it relies on.
+the mapping file that names what LogiSense's public documents leave open.
 """
 
-from .catalog import CatalogFrequency, CatalogPackage, CatalogPrice, CatalogService, StatePrice
+from .catalog import (
+    CatalogCurrency,
+    CatalogFrequency,
+    CatalogPackage,
+    CatalogPrice,
+    CatalogProduct,
+    CatalogService,
+    StatePrice,
+)
 from .client import LogiSenseClient
-from .names import DEFAULT_NAMES, LogiSenseNames
+from .mapping import DEFAULT_MAPPING, LogiSenseMapping, load_mapping
 from .reference import ReferenceData
 
 __all__ = [
-    "DEFAULT_NAMES",
+    "DEFAULT_MAPPING",
+    "CatalogCurrency",
     "CatalogFrequency",
     "CatalogPackage",
     "CatalogPrice",
+    "CatalogProduct",
     "CatalogService",
     "LogiSenseClient",
-    "LogiSenseNames",
+    "LogiSenseMapping",
     "ReferenceData",
     "StatePrice",
+    "load_mapping",
 ]

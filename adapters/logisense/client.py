@@ -15,9 +15,11 @@ from adapters.proxies import proxy_for
 from billsync.config import Settings
 from billsync.errors import ConfigError
 
+from .accounts import AccountRecords
 from .catalog import CatalogPackage, load_catalog
-from .names import DEFAULT_API_VERSION, DEFAULT_NAMES, LogiSenseNames
-from .records import RecordResource
+from .contacts import ContactRecords
+from .mapping import DEFAULT_API_VERSION, DEFAULT_MAPPING, LogiSenseMapping, load_mapping
+from .price_plans import PricePlanRecords
 from .reference import ReferenceData, load_reference_data
 from .session import Credentials, LogiSenseSession
 
@@ -44,7 +46,7 @@ class LogiSenseClient:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         pool_size: int = DEFAULT_POOL_SIZE,
         verify: bool | str = True,
-        names: LogiSenseNames = DEFAULT_NAMES,
+        mapping: LogiSenseMapping = DEFAULT_MAPPING,
         proxy: str | None = None,
     ) -> None:
         if password is None and client_secret is None:
@@ -56,22 +58,27 @@ class LogiSenseClient:
         self.session = LogiSenseSession(
             base_url,
             credentials,
-            names=names,
+            names=mapping,
             api_version=api_version,
             timeout_s=timeout_s,
             pool_size=pool_size,
             verify=verify,
             proxy=proxy,
         )
-        self.accounts = RecordResource(self.session, names.account, "account")
-        self.contacts = RecordResource(self.session, names.contact, "contact")
-        self.price_plans = RecordResource(self.session, names.price_plan, "price plan")
+        self.mapping = mapping
+        self.accounts = AccountRecords(self.session, mapping)
+        self.contacts = ContactRecords(self.session, mapping)
+        self.price_plans = PricePlanRecords(self.session, mapping)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, names: LogiSenseNames = DEFAULT_NAMES
+        cls, settings: Settings, *, mapping: LogiSenseMapping | None = None
     ) -> LogiSenseClient:
-        """Build the client from ``BILLSYNC_LS_*``; a ConfigError names every missing variable."""
+        """Build the client from ``BILLSYNC_LS_*``; a ConfigError names every missing variable.
+
+        The mapping is ``BILLSYNC_LS_MAPPING_FILE`` (validated now, so a bad key stops the
+        process at start-up), else the shipped defaults.
+        """
         missing = [
             f"BILLSYNC_{name.upper()}"
             for name in ("ls_base_url", "ls_username", "ls_client_id")
@@ -95,7 +102,7 @@ class LogiSenseClient:
             api_version=settings.ls_api_version,
             timeout_s=settings.http_timeout_s,
             pool_size=max(DEFAULT_POOL_SIZE, settings.worker_concurrency),
-            names=names,
+            mapping=mapping or load_mapping(settings.ls_mapping_file),
             verify=settings.ls_ca_bundle or True,
             proxy=proxy_for(
                 settings.ls_base_url,
@@ -108,73 +115,77 @@ class LogiSenseClient:
     # -- accounts ---------------------------------------------------------------------------------
 
     def find_account_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
-        """The LogiSense account created for Salesforce account ``sfdcid``, or None."""
+        """The account whose ``sfdcid`` extension is exactly ``sfdcid``; several: PermanentError."""
         return self.accounts.find_by_sfdcid(sfdcid)
 
     def create_account(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Create an account; the stored instance, with its ``identity``."""
+        """Create an account (and its ``Account/Parent`` row); billsync's view of it."""
         return self.accounts.create(fields)
 
-    def update_account(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Change only ``fields`` of an account; the stored instance."""
-        return self.accounts.update(identity, fields)
+    def update_account(self, identity: int, fields: dict[str, Any]) -> None:
+        """Change only ``fields`` of an account (``parentAccountId`` moves its parent row)."""
+        self.accounts.update(identity, fields)
 
     def get_account(self, identity: int) -> dict[str, Any] | None:
-        """The account, or None if LogiSense has no account with that identity."""
+        """The account's view, or None if LogiSense has no account with that identity."""
         return self.accounts.get(identity)
 
     def iter_accounts(self) -> Iterator[dict[str, Any]]:
-        """Every account (billsync's and others'), paged, for drift checks."""
+        """Every account's view (billsync's and others'), paged, for drift checks."""
         return self.accounts.iter_all()
 
     # -- contacts ---------------------------------------------------------------------------------
 
     def find_contact_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
-        """The LogiSense contact created for Salesforce contact ``sfdcid``, or None."""
+        """The contact whose ``sfdcid`` contact point is exactly ``sfdcid``; several: error."""
         return self.contacts.find_by_sfdcid(sfdcid)
 
     def create_contact(self, fields: dict[str, Any]) -> dict[str, Any]:
-        """Create a contact (``accountIds`` links it to one or more accounts); the instance."""
+        """Create a contact under its first account, linked to the others; its view."""
         return self.contacts.create(fields)
 
-    def update_contact(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
-        """Change only ``fields`` of a contact (``accountIds`` replaces the whole list)."""
-        return self.contacts.update(identity, fields)
+    def update_contact(self, identity: int, fields: dict[str, Any]) -> None:
+        """Change only ``fields`` of a contact (``accountIds`` only ever adds links)."""
+        self.contacts.update(identity, fields)
 
     def get_contact(self, identity: int) -> dict[str, Any] | None:
-        """The contact, or None."""
+        """The contact's view, or None."""
         return self.contacts.get(identity)
 
     def iter_contacts(self) -> Iterator[dict[str, Any]]:
-        """Every contact, paged, for drift checks."""
-        return self.contacts.iter_all()
+        """Every contact's view, paged, for drift checks."""
+        return iter(self.contacts.iter_all())
 
     # -- price plans ------------------------------------------------------------------------------
 
-    def find_price_plan_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
-        """The account price plan pushed for opportunity ``sfdcid``, or None."""
-        return self.price_plans.find_by_sfdcid(sfdcid)
+    def find_price_plan(self, account_id: int, sfid: str) -> dict[str, Any] | None:
+        """The plan of ``account_id`` pushed for opportunity ``sfid``, or None."""
+        return self.price_plans.find(account_id, sfid)
+
+    def price_plan_key(self, sfid: str) -> str:
+        """The marker text (in the mapping's ``key_field``) of opportunity ``sfid``'s plan."""
+        return self.price_plans.key(sfid)
 
     def create_price_plan(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create an account price plan (items in ``packageServicePricePlan``); the instance."""
-        return self.price_plans.create(fields)
+        return self.price_plans.resource.create(fields)
 
     def update_price_plan(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
         """Change only ``fields`` of a price plan (a new item list replaces the old one)."""
-        return self.price_plans.update(identity, fields)
+        return self.price_plans.resource.update(identity, fields)
 
     def get_price_plan(self, identity: int) -> dict[str, Any] | None:
         """The price plan, or None."""
-        return self.price_plans.get(identity)
+        return self.price_plans.resource.get(identity)
 
     # -- read-only data ---------------------------------------------------------------------------
 
     def reference_data(self) -> ReferenceData:
-        """Currencies, account status types, bill groups and AR terms, as one snapshot."""
+        """Every reference table (currencies ... countries and states), as one snapshot."""
         return load_reference_data(self.session)
 
     def catalog(self) -> list[CatalogPackage]:
-        """Every package with its frequencies, services and per-currency list prices."""
+        """Every package with its frequencies, currencies, services and list prices."""
         return load_catalog(self.session)
 
     # -- plumbing ---------------------------------------------------------------------------------

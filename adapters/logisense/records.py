@@ -1,12 +1,13 @@
 """The records billsync writes (accounts, contacts, price plans): find, create, update, read, list.
 
-The three resources behave the same way on the wire, so one class serves all of them; the client
-names them. ``find_by_sfdcid`` is what makes creates safe to repeat (SPEC §6): a worker that died
-between the write and its ack looks the record up by its Salesforce id before creating it again.
+Every LogiSense resource behaves the same way on the wire (search, create, PATCH, read, page), so
+one class serves all of them; ``accounts``, ``contacts`` and ``price_plans`` build billsync's view
+of a record (extensions, contact points, the parent row) on top of it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,7 @@ def identity_of(value: Any) -> int:
 
 
 class RecordResource:
-    """One writable LogiSense resource (``Account``, ``Contact``, ``Account/PricePlan``)."""
+    """One LogiSense resource (``Account``, ``Contact``, ``Account/PricePlan``, ``Currency``...)."""
 
     def __init__(
         self,
@@ -41,26 +42,44 @@ class RecordResource:
         self.noun = noun
         self.page_size = page_size
 
-    def find_by_sfdcid(self, sfdcid: str) -> dict[str, Any] | None:
-        """The record whose ``sfdcid`` equals ``sfdcid``, or None (one ``Search`` call)."""
-        if not isinstance(sfdcid, str) or not sfdcid:
-            raise PermanentError(
-                f"a Salesforce id to look up must be a non-empty string: {sfdcid!r}"
-            )
-        field = self.session.names.sfdcid_field
-        query = {"top": 2, "search": [{"name": field, "operator": "eq", "value": sfdcid}]}
+    def search(self, filters: list[tuple[str, str, Any]], *, top: int = 100) -> list[Any]:
+        """Records matching every ``(name, operator, value)`` filter (one ``Search`` call)."""
+        query = {
+            "top": top,
+            "search": [
+                {"name": name, "operator": op, "value": value, "condition": "and"}
+                for name, op, value in filters
+            ],
+        }
         body = self.session.call(
             "POST", self.path, noun=self.noun, action="Search", body={"query": query}
         )
-        items = list_items(body)
-        exact = [item for item in items if item.get(field) == sfdcid]
-        found = exact or items
-        return found[0] if found else None
+        return list_items(body)
+
+    def paged(self) -> Iterator[dict[str, Any]]:
+        """Every record through ``GET /Paged``, page details in the ``Pagination`` header."""
+        number = 1
+        while True:
+            header = json.dumps({"pageNumber": number, "pageSize": self.page_size})
+            body = self.session.call(
+                "GET", self.path, noun=self.noun, action="Paged", headers={"Pagination": header}
+            )
+            items = list_items(body)
+            yield from items
+            total = body.get("totalCount") if isinstance(body, dict) else None
+            seen = (number - 1) * self.page_size + len(items)
+            if len(items) < self.page_size or (isinstance(total, int) and seen >= total):
+                return
+            number += 1
 
     def create(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Create a record; the created instance as LogiSense stored it (with its ``identity``)."""
         body = self.session.call("POST", self.path, noun=self.noun, body=fields)
         return self._instance(body, None)
+
+    def delete(self, identity: int) -> None:
+        """DELETE one record (billsync only removes connector rows, never billing data)."""
+        self.session.call("DELETE", self.path, noun=self.noun, identity=identity_of(identity))
 
     def update(self, identity: int, fields: dict[str, Any]) -> dict[str, Any]:
         """PATCH only ``fields`` (the rest of the record is left as it is); the updated instance."""

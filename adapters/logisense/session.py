@@ -11,6 +11,7 @@ billing integration either.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -29,7 +30,7 @@ from adapters.proxies import session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, TransientError
 
 from .envelopes import error_messages, refusal
-from .names import LogiSenseNames
+from .mapping import LogiSenseMapping
 from .token import Grant, TokenKeeper, grant_from
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class LogiSenseSession:
         base_url: str,
         credentials: Credentials,
         *,
-        names: LogiSenseNames,
+        names: LogiSenseMapping,
         api_version: int,
         timeout_s: float,
         pool_size: int,
@@ -109,21 +110,32 @@ class LogiSenseSession:
         identity: int | None = None,
         action: str | None = None,
         body: Any = None,
+        headers: dict[str, str] | None = None,
     ) -> Any:
         """``method`` on ``resource[/identity][/action]``; the parsed JSON body (None if empty).
 
-        A 401 triggers one fresh login and one resend; a second 401 is ``AuthenticationFailed``.
-        Every other failure is translated by ``envelopes.refusal`` or ``_transport_failure``.
+        A PUT or PATCH on a resource served by an API version older than the mapping's
+        ``update_request_below_version`` carries the ``UpdateRequest`` header naming the fields
+        it changes (LogiSense requires it before v4). A 401 triggers one fresh login and one
+        resend; a second 401 is ``AuthenticationFailed``. Every other failure is translated by
+        ``envelopes.refusal`` or ``_transport_failure``.
         """
         path = resource + (f"/{identity}" if identity is not None else "")
         path += f"/{action}" if action else ""
         url = f"{self.base_url}/{self._root(resource)}/{path}"
         key = f"{method} {resource}" + (f"/{action}" if action else "")
+        extra = dict(headers or {})
+        if (
+            method in ("PUT", "PATCH")
+            and isinstance(body, dict)
+            and self.needs_update_request(resource)
+        ):
+            extra["UpdateRequest"] = json.dumps({"filters": sorted(body)})
         token = self.tokens.token()
-        response = self._send(key, method, url, token, body, noun)
+        response = self._send(key, method, url, token, body, noun, extra)
         if response.status_code == 401:
             token = self.tokens.refused(token)
-            response = self._send(key, method, url, token, body, noun)
+            response = self._send(key, method, url, token, body, noun, extra)
             if response.status_code == 401:
                 raise AuthenticationFailed(
                     f"LogiSense refused a fresh token on the {noun} request (401); check that "
@@ -151,9 +163,16 @@ class LogiSenseSession:
 
     # -- HTTP -----------------------------------------------------------------------------------
 
+    def version(self, resource: str) -> int:
+        """The API version ``resource`` is spoken in (the mapping may override it per resource)."""
+        return self.names.versions.get(resource, self.api_version)
+
+    def needs_update_request(self, resource: str) -> bool:
+        """Whether a PUT/PATCH on ``resource`` must carry the ``UpdateRequest`` header."""
+        return self.version(resource) < self.names.server.update_request_below_version
+
     def _root(self, resource: str) -> str:
-        version = self.names.versions.get(resource, self.api_version)
-        return self.names.resource_root.format(version=version)
+        return self.names.resource_root.format(version=self.version(resource))
 
     def _http(self) -> requests.Session:
         session: requests.Session | None = getattr(self._local, "session", None)
@@ -186,9 +205,16 @@ class LogiSenseSession:
         return session
 
     def _send(
-        self, key: str, method: str, url: str, token: str, body: Any, noun: str
+        self,
+        key: str,
+        method: str,
+        url: str,
+        token: str,
+        body: Any,
+        noun: str,
+        extra: dict[str, str],
     ) -> requests.Response:
-        headers = {**JSON_ACCEPT, "Authorization": f"Bearer {token}"}
+        headers = {**JSON_ACCEPT, **extra, "Authorization": f"Bearer {token}"}
         return self._request(key, noun, method, url, headers=headers, json=body)
 
     def _request(
@@ -227,9 +253,32 @@ class LogiSenseSession:
 
     # -- login ----------------------------------------------------------------------------------
 
-    def _login(self) -> Grant:
-        """One ``Access/Login``; refused credentials are permanent, outages are transient."""
+    def _login(self, previous: Grant | None = None) -> Grant:
+        """A new token: the ``refresh_token`` grant first when there is one, else a login.
+
+        A refused refresh (the refresh token expired or was revoked) falls back to a full login
+        at once; refused credentials are permanent, outages are transient.
+        """
         url = f"{self.base_url}/{self.names.login_path.format(version=self.api_version)}"
+        if previous is not None and previous.refresh_token:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": previous.refresh_token,
+                "client_id": self._credentials.client_id,
+            }
+            response = self._request(
+                "POST Access/Login", "login", "POST", url, data=form, headers=JSON_ACCEPT
+            )
+            if response.status_code < 300:
+                return grant_from(_json_or_none(response), now=time.monotonic())
+            if response.status_code >= 500 or response.status_code in (408, 429):
+                raise refusal(
+                    response.status_code,
+                    _json_or_none(response),
+                    noun="login",
+                    retry_after=response.headers.get("Retry-After"),
+                )
+            log.debug("LogiSense refused the refresh token (%d); logging in", response.status_code)
         response = self._request(
             "POST Access/Login",
             "login",

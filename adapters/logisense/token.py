@@ -31,6 +31,7 @@ class Grant:
     access_token: str
     refresh_at: float
     expires_at: float
+    refresh_token: str | None = None
 
     def __repr__(self) -> str:
         return f"Grant(access_token='***', refresh_at={self.refresh_at:.1f})"
@@ -45,13 +46,19 @@ def grant_from(body: object, *, now: float) -> Grant:
     except (TypeError, ValueError):
         expires_in = DEFAULT_EXPIRES_IN
     lifetime = max(MIN_LIFETIME_S, expires_in)
-    return Grant(body["access_token"], now + lifetime * REFRESH_FRACTION, now + lifetime)
+    refresh = body.get("refresh_token")
+    return Grant(
+        body["access_token"],
+        now + lifetime * REFRESH_FRACTION,
+        now + lifetime,
+        refresh if isinstance(refresh, str) and refresh else None,
+    )
 
 
 class TokenKeeper:
-    """Holds the current grant; ``login`` is the function that performs one real login."""
+    """Holds the current grant; ``login(previous)`` gets a new one (refreshing ``previous``)."""
 
-    def __init__(self, login: Callable[[], Grant]) -> None:
+    def __init__(self, login: Callable[[Grant | None], Grant]) -> None:
         self._login = login
         self._lock = threading.Lock()
         self._grant: Grant | None = None
@@ -88,7 +95,7 @@ class TokenKeeper:
 
     def _fresh_grant(self) -> Grant:
         try:
-            grant = self._login()
+            grant = self._login(self._grant)
         except (AuthenticationFailed, TransientError):
             self._grant = None
             raise

@@ -105,7 +105,17 @@ def check(rig: Rig, expected: dict[str, Any]) -> Outcome:
     """Compare LogiSense and the store with what Salesforce holds (``expected``)."""
     outcome = Outcome("check")
     accounts: dict[str, dict[str, Any]] = expected["accounts"]
-    in_ls = [a for a in rig.logisense.dump().get("Account", []) if a.get("sfdcid")]
+    dump = rig.logisense.dump()
+    parents = {r["accountId"]: r["parentAccountId"] for r in dump.get("Account/Parent", [])}
+    viewed = [
+        {
+            **a,
+            "sfdcid": (a.get("extensions") or {}).get("sfdcid"),
+            "parentAccountId": parents.get(a["identity"]),
+        }
+        for a in dump.get("Account", [])
+    ]
+    in_ls = [a for a in viewed if a["sfdcid"]]
     counts = Counter(str(a["sfdcid"]).upper() for a in in_ls)
     outcome.duplicated = sorted(s for s, n in counts.items() if n > 1)
     by_sfid = {str(a["sfdcid"]).upper(): a for a in in_ls}

@@ -49,30 +49,22 @@ def _print_written(written: dict[str, Any]) -> None:
     """What billsync last wrote to LogiSense; a price plan's items as a table of their own."""
     plain = sorted((k, v) for k, v in written.items() if k != PLAN_ITEMS)
     console.print(table("last written to LogiSense", ["field", "value"], plain))
-    items = written.get(PLAN_ITEMS)
-    if items and isinstance(items, list):
-        console.print(
-            table(
-                "price plan items",
-                ["package", "service", "quantity", "recurring", "one-time", "overage", "states"],
-                [
-                    (
-                        i.get("packageId"),
-                        i.get("serviceId"),
-                        i.get("quantity"),
-                        i.get("recurringPrice"),
-                        i.get("oneTimePrice"),
-                        i.get("overagePrice"),
-                        ", ".join(
-                            f"{p.get('state')}: {p.get('price')}"
-                            for p in i.get("statePrices") or []
-                        ),
-                    )
-                    for i in items
-                    if isinstance(i, dict)
-                ],
-            )
+    items = [i for i in written.get(PLAN_ITEMS) or [] if isinstance(i, dict)]
+    if items:
+        # the item's field names come from the LogiSense mapping file: show whatever was sent
+        columns = list(dict.fromkeys(k for i in items for k in i))
+        rows = [tuple(_cell(i.get(c)) for c in columns) for i in items]
+        console.print(table("price plan items", columns, rows))
+
+
+def _cell(value: Any) -> Any:
+    """A plan item value for a table cell; nested lists (prices per status) as compact text."""
+    if isinstance(value, list):
+        return ", ".join(
+            ": ".join(str(v) for v in entry.values()) if isinstance(entry, dict) else str(entry)
+            for entry in value
         )
+    return value
 
 
 def status_json(entity: EntityStatus) -> dict[str, Any]:

@@ -74,12 +74,42 @@ def logisense(
     username: Annotated[str, typer.Option()] = "billsync",
     password: Annotated[str, typer.Option()] = "billsync-password",
     client_id: Annotated[str, typer.Option("--client-id")] = "billsync",
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--mapping",
+            help="A LogiSense mapping file (TOML): serve its resource paths and field names, "
+            "to try a deployment's own choices locally.",
+        ),
+    ] = None,
+    unique_sfdcid: Annotated[
+        bool,
+        typer.Option(
+            "--unique-sfdcid/--no-unique-sfdcid",
+            help="Refuse a second record with the same sfdcid (LogiSense itself does not).",
+        ),
+    ] = False,
 ) -> None:
     """The LogiSense Billing simulator."""
+    from adapters.logisense.mapping import load_mapping
+    from billsync.cli.common import translated_errors
+
     with _needs_sim_extra():
         from simulators.logisense.simulator import main
 
-    raise typer.Exit(main(port, username, password, client_id, host=host))
+    with translated_errors():
+        chosen = load_mapping(mapping)
+    raise typer.Exit(
+        main(
+            port,
+            username,
+            password,
+            client_id,
+            host=host,
+            mapping=chosen,
+            unique_sfdcid=unique_sfdcid,
+        )
+    )
 
 
 @contextmanager

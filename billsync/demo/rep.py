@@ -29,11 +29,14 @@ class Service:
 
 @dataclass
 class Line:
-    """One OpportunityLineItem: a LogiSense package and its services; the price is their sum."""
+    """One OpportunityLineItem: a LogiSense package (sold with a frequency) and its services;
+    the price is their sum. The product is found through the first service's package service id,
+    the frequency's name and the currency ("Internet Essentials 1m USD")."""
 
     package: int
     services: list[Service]
     unit_price: float | None = None
+    frequency: str = "1m"
 
     def total(self) -> float:
         """Sum of quantity x recurring + one-time (SPEC §3)."""
@@ -135,24 +138,36 @@ class Rep:
             raise LookupError(f"no price book {name!r}")
         return str(rows[0]["Id"])
 
-    def entry(self, package: int, currency: str, book: str = "LogiSense") -> str:
-        """The PricebookEntry of LogiSense package ``package`` in ``book`` and ``currency``."""
+    def product(self, service: int, currency: str, frequency: str = "1m") -> str:
+        """The Product2 (one per package frequency and currency) that sells package service
+        ``service`` with ``frequency`` in ``currency``."""
+        rows = self.query(
+            "SELECT Product__c FROM Product_Service__c WHERE "
+            f"LogiSense_Package_Service_Id__c = '{service}' AND "
+            f"Product__r.Name LIKE '% {frequency} {currency}'"
+        )
+        if not rows:
+            raise LookupError(f"no product sells service {service} ({frequency}, {currency})")
+        return str(rows[0]["Product__c"])
+
+    def entry(self, product: str, currency: str, book: str = "LogiSense") -> str:
+        """The PricebookEntry of Product2 ``product`` in ``book`` and ``currency``."""
         rows = self.query(
             "SELECT Id FROM PricebookEntry WHERE Pricebook2.Name = "
-            f"'{book}' AND Product2.LogiSense_Package_Id__c = '{package}' "
-            f"AND CurrencyIsoCode = '{currency}'"
+            f"'{book}' AND Product2Id = '{product}' AND CurrencyIsoCode = '{currency}'"
         )
         if not rows:
-            raise LookupError(f"no entry for package {package} in {book} ({currency})")
+            raise LookupError(f"no entry for product {product} in {book} ({currency})")
         return str(rows[0]["Id"])
 
-    def product_service(self, service: int) -> str:
-        """The Product_Service__c mirroring LogiSense service ``service``."""
+    def product_service(self, product: str, service: int) -> str:
+        """The Product_Service__c of ``product`` mirroring LogiSense package service ``service``."""
         rows = self.query(
-            f"SELECT Id FROM Product_Service__c WHERE LogiSense_Service_Id__c = '{service}'"
+            "SELECT Id FROM Product_Service__c WHERE "
+            f"Product__c = '{product}' AND LogiSense_Package_Service_Id__c = '{service}'"
         )
         if not rows:
-            raise LookupError(f"no Product_Service__c for service {service}")
+            raise LookupError(f"no Product_Service__c for service {service} of {product}")
         return str(rows[0]["Id"])
 
     # -- the rep's own records ----------------------------------------------------------------
@@ -184,24 +199,28 @@ class Rep:
             },
         )
         for line in lines:
+            known = next(s.service for s in line.services if s.sf_service_id is None)
+            product = self.product(known, currency, line.frequency)
             item = self.create(
                 "OpportunityLineItem",
                 {
                     "OpportunityId": opp,
-                    "PricebookEntryId": self.entry(line.package, currency, book),
+                    "PricebookEntryId": self.entry(product, currency, book),
                     "Quantity": 1,
                     "UnitPrice": line.unit_price if line.unit_price is not None else line.total(),
                 },
             )
             for service in line.services:
-                self.create("Opportunity_Product_Service__c", self._service(opp, item, service))
+                fields = self._service(opp, item, product, service)
+                self.create("Opportunity_Product_Service__c", fields)
         return opp
 
-    def _service(self, opp: str, item: str, service: Service) -> dict[str, Any]:
+    def _service(self, opp: str, item: str, product: str, service: Service) -> dict[str, Any]:
         return {
             "Opportunity__c": opp,
             "Opportunity_Product_Id__c": item,
-            "Product_Service__c": service.sf_service_id or self.product_service(service.service),
+            "Product_Service__c": service.sf_service_id
+            or self.product_service(product, service.service),
             "Quantity__c": service.quantity,
             "Recurring_Price__c": service.recurring,
             "One_Time_Price__c": service.one_time,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from adapters.logisense.mapping import load_mapping
+
 from .simulator import main
 
 
@@ -16,8 +18,18 @@ def run(argv: list[str] | None = None) -> int:
     parser.add_argument("--username", default="billsync")
     parser.add_argument("--password", default="pw")
     parser.add_argument("--client-id", default="billsync")
+    parser.add_argument("--mapping", default=None, help="a LogiSense mapping file (TOML)")
+    parser.add_argument("--unique-sfdcid", action="store_true")
     args = parser.parse_args(argv)
-    return main(args.port, args.username, args.password, args.client_id, host=args.host)
+    return main(
+        args.port,
+        args.username,
+        args.password,
+        args.client_id,
+        host=args.host,
+        mapping=load_mapping(args.mapping),
+        unique_sfdcid=args.unique_sfdcid,
+    )
 
 
 if __name__ == "__main__":

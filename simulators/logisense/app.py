@@ -20,7 +20,7 @@ from simulators.runtime import json_response
 from . import errors as e
 from . import operations, search
 from .errors import ApiError, error_envelope, tracking_id
-from .schema import RESOURCES
+from .schema import Schema
 from .state import LogiSenseState
 from .tokens import TokenAuthority
 
@@ -38,7 +38,9 @@ ERROR_TYPE = {
     "patch": "patch",
     "delete": "delete",
     "login": "login",
+    "metadata": "read",
 }
+ACTIONS = {"create": "created", "update": "updated", "patch": "updated", "delete": "deleted"}
 _VERSION_RE = re.compile(r"/api/v\d+/")
 _ID_RE = re.compile(r"/\d+(?=/|$)")
 
@@ -60,16 +62,17 @@ def fault_body(status: int) -> tuple[bytes, str]:
     return json.dumps(error_envelope("fault", [problem])).encode(), "application/json"
 
 
-def build_map() -> Map:
-    """Every route, compiled once."""
+def build_map(schema: Schema) -> Map:
+    """Every route of ``schema``'s resources, compiled once."""
     rules = [
         Rule(
             f"/AuthorizationServer/api/{VERSION}/Access/Login", endpoint="|login", methods=["POST"]
         )
     ]
-    for path, res in RESOURCES.items():
+    for path, res in schema.by_path.items():
         base = f"/ResourceServer/api/{VERSION}/{path}"
         table = [
+            ("/Metadata", "metadata", "GET"),
             ("", "list", "GET"),
             ("", "create", "POST"),
             ("/Paged", "paged", "GET"),
@@ -102,7 +105,7 @@ class LogiSenseApp:
         self.tokens = tokens
         self.username, self.password, self.client_id = credentials
         self.token_ttl = token_ttl
-        self._urls = build_map().bind("logisense.local")
+        self._urls = build_map(state.schema).bind("logisense.local")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         method = environ["REQUEST_METHOD"]
@@ -119,6 +122,8 @@ class LogiSenseApp:
             if verb == "login":
                 return json_response(start_response, 200, self._login(environ))
             self._authorize(environ)
+            if verb in ("update", "patch"):
+                self._update_request(environ, int(args["version"]))
             body = self._dispatch(path, verb, args.get("identity"), environ)
             return json_response(start_response, 200, body)
         except ApiError as err:
@@ -175,12 +180,14 @@ class LogiSenseApp:
             return _listing(1, [self._one(path, identity)])
         if verb == "detail" and identity is not None:
             return _listing(1, [self._detail(path, identity)])
+        if verb == "metadata":
+            return _listing(1, [metadata(state.schema, state.schema.by_path[path])])
         if verb == "paged":
-            number, size = _paging(environ.get("QUERY_STRING", ""))
+            number, size = _paging(environ)
             query = search.Query(page_number=number, page_size=size)
             return _listing(*search.run(state, path, query))
         if verb == "search":
-            return _listing(*search.run(state, path, search.parse(path, _json(environ))))
+            return _listing(*search.run(state, path, search.parse(state, path, _json(environ))))
         return self._write(path, verb, identity, environ)
 
     def _write(
@@ -191,17 +198,17 @@ class LogiSenseApp:
         elif verb == "delete" and identity is not None:
             instances = [operations.delete(self.state, path, identity)]
         else:
-            body = _json(environ)
+            body = _filtered(_json(environ), environ)
             patch = verb == "patch"
             instances = [operations.update(self.state, path, identity or 0, body, patch)]
-        key = RESOURCES[path].key
+        key = self.state.schema.by_path[path].key
         results = [
-            {"identity": i["identity"], "action": verb, "dtoTypeKey": key, "instance": i}
+            {"identity": i["identity"], "action": ACTIONS[verb], "dtoTypeKey": key, "instance": i}
             for i in instances
         ]
         return {
             "trackingId": tracking_id(),
-            "type": verb,
+            "type": "update" if verb == "update" else verb,
             "results": {"totalCount": len(results), "items": results},
         }
 
@@ -214,35 +221,82 @@ class LogiSenseApp:
 
     def _detail(self, path: str, identity: int) -> dict[str, Any]:
         state = self.state
+        role = state.schema.role(path)
+        children = {
+            "account": [
+                ("childAccounts", "account_parent", "parentAccountId"),
+                ("contacts", "contact", state.mapping.contact.account_field),
+                ("contactLinks", "account_contact", "accountId"),
+                ("pricePlans", "price_plan", "accountId"),
+            ],
+            "package": [
+                ("packageFrequencies", "package_frequency", "packageId"),
+                ("packageServices", "package_service", "packageId"),
+                ("packageCurrencies", "package_currency", "packageId"),
+            ],
+        }.get(role, [])
         with state.lock:
             out = self._one(path, identity)
-            if path == "Account":
-                out["childAccountIds"] = [
-                    i
-                    for i, r in state.tables["Account"].items()
-                    if r.get("parentAccountId") == identity
+            for key, child, link in children:
+                child_path = state.path(child)
+                out[key] = [
+                    state.render(child_path, r)
+                    for r in state.tables[child_path].values()
+                    if r.get(link) == identity
                 ]
-                out["contacts"] = [
-                    state.render("Contact", c)
-                    for c in state.tables["Contact"].values()
-                    if identity in (c.get("accountIds") or ())
-                ]
-                out["pricePlans"] = [
-                    state.render("Account/PricePlan", p)
-                    for p in state.tables["Account/PricePlan"].values()
-                    if p.get("accountId") == identity
-                ]
-            elif path == "Package":
-                for child, key in (
-                    ("Service", "services"),
-                    ("PackageFrequency", "packageFrequencies"),
-                ):
-                    out[key] = [
-                        state.render(child, r)
-                        for r in state.tables[child].values()
-                        if r.get("packageId") == identity
-                    ]
             return out
+
+    def _update_request(self, environ: dict[str, Any], version: int) -> None:
+        """Before v4 a PUT/PATCH must say which fields it changes (``UpdateRequest``)."""
+        header = environ.get("HTTP_UPDATEREQUEST")
+        below = self.state.mapping.server.update_request_below_version
+        if header is None and version < below:
+            raise e.fail(
+                e.BAD_QUERY,
+                f"API v{version} needs an UpdateRequest header naming the fields to change",
+            )
+        if header is not None:
+            environ["billsync.update_filters"] = _filters(header)
+
+
+def metadata(schema: Schema, res: Any) -> dict[str, Any]:
+    """``GET /{Resource}/Metadata``: the resource's fields, which are updatable, and its routes."""
+    fields = [
+        {
+            "name": name,
+            "type": spec.kind,
+            "isRequired": spec.required,
+            "isUpdatable": True,
+            "reference": schema.path(spec.ref) if spec.ref else None,
+        }
+        for name, spec in res.fields.items()
+    ] + [
+        {"name": name, "type": "readonly", "isRequired": False, "isUpdatable": False}
+        for name in res.read_only
+    ]
+    return {"name": res.path, "dtoTypeKey": res.key, "fields": fields, "verbs": sorted(res.verbs)}
+
+
+def _filters(header: str) -> list[str]:
+    try:
+        value = json.loads(header)
+        names = value["filters"]
+    except (ValueError, KeyError, TypeError):
+        raise e.fail(e.BAD_QUERY, 'UpdateRequest must be {"filters": ["field", ...]}') from None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise e.fail(e.BAD_QUERY, 'UpdateRequest must be {"filters": ["field", ...]}')
+    return names
+
+
+def _filtered(body: Any, environ: dict[str, Any]) -> Any:
+    """With an ``UpdateRequest`` header, the body may carry only the fields it names."""
+    names = environ.get("billsync.update_filters")
+    if names is None or not isinstance(body, dict):
+        return body
+    extra = sorted(set(body) - set(names))
+    if extra:
+        raise e.fail(e.BAD_QUERY, f"fields {extra} are not in the UpdateRequest filters")
+    return body
 
 
 def _listing(total: int, items: list[dict[str, Any]]) -> dict[str, Any]:
@@ -271,8 +325,20 @@ def _json(environ: dict[str, Any]) -> Any:
         raise e.fail(e.MALFORMED_BODY, "the body is not valid JSON") from None
 
 
-def _paging(query_string: str) -> tuple[int, int]:
-    params = {k: v[0] for k, v in parse_qs(query_string).items()}
+def _paging(environ: dict[str, Any]) -> tuple[int, int]:
+    """Page details from the ``Pagination`` header (documented), else the query string."""
+    header = environ.get("HTTP_PAGINATION")
+    if header is not None:
+        try:
+            params = json.loads(header)
+            if not isinstance(params, dict):
+                raise ValueError
+        except ValueError:
+            raise e.fail(
+                e.BAD_QUERY, 'Pagination must be {"pageNumber": N, "pageSize": N}'
+            ) from None
+    else:
+        params = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     try:
         number = int(params.get("pageNumber", 1))
         size = int(params.get("pageSize", search.DEFAULT_PAGE_SIZE))

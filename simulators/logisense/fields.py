@@ -28,10 +28,8 @@ def _type_ok(spec: Field, value: Any) -> bool:
         return (
             isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
         )
-    if kind == "refs":
-        return isinstance(value, list) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        )
+    if kind == "ext":
+        return isinstance(value, dict | list)
     return isinstance(value, list)  # "list": shape checked by the resource's own rules
 
 
@@ -51,12 +49,12 @@ def clean(
     for key, value in body.items():
         spec = fields.get(key)
         if spec is None:
-            if key in read_only or key.endswith(("Name", "Names")):
+            if key in read_only or key.endswith("Name"):
                 continue
             problems.append(Problem(e.UNKNOWN_FIELD, f"{where}'{key}' is not a known field"))
             continue
         if value is None:
-            out[key] = [] if spec.kind == "refs" else None
+            out[key] = None
             continue
         if not _type_ok(spec, value):
             problems.append(Problem(e.INVALID_VALUE, f"{where}'{key}' must be of type {spec.kind}"))
@@ -98,20 +96,19 @@ def references(
     problems: list[Problem],
     where: str = "",
 ) -> None:
-    """Every ``ref``/``refs`` field names a record that exists."""
+    """Every ``ref`` field names a record that exists."""
     for key, spec in fields.items():
         if spec.ref is None:
             continue
         value = record.get(key)
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, int) and state.get(spec.ref, v) is None:
-                problems.append(
-                    Problem(
-                        e.REFERENCE_NOT_FOUND,
-                        f"{where}'{key}' {v} does not refer to an existing {spec.ref}",
-                    )
+        path = state.path(spec.ref)
+        if isinstance(value, int) and state.get(path, value) is None:
+            problems.append(
+                Problem(
+                    e.REFERENCE_NOT_FOUND,
+                    f"{where}'{key}' {value} does not refer to an existing {path}",
                 )
+            )
 
 
 def check_record(
@@ -134,28 +131,3 @@ def non_negative(
         value = record.get(key)
         if isinstance(value, int | float) and value < 0:
             problems.append(Problem(e.INVALID_VALUE, f"{where}'{key}' must not be negative"))
-
-
-def state_prices(value: Any, problems: list[Problem], where: str) -> list[dict[str, Any]]:
-    """A ``statePrices`` list: ``[{"state": str, "price": number}]``."""
-    if value is None:
-        return []
-    out = []
-    for i, entry in enumerate(value):
-        ok = (
-            isinstance(entry, dict)
-            and set(entry) <= {"state", "price"}
-            and isinstance(entry.get("state"), str)
-            and isinstance(entry.get("price"), int | float)
-            and not isinstance(entry.get("price"), bool)
-        )
-        if not ok:
-            problems.append(
-                Problem(
-                    e.INVALID_VALUE,
-                    f"{where}'statePrices'[{i}] must be {{'state': text, 'price': number}}",
-                )
-            )
-            continue
-        out.append({"state": entry["state"], "price": entry["price"]})
-    return out

@@ -13,7 +13,7 @@ from . import errors as e
 from .errors import ApiError, Problem
 from .fields import check_record, clean
 from .rules import Record, rule_for
-from .schema import RESOURCES, UNIQUE_SFDCID, Resource
+from .schema import Resource
 from .state import LogiSenseState
 
 OWNER_ID = 1
@@ -25,7 +25,7 @@ def now_iso() -> str:
 
 
 def _default(kind: str) -> Any:
-    return [] if kind in ("refs", "list") else None
+    return [] if kind == "list" else None
 
 
 def _candidate(
@@ -42,8 +42,16 @@ def _candidate(
         problems.append(Problem(e.MALFORMED_BODY, f"{where}the body must be a JSON object"))
         return {}
     cleaned = clean(res.fields, body, res.read_only, problems, where)
+    ext = state.mapping.account.extensions_field
     if partial and existing is not None:
         cand = {**existing, **cleaned}
+        if ext in cleaned and res.fields[ext].kind == "ext":
+            # a PATCH of extensions changes the named custom fields only
+            merged = {
+                **state.mapping.extensions_of(existing),
+                **state.mapping.extensions_of(cleaned),
+            }
+            cand[ext] = state.mapping.extensions_value(merged)
     else:
         cand = {k: _default(spec.kind) for k, spec in res.fields.items()}
         cand.update(cleaned)
@@ -52,7 +60,7 @@ def _candidate(
                 if key in existing:
                     cand[key] = existing[key]
     check_record(state, res.fields, cand, problems, where)
-    rule_for(res.path)(state, cand, existing, identity, set(cleaned), problems, where)
+    rule_for(res.role)(state, cand, existing, identity, set(cleaned), problems, where)
     return cand
 
 
@@ -62,33 +70,33 @@ def _unique(
     cands: list[tuple[int | None, Record]],
     problems: list[Problem],
 ) -> None:
-    if path not in UNIQUE_SFDCID:
+    """Only with ``unique_sfdcid``: LogiSense itself does not treat ``sfdcid`` as a key."""
+    if not state.unique_sfdcid or path not in state.sfdcid_index:
         return
-    seen: dict[str, int | None] = {}
+    seen: set[str] = set()
     for identity, cand in cands:
-        sfdcid = cand.get("sfdcid")
+        sfdcid = state.sfdcid_of(path, cand)
         if not sfdcid:
             continue
-        key = sfdcid.casefold()
-        holder = state.find_sfdcid(path, sfdcid)
-        if (holder is not None and holder != identity) or key in seen:
+        holders = [h for h in state.find_sfdcid(path, sfdcid) if h != identity]
+        if holders or sfdcid.casefold() in seen:
             problems.append(
                 Problem(
                     e.DUPLICATE_SFDCID,
-                    f"sfdcid '{sfdcid}' already belongs to {path} {holder}",
+                    f"sfdcid '{sfdcid}' already belongs to {path} {holders}",
                     409,
                 )
             )
-        seen[key] = identity
+        seen.add(sfdcid.casefold())
 
 
-def _finish(state: LogiSenseState, path: str, record: Record, identity: int) -> None:
+def _finish(state: LogiSenseState, res: Resource, record: Record, identity: int) -> None:
     """Fill what needs the identity: self invoicers, identities of new child objects."""
-    if path == "Account":
-        for key in ("subscriptionInvoicerId", "usageInvoicerId"):
+    if res.role == "account":
+        for key in ("invoicerAccountId", state.mapping.account.usage_invoicer_field):
             if record.get(key) is None:
                 record[key] = identity
-    elif path == "Account/PricePlan":
+    elif res.role == "price_plan":
         for item in record.get("packageServicePricePlan") or ():
             if item.get("identity") is None:
                 item["identity"] = state.item_identity()
@@ -96,7 +104,7 @@ def _finish(state: LogiSenseState, path: str, record: Record, identity: int) -> 
 
 def create(state: LogiSenseState, path: str, body: Any) -> list[Record]:
     """Create one record (an object body) or several at once (a list body)."""
-    res = RESOURCES[path]
+    res = state.schema.by_path[path]
     batch = body if isinstance(body, list) else [body]
     if not batch:
         raise e.fail(e.MALFORMED_BODY, "nothing to create")
@@ -115,17 +123,17 @@ def create(state: LogiSenseState, path: str, body: Any) -> list[Record]:
         out = []
         for cand in cands:
             cand["created"] = cand["updated"] = stamp
-            if path == "Account":
+            if res.role == "account":
                 cand["ownerId"] = OWNER_ID
             identity = state.insert(path, cand)
-            _finish(state, path, cand, identity)
+            _finish(state, res, cand, identity)
             out.append(state.render(path, cand))
         return out
 
 
 def update(state: LogiSenseState, path: str, identity: int, body: Any, partial: bool) -> Record:
     """PUT (``partial=False``: every writable field replaced) or PATCH (only the given ones)."""
-    res = RESOURCES[path]
+    res = state.schema.by_path[path]
     with state.lock:
         existing = _existing(state, path, identity)
         problems: list[Problem] = []
@@ -136,22 +144,20 @@ def update(state: LogiSenseState, path: str, identity: int, body: Any, partial: 
         cand["identity"] = identity
         cand["created"] = existing.get("created")
         cand["updated"] = now_iso()
-        _finish(state, path, cand, identity)
+        _finish(state, res, cand, identity)
         state.replace(path, identity, cand)
         return state.render(path, cand)
 
 
 def delete(state: LogiSenseState, path: str, identity: int) -> Record:
-    """Delete a record that nothing depends on (accounts: no children, no plans)."""
+    """Delete a record that nothing depends on (accounts: no children, no plans, no contacts)."""
     with state.lock:
         existing = _existing(state, path, identity)
-        problems = _delete_problems(state, path, identity)
+        problems = _delete_problems(state, state.schema.by_path[path].role, identity)
         if problems:
             raise ApiError(problems)
         rendered = state.render(path, existing)
         state.delete(path, identity)
-        if path == "Account":
-            _unlink_contacts(state, identity)
         return rendered
 
 
@@ -162,43 +168,36 @@ def _existing(state: LogiSenseState, path: str, identity: int) -> Record:
     return record
 
 
-def _referrers(state: LogiSenseState, path: str, key: str, identity: int) -> list[int]:
-    return [i for i, r in state.tables[path].items() if r.get(key) == identity]
+def _referrers(state: LogiSenseState, role: str, key: str, identity: int) -> list[int]:
+    return [i for i, r in state.tables[state.path(role)].items() if r.get(key) == identity]
 
 
-def _delete_problems(state: LogiSenseState, path: str, identity: int) -> list[Problem]:
+def _delete_problems(state: LogiSenseState, role: str, identity: int) -> list[Problem]:
     problems: list[Problem] = []
-    if path == "Account":
-        children = _referrers(state, "Account", "parentAccountId", identity)
-        if children:
-            problems.append(
-                Problem(e.ACCOUNT_HAS_CHILDREN, f"account has child accounts {children}", 409)
-            )
-        plans = _referrers(state, "Account/PricePlan", "accountId", identity)
-        if plans:
-            problems.append(Problem(e.ACCOUNT_HAS_PLANS, f"account has price plans {plans}", 409))
-        for key in ("subscriptionInvoicerId", "usageInvoicerId"):
-            others = [i for i in _referrers(state, "Account", key, identity) if i != identity]
-            if others:
-                problems.append(
-                    Problem(e.RECORD_IN_USE, f"accounts {others} use it as '{key}'", 409)
-                )
-    elif path in ("Package", "Service"):
-        key = "packageId" if path == "Package" else "serviceId"
-        users = [
-            i
-            for i, plan in state.tables["Account/PricePlan"].items()
-            if any(item.get(key) == identity for item in plan.get("packageServicePricePlan") or ())
+    if role == "account":
+        users = {
+            "child accounts": _referrers(state, "account_parent", "parentAccountId", identity),
+            "price plans": _referrers(state, "price_plan", "accountId", identity),
+            "contacts": _referrers(state, "contact", state.mapping.contact.account_field, identity),
+        }
+        for key in ("invoicerAccountId", state.mapping.account.usage_invoicer_field):
+            users[f"'{key}' users"] = [
+                i for i in _referrers(state, "account", key, identity) if i != identity
+            ]
+        problems += [
+            Problem(e.RECORD_IN_USE, f"account has {what} {ids}", 409)
+            for what, ids in users.items()
+            if ids
         ]
-        if path == "Package":
-            users += _referrers(state, "Service", "packageId", identity)
-        if users:
-            problems.append(Problem(e.RECORD_IN_USE, f"{path} {identity} is in use", 409))
+    elif role == "package_service":
+        plans = [
+            i
+            for i, plan in state.tables[state.path("price_plan")].items()
+            if any(
+                item.get("packageServiceId") == identity
+                for item in plan.get("packageServicePricePlan") or ()
+            )
+        ]
+        if plans:
+            problems.append(Problem(e.RECORD_IN_USE, f"package service {identity} is in use", 409))
     return problems
-
-
-def _unlink_contacts(state: LogiSenseState, account_id: int) -> None:
-    for identity, contact in list(state.tables["Contact"].items()):
-        if account_id in (contact.get("accountIds") or ()):
-            ids = [a for a in contact["accountIds"] if a != account_id]
-            state.replace("Contact", identity, {**contact, "accountIds": ids})

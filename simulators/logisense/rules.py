@@ -1,8 +1,9 @@
-"""The rules LogiSense enforces beyond field types: currency, hierarchy, price plans, catalog.
+"""The rules LogiSense enforces beyond field types: currency, hierarchy, contacts, price plans.
 
 Each rule function gets the candidate record (what would be stored), the stored version (None on
 create), the record's identity (None on create) and the set of fields the request changed; it
-appends problems and may normalise the candidate (derived fields, child objects).
+appends problems and may normalise the candidate (derived fields, child objects). Rules are keyed
+by role (``"account"``, ``"contact"``...), so they hold whatever paths the mapping gives.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from typing import Any
 
 from . import errors as e
 from .errors import Problem
-from .fields import check_record, clean, non_negative, state_prices
-from .schema import CONTACT_TYPES, ITEM_FIELDS, SERVICE_PRICE_FIELDS
+from .fields import check_record, clean, non_negative
+from .schema import Field, item_fields
 from .state import LogiSenseState
 
 Record = dict[str, Any]
 Rule = Callable[
     [LogiSenseState, Record, Record | None, int | None, set[str], list[Problem], str], None
 ]
-
-PRICE_KEYS = ("recurringPrice", "oneTimePrice", "overagePrice")
 
 
 def account(
@@ -34,7 +33,7 @@ def account(
     problems: list[Problem],
     where: str,
 ) -> None:
-    """Currency fixed once set; parent shares the currency; no cycle in the hierarchy."""
+    """Currency fixed once set; a child keeps its parent's currency."""
     fixed = existing.get("currencyId") if existing is not None else None
     if fixed is not None and cand.get("currencyId") != fixed:
         problems.append(
@@ -44,36 +43,58 @@ def account(
                 f"(is {fixed}, got {cand.get('currencyId')})",
             )
         )
-    parent_id = cand.get("parentAccountId")
-    if parent_id is None:
+
+
+def account_parent(
+    state: LogiSenseState,
+    cand: Record,
+    existing: Record | None,
+    identity: int | None,
+    changed: set[str],
+    problems: list[Problem],
+    where: str,
+) -> None:
+    """One parent row per account; same currency as the parent; no cycle in the tree."""
+    accounts = state.tables[state.path("account")]
+    child_id, parent_id = cand.get("accountId"), cand.get("parentAccountId")
+    if existing is not None and child_id != existing.get("accountId"):
+        problems.append(Problem(e.INVALID_VALUE, f"{where}'accountId' cannot change"))
+    table = state.tables[state.path("account_parent")]
+    if any(r.get("accountId") == child_id and i != identity for i, r in table.items()):
+        problems.append(
+            Problem(e.DUPLICATE, f"{where}account {child_id} already has a parent", 409)
+        )
+    child, parent = accounts.get(child_id or 0), accounts.get(parent_id or 0)
+    if child is None or parent is None:
         return
-    if _creates_cycle(state, parent_id, identity):
+    if child_id == parent_id or _reaches(state, parent_id, child_id, identity):
         problems.append(
             Problem(e.PARENT_CYCLE, f"{where}'parentAccountId' {parent_id} would create a cycle")
         )
-        return
-    parent = state.get("Account", parent_id)
-    if parent is not None and cand.get("currencyId") not in (None, parent.get("currencyId")):
+    elif child.get("currencyId") != parent.get("currencyId"):
         problems.append(
             Problem(
                 e.PARENT_CURRENCY,
                 f"{where}parent account {parent_id} has currencyId {parent.get('currencyId')}; "
-                f"a child must use the same currency (got {cand.get('currencyId')})",
+                f"a child must use the same currency (got {child.get('currencyId')})",
             )
         )
 
 
-def _creates_cycle(state: LogiSenseState, parent_id: int, identity: int | None) -> bool:
-    if identity is None:
-        return False
-    seen: set[int] = set()
-    current: int | None = parent_id
+def _reaches(state: LogiSenseState, start: Any, target: Any, skip: int | None) -> bool:
+    """True when ``target`` is ``start`` or one of its ancestors (ignoring row ``skip``)."""
+    parents = {
+        r["accountId"]: r["parentAccountId"]
+        for i, r in state.tables[state.path("account_parent")].items()
+        if i != skip
+    }
+    seen: set[Any] = set()
+    current = start
     while current is not None and current not in seen:
-        if current == identity:
+        if current == target:
             return True
         seen.add(current)
-        record = state.get("Account", current)
-        current = record.get("parentAccountId") if record else None
+        current = parents.get(current)
     return False
 
 
@@ -86,18 +107,79 @@ def contact(
     problems: list[Problem],
     where: str,
 ) -> None:
-    """A known contact type; accounts listed once; ``name`` derived from first and last name."""
+    """Contact points of the contact's own type, one per type; addresses with valid ids."""
+    c = state.mapping.contact
     type_id = cand.get("contactTypeId")
-    if type_id is not None and type_id not in CONTACT_TYPES:
+    kinds = state.tables[state.path("contact_point_type")]
+    points = []
+    seen: set[int] = set()
+    for n, point in enumerate(cand.get(c.points_field) or []):
+        at = f"{where}{c.points_field}[{n}] "
+        type_ref = point.get(c.point_type_field) if isinstance(point, dict) else None
+        kind = kinds.get(type_ref) if isinstance(type_ref, int) else None
+        if kind is None:
+            problems.append(
+                Problem(e.REFERENCE_NOT_FOUND, f"{at}'{c.point_type_field}' is not a known type")
+            )
+            continue
+        if kind.get("contactTypeId") != type_id:
+            problems.append(
+                Problem(
+                    e.INVALID_VALUE,
+                    f"{at}contact point type {kind['identity']} belongs to contact type "
+                    f"{kind.get('contactTypeId')}, not {type_id}",
+                )
+            )
+        if kind["identity"] in seen and not kind.get("allowMultiple"):
+            problems.append(Problem(e.INVALID_VALUE, f"{at}'{kind['name']}' allows one value"))
+        seen.add(kind["identity"])
+        if kind["name"] == c.points.address:
+            _address(state, point, problems, at)
+        elif not isinstance(point.get(c.point_value_field), str):
+            problems.append(Problem(e.INVALID_VALUE, f"{at}'{c.point_value_field}' must be text"))
+        points.append({k: v for k, v in point.items() if k != "contactPointTypeName"})
+    cand[c.points_field] = points
+    parts = (cand.get("firstName"), cand.get("lastName"))
+    cand["name"] = " ".join(p for p in parts if p)
+
+
+def _address(state: LogiSenseState, point: Record, problems: list[Problem], at: str) -> None:
+    fields = state.mapping.contact.address
+    country_id, state_id = point.get(fields.country), point.get(fields.state)
+    country = state.get(state.path("country"), country_id) if isinstance(country_id, int) else None
+    if country is None:
+        problems.append(
+            Problem(e.REFERENCE_NOT_FOUND, f"{at}'{fields.country}' {country_id} is not a country")
+        )
+        return
+    if state_id is None:
+        return
+    region = state.get(state.path("state"), state_id) if isinstance(state_id, int) else None
+    if region is None or region.get("countryId") != country_id:
         problems.append(
             Problem(
                 e.REFERENCE_NOT_FOUND,
-                f"{where}'contactTypeId' {type_id} does not refer to an existing ContactType",
+                f"{at}'{fields.state}' {state_id} is not a state of country {country_id}",
             )
         )
-    cand["accountIds"] = list(dict.fromkeys(cand.get("accountIds") or ()))
-    parts = (cand.get("firstName"), cand.get("lastName"))
-    cand["name"] = " ".join(p for p in parts if p)
+
+
+def account_contact(
+    state: LogiSenseState,
+    cand: Record,
+    existing: Record | None,
+    identity: int | None,
+    changed: set[str],
+    problems: list[Problem],
+    where: str,
+) -> None:
+    """A contact is linked to an account once."""
+    table = state.tables[state.path("account_contact")]
+    pair = (cand.get("accountId"), cand.get("contactId"))
+    if any(
+        (r.get("accountId"), r.get("contactId")) == pair and i != identity for i, r in table.items()
+    ):
+        problems.append(Problem(e.DUPLICATE, f"{where}contact {pair[1]} is already linked", 409))
 
 
 def price_plan(
@@ -109,18 +191,7 @@ def price_plan(
     problems: list[Problem],
     where: str,
 ) -> None:
-    """Prices in the account's currency; at least one item; active packages; matching services."""
-    owner = state.get("Account", cand["accountId"]) if cand.get("accountId") else None
-    if owner is not None:
-        if cand.get("currencyId") not in (None, owner.get("currencyId")):
-            problems.append(
-                Problem(
-                    e.PLAN_CURRENCY,
-                    f"{where}prices must be in the account's currency "
-                    f"(currencyId {owner.get('currencyId')}, got {cand.get('currencyId')})",
-                )
-            )
-        cand["currencyId"] = owner.get("currencyId")
+    """Items of active packages, in the account's currency, with matching package parts."""
     _check_dates(cand, problems, where)
     items = cand.get("packageServicePricePlan") or []
     if not items:
@@ -130,11 +201,14 @@ def price_plan(
         return
     if existing is not None and "packageServicePricePlan" not in changed:
         return
+    owner = state.get(state.path("account"), cand.get("accountId") or 0)
     old_items = (existing or {}).get("packageServicePricePlan") or []
-    known_packages = {i.get("packageId") for i in old_items}
     known_ids = {i.get("identity") for i in old_items}
+    fields = item_fields(state.mapping)
     cand["packageServicePricePlan"] = [
-        _plan_item(state, raw, n, known_packages, known_ids, problems, where)
+        _plan_item(
+            state, fields, raw, owner, known_ids, problems, f"{where}packageServicePricePlan[{n}] "
+        )
         for n, raw in enumerate(items)
     ]
 
@@ -151,74 +225,85 @@ def _check_dates(cand: Record, problems: list[Problem], where: str) -> None:
 
 def _plan_item(
     state: LogiSenseState,
+    fields: dict[str, Field],
     raw: Any,
-    n: int,
-    known_packages: set[Any],
+    owner: Record | None,
     known_ids: set[Any],
     problems: list[Problem],
-    where: str,
+    at: str,
 ) -> Record:
-    at = f"{where}packageServicePricePlan[{n}] "
     if not isinstance(raw, dict):
         problems.append(Problem(e.INVALID_VALUE, f"{at}must be an object"))
         return {}
-    item = clean(ITEM_FIELDS, raw, ("packageName", "serviceName"), problems, at)
-    check_record(state, ITEM_FIELDS, item, problems, at)
-    non_negative(item, ("quantity", *PRICE_KEYS), problems, at)
-    package = state.get("Package", item.get("packageId") or 0)
-    service = state.get("Service", item.get("serviceId") or 0)
-    if (
-        package is not None
-        and not package.get("isActive")
-        and package["identity"] not in (known_packages)
-    ):
-        problems.append(
-            Problem(e.PACKAGE_INACTIVE, f"{at}package {package['identity']} is not active")
-        )
-    if (
-        service is not None
-        and package is not None
-        and service.get("packageId") != package["identity"]
-    ):
-        problems.append(
-            Problem(
-                e.SERVICE_NOT_IN_PACKAGE,
-                f"{at}service {service['identity']} does not belong to package "
-                f"{package['identity']}",
+    names = state.mapping.price_plan.item
+    readonly = ("packageServiceName", "packageFrequencyName", "packageCurrencyName")
+    item = clean(fields, raw, readonly, problems, at)
+    check_record(state, fields, item, problems, at)
+    amounts = tuple(k for k in (names.quantity, names.one_time_price, names.overage_price) if k)
+    non_negative(item, amounts, problems, at)
+    item[names.recurring_prices] = _recurring(state, item.get(names.recurring_prices), problems, at)
+    service = state.get(state.path("package_service"), item.get("packageServiceId") or 0)
+    frequency = state.get(state.path("package_frequency"), item.get("packageFrequencyId") or 0)
+    currency = state.get(state.path("package_currency"), item.get("packageCurrencyId") or 0)
+    if service and frequency and currency:
+        packages = {service.get("packageId"), frequency.get("packageId"), currency.get("packageId")}
+        if len(packages) > 1:
+            problems.append(
+                Problem(
+                    e.SERVICE_NOT_IN_PACKAGE,
+                    f"{at}package service, frequency and currency belong to different packages",
+                )
             )
-        )
-    item["statePrices"] = state_prices(item.get("statePrices"), problems, at)
-    if item.get("quantity") is None:
-        item["quantity"] = 1
-    for key in PRICE_KEYS:
-        item.setdefault(key, None)
+        package = state.get(state.path("package"), frequency.get("packageId") or 0) or {}
+        if (not package.get("isActive") or not frequency.get("isActive")) and item.get(
+            "identity"
+        ) not in known_ids:
+            problems.append(
+                Problem(
+                    e.PACKAGE_INACTIVE,
+                    f"{at}package frequency {frequency['identity']} is not active",
+                )
+            )
+        if owner is not None and currency.get("currencyId") != owner.get("currencyId"):
+            problems.append(
+                Problem(
+                    e.PLAN_CURRENCY,
+                    f"{at}prices must be in the account's currency (currencyId "
+                    f"{owner.get('currencyId')}, package currency is {currency.get('currencyId')})",
+                )
+            )
+    if item.get(names.quantity) is None:
+        item[names.quantity] = 1
     if item.get("identity") not in known_ids:
         item["identity"] = None  # a new child object: identity given on commit
     return item
 
 
-def service(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
-    """List prices per currency: ``[{currencyId, recurringPrice, ..., statePrices}]``."""
-    prices = []
-    for n, raw in enumerate(cand.get("prices") or []):
-        at = f"{where}prices[{n}] "
-        if not isinstance(raw, dict):
-            problems.append(Problem(e.INVALID_VALUE, f"{at}must be an object"))
+def _recurring(state: LogiSenseState, value: Any, problems: list[Problem], at: str) -> list[Record]:
+    names = state.mapping.price_plan.item
+    out = []
+    for i, entry in enumerate(value or []):
+        amount = entry.get(names.recurring_amount) if isinstance(entry, dict) else None
+        ok = (
+            isinstance(entry, dict)
+            and isinstance(entry.get(names.recurring_status), str)
+            and isinstance(amount, int | float)
+            and not isinstance(amount, bool)
+            and amount >= 0
+        )
+        if not ok:
+            problems.append(
+                Problem(
+                    e.INVALID_VALUE,
+                    f"{at}'{names.recurring_prices}'[{i}] must be {{'{names.recurring_status}'"
+                    f": text, '{names.recurring_amount}': number >= 0}}",
+                )
+            )
             continue
-        price = clean(SERVICE_PRICE_FIELDS, raw, ("currencyName",), problems, at)
-        check_record(state, SERVICE_PRICE_FIELDS, price, problems, at)
-        non_negative(price, PRICE_KEYS, problems, at)
-        price["statePrices"] = state_prices(price.get("statePrices"), problems, at)
-        prices.append(price)
-    cand["prices"] = prices
+        out.append(
+            {names.recurring_status: entry[names.recurring_status], names.recurring_amount: amount}
+        )
+    return out
 
 
 def _none(*_: Any) -> None:
@@ -226,13 +311,14 @@ def _none(*_: Any) -> None:
 
 
 RULES: dict[str, Rule] = {
-    "Account": account,
-    "Contact": contact,
-    "Account/PricePlan": price_plan,
-    "Service": service,
+    "account": account,
+    "account_parent": account_parent,
+    "contact": contact,
+    "account_contact": account_contact,
+    "price_plan": price_plan,
 }
 
 
-def rule_for(path: str) -> Rule:
+def rule_for(role: str) -> Rule:
     """The resource's own rules (a no-op for resources without any)."""
-    return RULES.get(path, _none)
+    return RULES.get(role, _none)

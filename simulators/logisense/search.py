@@ -1,7 +1,10 @@
 """``POST /{Resource}/Search`` and ``GET /{Resource}/Paged``: filters, ordering, fields, pages.
 
-An ``eq`` on ``sfdcid`` (how an adapter looks a record up before creating it) is answered from
-the index, without scanning the table.
+As documented, ``fields`` may name the aggregate ``extensions`` but never one custom field. Whether
+a filter may name a custom field is not documented; the simulator accepts the mapping's
+``sfdcid_search_name`` (the account extension, the contact's ``sfdcid`` contact point), compares
+it ignoring case like every text filter, and answers it from the index. Several records may hold
+one ``sfdcid``: LogiSense does not treat it as a key.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors as e
-from .schema import RESOURCES, UNIQUE_SFDCID, name_key
+from .schema import name_key
 from .state import LogiSenseState
 
 MAX_TOP = 10000
@@ -26,6 +29,7 @@ OPERATORS: dict[str, Compare] = {
     "ltEq": operator.le,
     "gt": operator.gt,
     "gtEq": operator.ge,
+    "contains": lambda a, b: isinstance(a, str) and isinstance(b, str) and b in a,
 }
 
 
@@ -41,13 +45,21 @@ class Query:
     page_size: int | None = None
 
 
-def known_fields(path: str) -> set[str]:
-    """Every field name a query may use for this resource."""
-    res = RESOURCES[path]
+def known_fields(state: LogiSenseState, path: str) -> set[str]:
+    """Every field name ``fields`` and ``orderBy`` may use for this resource."""
+    res = state.schema.by_path[path]
     names = set(res.fields) | set(res.read_only) | {"identity"}
     names |= {name_key(k) for k, spec in res.fields.items() if spec.ref}
-    if path == "Account":
-        names.add("ownerId")
+    return names
+
+
+def filter_fields(state: LogiSenseState, path: str) -> set[str]:
+    """The names a ``search`` filter may use: the fields plus the ``sfdcid`` lookup name."""
+    names = known_fields(state, path)
+    if path == state.path("account"):
+        names.add(state.mapping.account.sfdcid_search_name)
+    elif path == state.path("contact"):
+        names.add(state.mapping.contact.sfdcid_search_name)
     return names
 
 
@@ -65,12 +77,13 @@ def _int(value: Any, name: str, low: int, high: int) -> int:
     return value
 
 
-def parse(path: str, body: Any) -> Query:
+def parse(state: LogiSenseState, path: str, body: Any) -> Query:
     """Validate a search body ``{"query": {...}}``; every problem at once."""
     if not isinstance(body, dict) or not isinstance(body.get("query", {}), dict):
         raise e.fail(e.BAD_QUERY, "the body must be {'query': {...}}")
     raw = body.get("query", {})
-    allowed = known_fields(path)
+    allowed = known_fields(state, path)
+    filterable = filter_fields(state, path)
     problems: list[e.Problem] = []
     query = Query()
     for n, term in enumerate(_as_list(raw.get("search"))):
@@ -79,7 +92,7 @@ def parse(path: str, body: Any) -> Query:
         ):
             problems.append(e.Problem(e.BAD_QUERY, f"search[{n}] needs 'name' and 'operator'"))
             continue
-        if term["name"] not in allowed:
+        if term["name"] not in filterable:
             problems.append(e.Problem(e.BAD_QUERY, f"search[{n}]: unknown field {term['name']!r}"))
         if term["operator"] not in OPERATORS:
             problems.append(
@@ -97,6 +110,16 @@ def parse(path: str, body: Any) -> Query:
     if fields:
         names = fields if isinstance(fields, list) else [fields]
         unknown = [f for f in names if not isinstance(f, str) or f not in allowed]
+        custom = [f for f in unknown if isinstance(f, str) and f in filterable]
+        if custom:
+            problems.append(
+                e.Problem(
+                    e.BAD_QUERY,
+                    f"'fields' cannot name custom fields {custom}; "
+                    f"name '{state.mapping.account.extensions_field}' instead",
+                )
+            )
+            unknown = [f for f in unknown if f not in custom]
         if unknown:
             problems.append(e.Problem(e.BAD_QUERY, f"'fields' has unknown names {unknown}"))
         query.fields = [str(f) for f in names]
@@ -166,16 +189,16 @@ def _sort_key(name: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:
 
 def run(state: LogiSenseState, path: str, query: Query) -> tuple[int, list[dict[str, Any]]]:
     """(total matches, the requested page of rendered records)."""
+    res = state.schema.by_path[path]
     with state.lock:
-        candidates = _candidates(state, path, query)
-        res = RESOURCES[path]
+        candidates, filters = _candidates(state, path, query)
         needs_render = any(
-            name not in res.fields and name not in res.read_only for name, _, _ in query.filters
+            name not in res.fields and name not in res.read_only for name, _, _ in filters
         )
         hits = []
         for record in candidates:
             view = state.render(path, record) if needs_render else record
-            if matches(view, query.filters):
+            if matches(view, filters):
                 hits.append(record)
         for name, desc in reversed(query.order_by):
             hits.sort(key=_sort_key(name), reverse=desc)
@@ -191,10 +214,19 @@ def run(state: LogiSenseState, path: str, query: Query) -> tuple[int, list[dict[
     return total, items
 
 
-def _candidates(state: LogiSenseState, path: str, query: Query) -> list[dict[str, Any]]:
-    if path in UNIQUE_SFDCID:
-        for name, op, value in query.filters:
-            if name == "sfdcid" and op == "eq" and isinstance(value, str):
-                identity = state.find_sfdcid(path, value)
-                return [] if identity is None else [state.tables[path][identity]]
-    return list(state.tables[path].values())
+def _candidates(
+    state: LogiSenseState, path: str, query: Query
+) -> tuple[list[dict[str, Any]], list[tuple[str, str, Any]]]:
+    """Records to scan, and the filters left once an ``sfdcid`` filter used the index."""
+    lookup = {
+        state.path("account"): state.mapping.account.sfdcid_search_name,
+        state.path("contact"): state.mapping.contact.sfdcid_search_name,
+    }.get(path)
+    rest = [f for f in query.filters if f[0] != lookup]
+    for name, op, value in query.filters:
+        if name == lookup:
+            if op != "eq" or not isinstance(value, str):
+                raise e.fail(e.BAD_QUERY, f"'{name}' can only be searched with 'eq' and a text")
+            table = state.tables[path]
+            return [table[i] for i in state.find_sfdcid(path, value)], rest
+    return list(state.tables[path].values()), rest

@@ -6,10 +6,10 @@ import time
 from types import TracebackType
 from typing import Any
 
+from adapters.logisense.mapping import DEFAULT_MAPPING, LogiSenseMapping
 from simulators.runtime import FaultInjector, Faults, SimulatorServer, Stats, serve_until_signal
 
 from .app import LogiSenseApp, fault_body, route_name
-from .schema import RESOURCES
 from .state import LogiSenseState
 from .tokens import TokenAuthority
 
@@ -47,8 +47,10 @@ class LogiSenseSimulator:
         port: int = 0,
         seed: int = 0,
         threads: int = 64,
+        mapping: LogiSenseMapping = DEFAULT_MAPPING,
+        unique_sfdcid: bool = False,
     ) -> None:
-        self.state = LogiSenseState()
+        self.state = LogiSenseState(mapping, unique_sfdcid=unique_sfdcid)
         self.tokens = TokenAuthority()
         app = LogiSenseApp(
             self.state,
@@ -119,7 +121,7 @@ class LogiSenseSimulator:
     def _admin_patch(self, body: dict[str, Any]) -> dict[str, Any]:
         """Change stored fields directly, with no rule and no API count (drift in tests)."""
         path, identity, fields = body["resource"], int(body["identity"]), body["fields"]
-        if path not in RESOURCES or not isinstance(fields, dict):
+        if path not in self.state.schema.by_path or not isinstance(fields, dict):
             raise ValueError(f"unknown resource {path!r} or fields not an object")
         with self.state.lock:
             record = self.state.get(path, identity)
@@ -129,10 +131,24 @@ class LogiSenseSimulator:
             return self.state.render(path, self.state.tables[path][identity])
 
 
-def main(port: int, username: str, password: str, client_id: str, host: str = "127.0.0.1") -> int:
+def main(
+    port: int,
+    username: str,
+    password: str,
+    client_id: str,
+    host: str = "127.0.0.1",
+    mapping: LogiSenseMapping = DEFAULT_MAPPING,
+    unique_sfdcid: bool = False,
+) -> int:
     """``billsync sim logisense``: print the base URL, serve until SIGTERM, return 0."""
     sim = LogiSenseSimulator(
-        username=username, password=password, client_id=client_id, host=host, port=port
+        username=username,
+        password=password,
+        client_id=client_id,
+        host=host,
+        port=port,
+        mapping=mapping,
+        unique_sfdcid=unique_sfdcid,
     )
 
     def start() -> str:

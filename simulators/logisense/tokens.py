@@ -59,6 +59,7 @@ class TokenAuthority:
         self._refresh: dict[str, str] = {}
         self._lock = threading.Lock()
         self._generation = 0
+        self.refreshes = 0  # refresh_token grants honoured (tests check clients use them)
 
     def issue(self, username: str, client_id: str, ttl_s: float | None) -> Grant:
         """A new access token (and refresh token) living ``ttl_s`` seconds (default 1800)."""
@@ -89,6 +90,8 @@ class TokenAuthority:
             who = self._refresh.pop(refresh_token, None)
         if who is None:
             return None
+        with self._lock:
+            self.refreshes += 1
         username, client_id = who.split("\0", 1)
         return username, client_id
 

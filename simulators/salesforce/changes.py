@@ -35,6 +35,8 @@ COMPOUND: dict[str, dict[str, tuple[str, str]]] = {
         "MailingState": ("MailingAddress", "State"),
         "MailingPostalCode": ("MailingAddress", "PostalCode"),
         "MailingCountry": ("MailingAddress", "Country"),
+        "MailingStateCode": ("MailingAddress", "StateCode"),
+        "MailingCountryCode": ("MailingAddress", "CountryCode"),
     }
 }
 DERIVED_COMPOUNDS = {"Contact": frozenset({"Name"})}

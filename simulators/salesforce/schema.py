@@ -20,7 +20,17 @@ STAGES: dict[str, tuple[bool, bool]] = {
 }
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY")
 DEFAULT_CURRENCY = "USD"
-REFERENCE_TYPES = ("BillGroup", "ARTerm", "AccountStatus", "Currency")
+REFERENCE_TYPES = (
+    "BillGroup",
+    "ARTerm",
+    "AccountStatus",
+    "Currency",
+    "AccountType",
+    "ContactType",
+    "ContactPointType",
+    "Country",
+    "State",
+)
 SYSTEM_FIELDS = (
     "Id",
     "IsDeleted",
@@ -162,6 +172,8 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("MailingState"),
                 FieldDef("MailingPostalCode"),
                 FieldDef("MailingCountry"),
+                FieldDef("MailingStateCode", "picklist"),
+                FieldDef("MailingCountryCode", "picklist"),
                 FieldDef("LogiSense_Sync__c", "boolean", default=False),
                 _ro("MasterRecordId", "reference"),
             ],
@@ -244,6 +256,8 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("Family", "picklist"),
                 FieldDef("IsActive", "boolean", default=False),
                 FieldDef("LogiSense_Package_Id__c", external_id=True),
+                FieldDef("LogiSense_Product_Key__c", external_id=True),
+                FieldDef("LogiSense_Package_Frequency_Id__c"),
             ],
         ),
         _object(
@@ -273,6 +287,7 @@ def _objects() -> list[ObjectDef]:
                 FieldDef("Name"),
                 _ref("Product__c", "Product2", required=True),
                 FieldDef("LogiSense_Service_Id__c", external_id=True),
+                FieldDef("LogiSense_Package_Service_Id__c"),
                 FieldDef("IsActive__c", "boolean", default=True),
                 *_prices(),
             ],

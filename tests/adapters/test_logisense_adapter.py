@@ -63,13 +63,14 @@ def ls_client(ls_sim: LogiSenseSimulator) -> Iterator[LogiSenseClient]:
 
 
 def account_fields(sfdcid: str, **extra: Any) -> dict[str, Any]:
+    """billsync's view of an account: documented fields, ``sfdcid`` as an extension."""
     return {
         "name": f"Acme {sfdcid}",
         "currencyId": USD,
         "accountStatusTypeId": ACTIVE,
         "billGroupId": MONTHLY_1ST,
-        "accountsReceivableTermId": NET_30,
-        "sfdcid": sfdcid,
+        "accountsReceivableTermsId": NET_30,
+        "extensions": {"sfdcid": sfdcid},
         **extra,
     }
 
@@ -86,7 +87,11 @@ def test_one_login_serves_many_calls(ls_client: LogiSenseClient, ls_sim: LogiSen
         assert ls_client.get_account(1) is not None
     assert ls_client.login_count == 1
     assert logins(ls_sim) == 1
-    assert ls_client.call_counts == {"POST Access/Login": 1, "GET Account": 5}
+    assert ls_client.call_counts == {
+        "POST Access/Login": 1,
+        "GET Account": 5,
+        "POST Account/Parent/Search": 5,
+    }
 
 
 def test_token_is_refreshed_before_it_expires(
@@ -99,6 +104,7 @@ def test_token_is_refreshed_before_it_expires(
     assert after is not None and after["name"] == "Billing Dept Internal"
     assert ls_client.login_count == 2
     assert logins(ls_sim) == 2
+    assert ls_sim.tokens.refreshes == 1  # the second one was the refresh_token grant
     # refreshed proactively: no data call was refused with 401
     assert all(entry["status"] != 401 for entry in ls_sim.stats.log)
 
@@ -147,39 +153,73 @@ def test_account_find_create_update_get(ls_client: LogiSenseClient, ls_sim: Logi
     created = ls_client.create_account(account_fields(sfdcid))
     identity = created["identity"]
     assert created["currencyName"] == "US Dollar"
-    assert created["subscriptionInvoicerId"] == identity  # self-invoicing by default
+    assert created["invoicerAccountId"] == identity  # self-invoicing by default
+    assert ls_sim.state.tables["Account"][identity]["extensions"] == {"sfdcid": sfdcid}
 
     found = ls_client.find_account_by_sfdcid(sfdcid)
-    assert found is not None and found["identity"] == identity
+    assert found is not None and found["identity"] == identity and found["sfdcid"] == sfdcid
 
-    updated = ls_client.update_account(identity, {"name": "Acme Renamed"})
-    assert updated["name"] == "Acme Renamed"
+    ls_client.update_account(identity, {"name": "Acme Renamed"})
     stored = ls_client.get_account(identity)
     assert stored is not None
     assert stored["name"] == "Acme Renamed"
-    assert stored["billGroupId"] == MONTHLY_1ST and stored["sfdcid"] == sfdcid  # untouched
+    assert stored["billGroupId"] == MONTHLY_1ST and stored["extensions"] == {"sfdcid": sfdcid}
     assert ls_client.get_account(987654) is None
 
 
-def test_child_account_points_to_parent(ls_client: LogiSenseClient):
+def test_lookup_is_exact_and_case_sensitive(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
+    """Issue 10, build 6: LogiSense matches text ignoring case; billsync does not."""
+    lower, upper = "001000000000001AAa", "001000000000001AAA"
+    first = ls_client.create_account(account_fields(lower))["identity"]
+    assert ls_client.find_account_by_sfdcid(upper) is None  # ...AAa is another customer
+    second = ls_client.create_account(account_fields(upper))["identity"]
+    found = ls_client.find_account_by_sfdcid(upper)
+    assert found is not None and found["identity"] == second != first
+
+
+def test_two_exact_matches_are_a_permanent_error_naming_both(
+    ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator
+):
+    """sfdcid is a text field, not a key: LogiSense accepts a second one; billsync never guesses."""
+    sfdcid = "001000000000005AAA"
+    one = ls_client.create_account(account_fields(sfdcid))["identity"]
+    two = ls_client.create_account(account_fields(sfdcid))["identity"]
+    with pytest.raises(PermanentError) as caught:
+        ls_client.find_account_by_sfdcid(sfdcid)
+    assert f"identities {one}, {two}" in str(caught.value)
+    assert not isinstance(caught.value, RemoteRejected)
+
+
+def test_child_account_points_to_parent(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
     parent = ls_client.create_account(account_fields("001000000000002AAA"))
     child = ls_client.create_account(
         account_fields(
             "001000000000003AAA",
             parentAccountId=parent["identity"],
-            subscriptionInvoicerId=parent["identity"],
-            usageInvoicerId=parent["identity"],
+            invoicerAccountId=parent["identity"],
+            usageInvoicerAccountId=parent["identity"],
         )
     )
+    rows = list(ls_sim.state.tables["Account/Parent"].values())
+    assert [(r["accountId"], r["parentAccountId"]) for r in rows] == [
+        (child["identity"], parent["identity"])
+    ]
+    assert "parentAccountId" not in ls_sim.state.tables["Account"][child["identity"]]
     stored = ls_client.get_account(child["identity"])
     assert stored is not None and stored["parentAccountId"] == parent["identity"]
-    assert stored["subscriptionInvoicerId"] == parent["identity"]
+    assert stored["invoicerAccountId"] == parent["identity"]
+    other = ls_client.create_account(account_fields("001000000000004AAA"))["identity"]
+    ls_client.update_account(child["identity"], {"parentAccountId": other})
+    assert ls_client.get_account(child["identity"])["parentAccountId"] == other  # type: ignore[index]
+    ls_client.update_account(child["identity"], {"parentAccountId": None})
+    assert ls_client.get_account(child["identity"])["parentAccountId"] is None  # type: ignore[index]
+    assert len(ls_sim.state.tables["Account"]) == 4  # nothing but the link was removed
 
 
 def test_iter_accounts_pages_through_everything(ls_client: LogiSenseClient):
     for n in range(23):
         ls_client.create_account(account_fields(f"001000000000{n:03d}BBB"))
-    ls_client.accounts.page_size = 5
+    ls_client.accounts.resource.page_size = 5
     seen = [a["identity"] for a in ls_client.iter_accounts()]
     assert len(seen) == 24 and len(set(seen)) == 24  # 23 + the seeded LogiSense-only account
     assert seen == sorted(seen)
@@ -194,43 +234,87 @@ def test_bad_identity_never_reaches_a_url(ls_client: LogiSenseClient):
 # -- contacts ------------------------------------------------------------------------------
 
 
-def test_shared_contact_links_two_accounts(ls_client: LogiSenseClient):
+def contact_fields(sfdcid: str, accounts: list[int], **points: Any) -> dict[str, Any]:
+    """billsync's view of a billing contact (contact type 1 in the seed)."""
+    return {
+        "contactTypeId": 1,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "points": {"sfdcid": sfdcid, **points},
+        "accountIds": accounts,
+    }
+
+
+def test_contact_points_and_shared_contact(ls_client: LogiSenseClient, ls_sim: LogiSenseSimulator):
     first = ls_client.create_account(account_fields("001000000000010AAA"))["identity"]
     second = ls_client.create_account(account_fields("001000000000011AAA"))["identity"]
     sfdcid = "003000000000001AAA"
     assert ls_client.find_contact_by_sfdcid(sfdcid) is None
+    address = {"street": "1 Main St", "city": "Austin", "country": 1, "state": 3}
     contact = ls_client.create_contact(
-        {"firstName": "Ada", "lastName": "Lovelace", "sfdcid": sfdcid, "accountIds": [first]}
+        contact_fields(sfdcid, [first], email="ada@example.com", address=address)
     )
-    updated = ls_client.update_contact(contact["identity"], {"accountIds": [first, second]})
-    assert updated["accountIds"] == [first, second]
+    stored = ls_sim.state.tables["Contact"][contact["identity"]]
+    assert stored["accountId"] == first and stored["contactTypeId"] == 1
+    assert [(p["contactPointTypeId"], p.get("value")) for p in stored["contactPoints"]] == [
+        (1, "ada@example.com"),
+        (3, sfdcid),
+        (4, None),
+    ]
+    assert stored["contactPoints"][2] == {
+        "contactPointTypeId": 4,
+        "address1": "1 Main St",
+        "city": "Austin",
+        "countryId": 1,
+        "stateId": 3,
+    }
+    ls_client.update_contact(contact["identity"], {"accountIds": [first, second]})
+    ls_client.update_contact(contact["identity"], {"accountIds": [first, second]})  # no-op
+    assert len(ls_sim.state.tables["Account/Contact"]) == 1
 
     found = ls_client.find_contact_by_sfdcid(sfdcid)
     assert found is not None and found["identity"] == contact["identity"]
-    stored = ls_client.get_contact(contact["identity"])
-    assert stored is not None
-    assert stored["name"] == "Ada Lovelace" and stored["accountIds"] == [first, second]
+    assert found["accountIds"] == [first, second]
+    assert found["points"]["address"]["city"] == "Austin"
+    ls_client.update_contact(contact["identity"], {"points": {"sfdcid": sfdcid, "phone": "+1"}})
+    stored_view = ls_client.get_contact(contact["identity"])
+    assert stored_view is not None and stored_view["points"] == {"sfdcid": sfdcid, "phone": "+1"}
     assert [c["identity"] for c in ls_client.iter_contacts()] == [contact["identity"]]
     assert ls_client.get_contact(987654) is None
+
+
+def test_two_contacts_with_one_sfdcid_are_refused(ls_client: LogiSenseClient):
+    account = ls_client.create_account(account_fields("001000000000012AAA"))["identity"]
+    sfdcid = "003000000000002AAA"
+    ls_client.create_contact(contact_fields(sfdcid, [account]))
+    ls_client.create_contact(contact_fields(sfdcid.lower(), [account]))
+    assert ls_client.find_contact_by_sfdcid(sfdcid) is not None  # the lower-case one is not it
+    ls_client.create_contact(contact_fields(sfdcid, [account]))
+    with pytest.raises(PermanentError, match="2 contacts with sfdcid"):
+        ls_client.find_contact_by_sfdcid(sfdcid)
 
 
 # -- price plans ---------------------------------------------------------------------------
 
 
-def plan_fields(account_id: int, opportunity: str, recurring: float) -> dict[str, Any]:
+def plan_fields(account_id: int, marker: str, recurring: float) -> dict[str, Any]:
+    def item(service: int, amount: float, **extra: Any) -> dict[str, Any]:
+        return {
+            "packageServiceId": service,
+            "packageFrequencyId": 1,
+            "packageCurrencyId": 1,
+            "quantity": 1,
+            "recurringPrices": [{"serviceStatusName": "Active", "amount": amount}],
+            **extra,
+        }
+
     return {
-        "name": f"Opportunity {opportunity}",
+        "name": "Opportunity",
         "accountId": account_id,
-        "sfdcid": opportunity,
+        "description": marker,
         "packageServicePricePlan": [
-            {"packageId": 1, "serviceId": 1, "quantity": 2, "recurringPrice": recurring},
-            {
-                "packageId": 1,
-                "serviceId": 3,
-                "quantity": 1,
-                "oneTimePrice": 99.0,
-                "statePrices": [{"state": "Suspended", "price": 10.0}],
-            },
+            item(1, recurring, quantity=2),
+            item(3, 0.0, oneTimePrice=99.0),
         ],
     }
 
@@ -238,24 +322,23 @@ def plan_fields(account_id: int, opportunity: str, recurring: float) -> dict[str
 def test_price_plan_create_find_update(ls_client: LogiSenseClient):
     account = ls_client.create_account(account_fields("001000000000020AAA"))["identity"]
     opportunity = "006000000000001AAA"
-    assert ls_client.find_price_plan_by_sfdcid(opportunity) is None
-    plan = ls_client.create_price_plan(plan_fields(account, opportunity, 70.0))
+    assert ls_client.find_price_plan(account, opportunity) is None
+    marker = ls_client.price_plan_key(opportunity)
+    assert marker == f"Salesforce opportunity {opportunity}"
+    plan = ls_client.create_price_plan(plan_fields(account, marker, 70.0))
     assert plan["accountId"] == account
-    assert [i["serviceName"] for i in plan["packageServicePricePlan"]] == [
+    assert [i["packageServiceName"] for i in plan["packageServicePricePlan"]] == [
         "Fiber 100 Mbps Access",
         "Installation",
     ]
-
-    found = ls_client.find_price_plan_by_sfdcid(opportunity)
+    ls_client.create_price_plan(plan_fields(account, marker.lower(), 1.0))  # not this one
+    found = ls_client.find_price_plan(account, opportunity)
     assert found is not None and found["identity"] == plan["identity"]
-    changed = plan_fields(account, opportunity, 65.0)["packageServicePricePlan"]
+    changed = plan_fields(account, marker, 65.0)["packageServicePricePlan"]
     ls_client.update_price_plan(plan["identity"], {"packageServicePricePlan": changed})
     stored = ls_client.get_price_plan(plan["identity"])
     assert stored is not None
-    assert stored["packageServicePricePlan"][0]["recurringPrice"] == 65.0
-    assert stored["packageServicePricePlan"][1]["statePrices"] == [
-        {"state": "Suspended", "price": 10.0}
-    ]
+    assert stored["packageServicePricePlan"][0]["recurringPrices"][0]["amount"] == 65.0
 
 
 # -- reference data and catalog --------------------------------------------------------------
@@ -268,29 +351,37 @@ def test_reference_data_from_the_seed(ls_client: LogiSenseClient):
     assert ref.account_statuses["Active"] == ACTIVE and "Closed" in ref.account_statuses
     assert ref.bill_groups["Monthly 1st"] == MONTHLY_1ST
     assert ref.ar_terms["Net 30"] == NET_30
+    assert ref.account_types == {"Customer": 1, "Partner": 2, "Reseller": 3}
+    assert ref.contact_types["Billing"] == 1
+    assert ref.countries["GB"] == 3 and ref.states[("US", "CA")] == 1
+    assert ref.states[("CA", "ON")] == 4  # Ontario, not California: states are per country
     assert {c["symbol"] for c in ref.currency_items} == {"$", "€", "£"}
     assert ref.currency_code(EUR) == "EUR"
+    assert ls_client.call_counts["GET Currency/Paged"] == 1  # reference reads use /Paged
 
 
 def test_catalog_from_the_seed(ls_client: LogiSenseClient):
     packages = {p.name: p for p in ls_client.catalog()}
     assert len(packages) == 5
     internet = packages["Internet Essentials"]
-    assert internet.is_active and len(internet.frequencies) == 2
+    assert internet.is_active
+    assert [(f.name, f.family) for f in internet.frequencies] == [
+        ("1m", "Monthly Plans"),
+        ("12m", "Annual Plans"),
+    ]
+    assert [c.code for c in internet.currencies] == ["USD", "EUR", "GBP"]
+    assert len(internet.products()) == 6
     fiber = next(s for s in internet.services if s.name == "Fiber 100 Mbps Access")
     usd = fiber.price_in("USD")
     eur = fiber.price_in("EUR")
     assert usd is not None and eur is not None
-    assert (usd.recurring, usd.one_time, usd.overage) == (79.0, 0.0, 0.0)
+    assert (usd.recurring, usd.one_time) == (79.0, 0.0)
     assert eur.recurring == 72.68
     assert [(s.state, s.price) for s in usd.state_prices] == [
         ("Active", 79.0),
         ("Suspended", 19.75),
     ]
     assert not packages["Legacy DSL"].is_active
-    assert {
-        p.name for p in packages.values() for s in p.services if s.package_id != p.identity
-    } == set()
 
 
 # -- error translation -------------------------------------------------------------------------
@@ -323,10 +414,18 @@ def test_missing_record_is_not_found(ls_client: LogiSenseClient):
     assert caught.value.status == 404
 
 
-def test_duplicate_sfdcid_is_a_conflict(ls_client: LogiSenseClient):
-    ls_client.create_account(account_fields("001000000000040AAA"))
-    with pytest.raises(RemoteRejected) as caught:
-        ls_client.create_account(account_fields("001000000000040AAA"))
+def test_duplicate_sfdcid_is_a_conflict_when_the_instance_enforces_it():
+    with (
+        LogiSenseSimulator(
+            username=USERNAME, password=PASSWORD, client_id=CLIENT_ID, unique_sfdcid=True
+        ) as sim,
+        LogiSenseClient(
+            sim.base_url, username=USERNAME, password=PASSWORD, client_id=CLIENT_ID
+        ) as client,
+    ):
+        client.create_account(account_fields("001000000000040AAA"))
+        with pytest.raises(RemoteRejected) as caught:
+            client.create_account(account_fields("001000000000040AAA"))
     assert caught.value.status == 409 and not isinstance(caught.value, NotFound)
     assert "already belongs" in str(caught.value)
 
@@ -458,7 +557,7 @@ def test_failed_early_refresh_keeps_the_live_token():
         {"access_token": "second", "expires_in": 60},
     ]
 
-    def login() -> Grant:
+    def login(previous: Grant | None) -> Grant:
         answer = answers.pop(0)
         if isinstance(answer, Exception):
             raise answer

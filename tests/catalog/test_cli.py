@@ -30,14 +30,14 @@ def test_table_then_json_with_nothing_written(logisense: Any, sf_sim: Any, rep: 
     env = _env(logisense, sf_sim)
     first = runner.invoke(app, ["catalog", "sync"], env=env)
     assert first.exit_code == 0, first.output
-    assert "63 records written" in first.output
+    assert "189 records written" in first.output
     assert "PricebookEntry" in first.output and "deactivated" in first.output
     writes = rep.writes()
     second = runner.invoke(app, ["catalog", "sync", "--json"], env=env)
     assert second.exit_code == 0, second.output
     report = json.loads(second.stdout)
     assert report["written"] == 0 and report["ok"] is True
-    assert report["objects"]["Product2"]["unchanged"] == 5
+    assert report["objects"]["Product2"]["unchanged"] == 24
     assert rep.writes() == writes
 
 

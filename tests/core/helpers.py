@@ -15,18 +15,12 @@ from adapters.store.models import SyncRecord, Transition
 
 def ls_accounts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense accounts created by billsync, by sfdcid."""
-    with sim.state.lock:
-        return {
-            r["sfdcid"]: dict(r) for r in sim.state.tables["Account"].values() if r.get("sfdcid")
-        }
+    return {r["sfdcid"]: r for r in sim.state.account_views() if r.get("sfdcid")}
 
 
 def ls_contacts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense contacts created by billsync, by sfdcid."""
-    with sim.state.lock:
-        return {
-            r["sfdcid"]: dict(r) for r in sim.state.tables["Contact"].values() if r.get("sfdcid")
-        }
+    return {r["sfdcid"]: r for r in sim.state.contact_views() if r.get("sfdcid")}
 
 
 def ls_writes(sim: Any) -> int:

@@ -25,7 +25,7 @@ def test_hierarchy_enqueued_child_first_ends_pushed_with_parent_links(
     held = ls_accounts(logisense)
     assert held[account_id(3)]["parentAccountId"] == held[account_id(2)]["identity"]
     assert held[account_id(2)]["parentAccountId"] == held[account_id(1)]["identity"]
-    assert held[account_id(5)]["subscriptionInvoicerId"] == held[account_id(4)]["identity"]
+    assert held[account_id(5)]["invoicerAccountId"] == held[account_id(4)]["identity"]
     assert held[account_id(4)]["identity"] < held[account_id(5)]["identity"]
     child_history = [(h.from_state, h.to_state) for h in store.history(account_id(3))]
     assert ("validated", "account-synced") in child_history
@@ -76,7 +76,8 @@ def test_currency_change_after_sync_fails_and_later_changes_flow(
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
     publish([update("Account", sfid, Name="Renamed Ltd")])
     wait_until(lambda: ls_accounts(logisense)[sfid]["name"] == "Renamed Ltd", what="rename")
-    assert store.states()[sfid] == "pushed"
+    # LogiSense holds the write a moment before the settle transaction records "pushed"
+    wait_until(lambda: store.states()[sfid] == "pushed", what="pushed after the rename")
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
 
 
@@ -115,3 +116,64 @@ def test_logisense_only_account_is_never_touched(
     with logisense.state.lock:
         for identity, record in internal.items():
             assert logisense.state.tables["Account"][identity] == record
+
+
+def test_account_type_and_the_apps_trigger_list(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any
+) -> None:
+    """Type is written as accountTypeId; an unknown Type fails with a reason; a field outside the
+    official app's trigger list costs no LogiSense call, one inside it does."""
+    run_worker()
+    publish([account(70, Type="Partner"), account(71, Type="Prospect")])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(70), account_id(71)]), what="settled")
+    held = ls_accounts(logisense)[account_id(70)]
+    assert held["accountTypeId"] == 2 and held["accountsReceivableTermsId"] == 1
+    assert held["extensions"] == {"sfdcid": account_id(70)}
+    assert store.states()[account_id(71)] == "failed"
+    assert "Account Type 'Prospect' does not exist in LogiSense" in (
+        store.record(account_id(71)).last_error or ""
+    )
+    before = ls_writes(logisense)
+    publish([update("Account", account_id(70), Industry="Banking")])
+    publish([update("Account", account_id(70), Type="Reseller")])
+    wait_until(
+        lambda: ls_accounts(logisense)[account_id(70)]["accountTypeId"] == 3, what="type changed"
+    )
+    wait_until(lambda: store.settled([account_id(70)], ("pushed",)), what="pushed")
+    assert ls_writes(logisense) - before == 1
+
+
+def test_sfdcid_lookup_is_exact_and_never_guesses(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any
+) -> None:
+    """Issue 10, build 6, with the simulator not enforcing sfdcid uniqueness (its default):
+    a record whose sfdcid differs only in case is another customer's; two exact holders (made by
+    an earlier tool) fail the account with both LogiSense ids, and nothing is written."""
+    from adapters.logisense import LogiSenseClient
+    from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
+
+    base = {"currencyId": 1, "accountStatusTypeId": 1, "billGroupId": 1}
+    twin, cased = account_id(81), account_id(82)
+    with LogiSenseClient(
+        logisense.base_url, username=LS_USER, password=LS_PASSWORD, client_id=LS_CLIENT
+    ) as client:
+        first = client.create_account({**base, "name": "Old 1", "extensions": {"sfdcid": twin}})
+        second = client.create_account({**base, "name": "Old 2", "extensions": {"sfdcid": twin}})
+        other = client.create_account(
+            {**base, "name": "Someone else", "extensions": {"sfdcid": cased[:-1] + "a"}}
+        )
+    assert not logisense.state.unique_sfdcid
+    run_worker()
+    before = ls_writes(logisense)
+    publish([account(81), account(82)])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(81), account_id(82)]), what="settled")
+    assert store.states()[twin] == "failed"
+    reason = store.record(twin).last_error or ""
+    assert f"identities {first['identity']}, {second['identity']}" in reason
+    assert store.states()[cased] == "pushed"
+    assert store.record(cased).ls_id not in (other["identity"], None)
+    untouched = logisense.state.tables["Account"][other["identity"]]
+    assert untouched["name"] == "Someone else"
+    assert ls_writes(logisense) - before == 1  # only the new account for ...82

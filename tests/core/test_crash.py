@@ -69,12 +69,7 @@ def test_killed_between_write_and_record_creates_no_duplicate(
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(30)
-    with logisense.state.lock:
-        copies = [
-            a
-            for a in logisense.state.tables["Account"].values()
-            if a.get("sfdcid") == account_id(77)
-        ]
+    copies = [a for a in logisense.state.account_views() if a["sfdcid"] == account_id(77)]
     assert len(copies) == 1
     assert _route_count(logisense, create) == 1
     assert store.record(account_id(77)).ls_id == copies[0]["identity"]

@@ -81,6 +81,5 @@ def test_shuffled_duplicated_delivery_converges(
         EXPECTED["value"] = _run(list(CHANGES), logisense_sim, tmp_path)
     shuffled = list(order) + list(duplicates)
     assert _run(shuffled, logisense_sim, tmp_path) == EXPECTED["value"]
-    with logisense_sim.state.lock:
-        sfdcids = [a.get("sfdcid") for a in logisense_sim.state.tables["Account"].values()]
+    sfdcids = [a["sfdcid"] for a in logisense_sim.state.account_views()]
     assert len([s for s in sfdcids if s]) == len({s for s in sfdcids if s}) == 2

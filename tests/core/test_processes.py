@@ -56,6 +56,6 @@ def test_two_worker_processes_honour_the_hierarchy(
         assert held[account_id(100 + n)]["parentAccountId"] == identity[account_id(10 + n % 3)]
     for n in range(3):
         assert held[account_id(10 + n)]["parentAccountId"] == identity[account_id(1)]
-    assert held[account_id(51)]["subscriptionInvoicerId"] == identity[account_id(50)]
-    assert held[account_id(51)]["usageInvoicerId"] == identity[account_id(50)]
+    assert held[account_id(51)]["invoicerAccountId"] == identity[account_id(50)]
+    assert held[account_id(51)]["usageInvoicerAccountId"] == identity[account_id(50)]
     assert len(held) == len(ids)

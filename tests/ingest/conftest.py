@@ -111,15 +111,13 @@ def new_account(api: Salesforce, name: str, **fields: Any) -> str:
 
 def ls_accounts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense accounts created by billsync, keyed by 15-character Salesforce id."""
-    with sim.state.lock:
-        rows = [dict(r) for r in sim.state.tables["Account"].values() if r.get("sfdcid")]
+    rows = [r for r in sim.state.account_views() if r.get("sfdcid")]
     return {r["sfdcid"][:15]: r for r in rows}
 
 
 def ls_contacts(sim: Any) -> dict[str, dict[str, Any]]:
     """LogiSense contacts created by billsync, keyed by 15-character Salesforce id."""
-    with sim.state.lock:
-        rows = [dict(r) for r in sim.state.tables["Contact"].values() if r.get("sfdcid")]
+    rows = [r for r in sim.state.contact_views() if r.get("sfdcid")]
     return {r["sfdcid"][:15]: r for r in rows}
 
 

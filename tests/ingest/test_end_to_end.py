@@ -25,6 +25,7 @@ def test_rest_changes_reach_logisense(
             "AccountId": child,
             "LogiSense_Sync__c": True,
             "MailingCity": "London",
+            "MailingCountryCode": "GB",  # a LogiSense address needs its country
         }
     )["id"]
     wait_until(
@@ -47,6 +48,8 @@ def test_rest_changes_reach_logisense(
     held = ls_accounts(logisense)
     assert held[child[:15]]["parentAccountId"] == held[parent[:15]]["identity"]
     assert ls_contacts(logisense)[contact[:15]]["firstName"] == "Ada"
+    where = ls_contacts(logisense)[contact[:15]]["address"]  # through CDC's MailingAddress
+    assert (where["city"], where["countryId"]) == ("London", 3)
     # Confirms are collected when the stream goes idle (about 0.1 s after the last batch).
     wait_until(
         lambda: ingest.metrics.messages_confirmed == ingest.metrics.messages_published,

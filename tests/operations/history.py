@@ -179,7 +179,4 @@ def wait_for_dead_letters(
 
 def ls_account_copies(sim: Any) -> Counter[str]:
     """How many LogiSense accounts carry each sfdcid (duplicates show as counts above 1)."""
-    with sim.state.lock:
-        return Counter(
-            str(r["sfdcid"]) for r in sim.state.tables["Account"].values() if r.get("sfdcid")
-        )
+    return Counter(str(r["sfdcid"]) for r in sim.state.account_views() if r.get("sfdcid"))

@@ -30,13 +30,17 @@ def account_change(sfid: str, currency: str = "USD") -> Any:
     return change("Account", sfid, values, change_type="CREATE")
 
 
+MARKER = "Salesforce opportunity "
+
+
 def plans(sim: Any) -> dict[str, dict[str, Any]]:
-    """LogiSense account price plans pushed by billsync, by opportunity id."""
+    """LogiSense account price plans pushed by billsync, by opportunity id (plans carry no
+    sfdcid: billsync marks them in ``description``, see docs/adapters-logisense.md)."""
     with sim.state.lock:
         return {
-            r["sfdcid"]: dict(r)
+            r["description"][len(MARKER) :]: dict(r)
             for r in sim.state.tables["Account/PricePlan"].values()
-            if r.get("sfdcid")
+            if str(r.get("description") or "").startswith(MARKER)
         }
 
 
@@ -112,7 +116,7 @@ def test_invalid_opportunities_fail_with_reasons_and_leave_logisense_untouched(
     writes_before = ls_writes(logisense)
 
     partner = rep.create("Pricebook2", {"Name": "Partner", "IsActive": True})
-    product = rep.query("SELECT Id FROM Product2 WHERE LogiSense_Package_Id__c = '1'")[0]["Id"]
+    product = rep.product(1, "USD")
     rep.create(
         "PricebookEntry",
         {"Pricebook2Id": partner, "Product2Id": product, "UnitPrice": 100, "IsActive": True},
@@ -163,25 +167,28 @@ def test_plan_holds_exactly_the_services_and_prices_in_the_account_currency(
     assert store.record(opp).state == "pushed", store.record(opp).last_error
     plan = plans(logisense)[opp]
     assert plan["accountId"] == ls_accounts(logisense)[account]["identity"]
-    assert plan["currencyId"] == seed.EUR
+    assert "currencyId" not in plan and "sfdcid" not in plan  # not Account Price Plan fields
+    currencies = logisense.state.tables["Package/Currency"]
     items = sorted(
         (
-            i["packageId"],
-            i["serviceId"],
+            i["packageServiceId"],
+            i["packageFrequencyId"],
+            currencies[i["packageCurrencyId"]]["currencyId"],
             i["quantity"],
-            i["recurringPrice"],
+            [(r["serviceStatusName"], r["amount"]) for r in i["recurringPrices"]],
             i["oneTimePrice"],
-            i["overagePrice"],
-            i["statePrices"],
         )
         for i in plan["packageServicePricePlan"]
     )
+    monthly = {1: 1, 2: 3}  # package -> its 1m frequency in the seed
     assert items == [
-        (1, 1, 3.0, 60.0, 0.0, 0.0, states),
-        (1, 3, 1.0, 0.0, 120.0, 0.0, []),
-        (2, 4, 10.0, 20.0, 0.0, 0.0, []),
-        (2, 5, 1.0, 0.0, 0.0, 0.04, []),
+        (1, monthly[1], seed.EUR, 3.0, [("Active", 60.0), ("Suspended", 15.0)], 0.0),
+        (3, monthly[1], seed.EUR, 1.0, [("Active", 0.0)], 120.0),
+        (4, monthly[2], seed.EUR, 10.0, [("Active", 20.0)], 0.0),
+        (5, monthly[2], seed.EUR, 1.0, [("Active", 0.0)], 0.0),
     ]
+    # no documented LogiSense field holds an overage price: it is not invented
+    assert all("overagePrice" not in i for i in plan["packageServicePricePlan"])
 
 
 def test_a_stage_change_to_won_without_a_request_pushes_nothing(
@@ -228,7 +235,7 @@ def test_pushing_again_updates_the_same_plan(
     item = rep.query(f"SELECT Id FROM OpportunityLineItem WHERE OpportunityId = '{opp}'")[0]["Id"]
     fiber = rep.query(
         "SELECT Id FROM Opportunity_Product_Service__c WHERE Opportunity_Product_Id__c = "
-        f"'{item}' AND Product_Service__r.LogiSense_Service_Id__c = '1'"
+        f"'{item}' AND Product_Service__r.LogiSense_Package_Service_Id__c = '1'"
     )[0]["Id"]
     rep.update("Opportunity_Product_Service__c", fiber, {"Recurring_Price__c": 65.0})
     rep.update("OpportunityLineItem", item, {"UnitPrice": 229.0})
@@ -239,6 +246,9 @@ def test_pushing_again_updates_the_same_plan(
     held = plans(logisense)
     assert list(held) == [opp]
     assert held[opp]["identity"] == first["identity"] == store.record(opp).ls_id
-    prices = {i["serviceId"]: i["recurringPrice"] for i in held[opp]["packageServicePricePlan"]}
+    prices = {
+        i["packageServiceId"]: i["recurringPrices"][0]["amount"]
+        for i in held[opp]["packageServicePricePlan"]
+    }
     assert prices == {1: 65.0, 3: 0.0}
     assert [r["method"] for r in plan_writes(logisense)] == ["POST", "PATCH"]

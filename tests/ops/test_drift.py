@@ -49,7 +49,16 @@ def test_hand_edit_is_reported_and_fix_restores_salesforce_values(
     held = ls_accounts(logisense)[account_id(2)]
     person = ls_contacts(logisense)[contact_id(1)]
     _hand_edit(logisense, "Account", held["identity"], name="Edited by hand", billGroupId=2)
-    _hand_edit(logisense, "Contact", person["identity"], email="someone@else.example")
+    email_type = next(
+        p["contactPointTypeId"]
+        for p in person["contactPoints"]
+        if logisense.state.name_of("contact_point_type", p["contactPointTypeId"]) == "email"
+    )
+    points = [
+        {**p, "value": "someone@else.example"} if p["contactPointTypeId"] == email_type else p
+        for p in person["contactPoints"]
+    ]
+    _hand_edit(logisense, "Contact", person["identity"], contactPoints=points)
 
     code, report = _drift(cli)
     assert code == 1 and report["drift"] is True
@@ -57,14 +66,14 @@ def test_hand_edit_is_reported_and_fix_restores_salesforce_values(
     assert set(found) == {
         (account_id(2), "name"),
         (account_id(2), "billGroupId"),
-        (contact_id(1), "email"),
+        (contact_id(1), "points.email"),
     }
     assert found[(account_id(2), "name")]["salesforce"] == "Account 2"
     assert found[(account_id(2), "name")]["logisense"] == "Edited by hand"
     assert found[(account_id(2), "billGroupId")]["salesforce"] == "Monthly 1st"
     assert found[(account_id(2), "billGroupId")]["expected"] == 1
     assert found[(account_id(2), "billGroupId")]["logisense"] == 2
-    assert found[(contact_id(1), "email")]["expected"] == "pat1@example.com"
+    assert found[(contact_id(1), "points.email")]["expected"] == "pat1@example.com"
     assert all(d["kind"] == "field" for d in report["differences"])
 
     code, fixed = _drift(cli, "--fix")
@@ -105,7 +114,7 @@ def test_unknown_sfdcid_is_reported_and_human_table_shows_it(
                 "currencyId": 1,
                 "accountStatusTypeId": 1,
                 "billGroupId": 1,
-                "sfdcid": stranger,
+                "extensions": {"sfdcid": stranger},
             }
         )
     code, report = _drift(cli)
@@ -120,3 +129,26 @@ def test_unknown_sfdcid_is_reported_and_human_table_shows_it(
     code, fixed = _drift(cli, "--fix")
     assert code == 1 and fixed["requeued"] == []
     assert ls_accounts(logisense)[stranger]["name"] == "Made elsewhere"
+
+
+def test_a_hand_edited_address_is_drift_and_fix_restores_it(
+    backend: Any, logisense: Any, run_worker: Any, publish: Any, cli: Any
+) -> None:
+    run_worker()
+    where = {"MailingCity": "Austin", "MailingCountryCode": "US", "MailingStateCode": "TX"}
+    publish([account(5), contact(5, 5, **where)])
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled([account_id(5), contact_id(5)], ("pushed",)), what="pushed")
+    person = ls_contacts(logisense)[contact_id(5)]
+    points = [{**p, "city": "Dallas"} if "countryId" in p else p for p in person["contactPoints"]]
+    _hand_edit(logisense, "Contact", person["identity"], contactPoints=points)
+    code, report = _drift(cli)
+    assert code == 1
+    assert [(d["sfid"], d["field"]) for d in report["differences"]] == [
+        (contact_id(5), "points.address")
+    ]
+    code, _fixed = _drift(cli, "--fix")
+    wait_until(
+        lambda: ls_contacts(logisense)[contact_id(5)]["address"]["city"] == "Austin",
+        what="address restored",
+    )

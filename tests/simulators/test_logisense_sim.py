@@ -46,26 +46,54 @@ class Client:
         return self.http.request(method, f"{self.base}/__sim/{name}", json=body).json()
 
 
-def account(**fields: Any) -> dict[str, Any]:
-    """A valid account body."""
+def account(sfdcid: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A valid account body (documented fields; ``sfdcid`` as an extension)."""
     return {
         "name": "Acme Corp",
         "currencyId": seed.USD,
         "accountStatusTypeId": seed.ACTIVE,
         "billGroupId": seed.MONTHLY_1ST,
-        "accountsReceivableTermId": seed.NET_30,
+        "accountsReceivableTermsId": seed.NET_30,
+        "accountTypeId": seed.CUSTOMER,
+        **({"extensions": {"sfdcid": sfdcid}} if sfdcid is not None else {}),
         **fields,
     }
 
 
-def plan(account_id: int, **fields: Any) -> dict[str, Any]:
-    """A valid price plan body: Internet Essentials, fiber access at a negotiated price."""
+def item(**fields: Any) -> dict[str, Any]:
+    """A valid plan item: fiber access of Internet Essentials, monthly, in USD."""
+    return {
+        "packageServiceId": 1,
+        "packageFrequencyId": 1,
+        "packageCurrencyId": 1,
+        "quantity": 2,
+        "recurringPrices": [{"serviceStatusName": "Active", "amount": 70.0}],
+        **fields,
+    }
+
+
+def plan(account_id: int | None, **fields: Any) -> dict[str, Any]:
+    """A valid price plan body."""
     return {
         "name": "Opportunity 006A",
         "accountId": account_id,
-        "sfdcid": None,
-        "packageServicePricePlan": [
-            {"packageId": 1, "serviceId": 1, "quantity": 2, "recurringPrice": 70.0}
+        "description": "Salesforce opportunity 006A",
+        "packageServicePricePlan": [item()],
+        **fields,
+    }
+
+
+def contact(account_id: int, sfdcid: str = "003X", **fields: Any) -> dict[str, Any]:
+    """A valid billing contact with an e-mail, its sfdcid and a Californian address."""
+    return {
+        "contactTypeId": seed.BILLING,
+        "firstName": "Ada",
+        "lastName": "Lovelace",
+        "accountId": account_id,
+        "contactPoints": [
+            {"contactPointTypeId": 1, "value": "ada@example.com"},
+            {"contactPointTypeId": 3, "value": sfdcid},
+            {"contactPointTypeId": 4, "address1": "1 Main St", "countryId": 1, "stateId": 1},
         ],
         **fields,
     }
@@ -171,16 +199,24 @@ def test_seed_is_served(ls: Client) -> None:
     assert set(currencies) == {"trackingId", "totalCount", "items"}
     assert [c["code"] for c in currencies["items"]] == ["USD", "EUR", "GBP"]
     internal = ls.call("GET", "/Account/1").json()["items"][0]
-    assert internal["name"] == "Billing Dept Internal" and internal["sfdcid"] is None
+    assert internal["name"] == "Billing Dept Internal" and internal["extensions"] == {}
     packages = ls.call("GET", "/Package").json()["items"]
     assert len(packages) >= 4 and any(not p["isActive"] for p in packages)
     detail = ls.call("GET", "/Package/1/Detail").json()["items"][0]
-    assert 2 <= len(detail["services"]) <= 4
-    assert {p["currencyName"] for p in detail["services"][0]["prices"]} == {
+    assert 2 <= len(detail["packageServices"]) <= 4
+    assert [f["name"] for f in detail["packageFrequencies"]] == ["1m", "12m"]
+    assert detail["packageFrequencies"][0]["extensions"] == {"family": "Monthly Plans"}
+    assert [c["currencyName"] for c in detail["packageCurrencies"]] == [
         "US Dollar",
         "Euro",
         "British Pound",
-    }
+    ]
+    types = ls.call("GET", "/ContactType").json()["items"]
+    assert [t["name"] for t in types] == ["Billing", "Admin", "Shipping"]
+    points = ls.call("GET", "/ContactPointType").json()["items"]
+    assert {(p["contactTypeId"], p["name"]) for p in points} >= {(1, "email"), (1, "sfdcid")}
+    states = ls.call("GET", "/State").json()["items"]
+    assert ("CA", "United States") in {(s["code"], s["countryName"]) for s in states}
 
 
 def test_any_version_is_accepted(ls: Client) -> None:
@@ -194,39 +230,110 @@ def test_account_crud(ls: Client, ls_sim: LogiSenseSimulator) -> None:
     acme = created(ls.call("POST", "/Account", account(sfdcid="001AAA")))
     ident = acme["identity"]
     assert acme["currencyName"] == "US Dollar" and acme["billGroupName"] == "Monthly 1st"
-    assert acme["subscriptionInvoicerId"] == ident  # no invoicer given: the account itself
+    assert acme["accountsReceivableTermsName"] == "Net 30" and acme["accountTypeName"] == "Customer"
+    assert acme["invoicerAccountId"] == ident  # no invoicer given: the account itself
     got = ls.call("GET", f"/Account/{ident}").json()
-    assert got["totalCount"] == 1 and got["items"][0]["sfdcid"] == "001AAA"
+    assert got["totalCount"] == 1 and got["items"][0]["extensions"] == {"sfdcid": "001AAA"}
 
-    put = created(ls.call("PUT", f"/Account/{ident}", account(name="Acme Inc", sfdcid="001AAA")))
-    assert put["name"] == "Acme Inc"
+    put = ls.call("PUT", f"/Account/{ident}", account(name="Acme Inc", sfdcid="001AAA"))
+    assert put.json()["type"] == "update" and created(put)["name"] == "Acme Inc"
     patched = created(ls.call("PATCH", f"/Account/{ident}", {"accountStatusTypeId": 3}))
     assert patched["accountStatusTypeName"] == "Suspended" and patched["name"] == "Acme Inc"
+    assert patched["extensions"] == {"sfdcid": "001AAA"}
     assert ls_sim.state.tables["Account"][ident]["accountStatusTypeId"] == 3
+    more = created(ls.call("PATCH", f"/Account/{ident}", {"extensions": {"region": "West"}}))
+    assert more["extensions"] == {"sfdcid": "001AAA", "region": "West"}  # merged, not replaced
 
     deleted = ls.call("DELETE", f"/Account/{ident}")
     assert deleted.json()["type"] == "delete"
+    assert deleted.json()["results"]["items"][0]["action"] == "deleted"
     assert error_codes(ls.call("GET", f"/Account/{ident}"), 404) == [11900301]
 
 
-def test_contact_crud_and_shared_contact(ls: Client) -> None:
-    a = created(ls.call("POST", "/Account", account(sfdcid="001A")))["identity"]
-    b = created(ls.call("POST", "/Account", account(name="Beta", sfdcid="001B")))["identity"]
-    body = {"firstName": "Ada", "lastName": "Lovelace", "email": "ada@example.com"}
-    contact = created(ls.call("POST", "/Contact", {**body, "sfdcid": "003X", "accountIds": [a]}))
-    assert contact["name"] == "Ada Lovelace" and contact["accountNames"] == ["Acme Corp"]
-    cid = contact["identity"]
-    shared = created(ls.call("PATCH", f"/Contact/{cid}", {"accountIds": [a, b]}))
-    assert shared["accountIds"] == [a, b]
+def test_account_parent_is_its_own_resource(ls: Client) -> None:
+    top = _acct(ls, sfdcid="001T")
+    mid = _acct(ls, sfdcid="001M")
+    low = _acct(ls, sfdcid="001L")
+    created(ls.call("POST", "/Account/Parent", {"accountId": mid, "parentAccountId": top}))
+    row = created(ls.call("POST", "/Account/Parent", {"accountId": low, "parentAccountId": mid}))
+    assert row["topAccountId"] == top and row["parentAccountName"] == "Acme Corp"
+    again = ls.call("POST", "/Account/Parent", {"accountId": low, "parentAccountId": top})
+    assert error_codes(again, 409) == [11900205]
+    moved = created(
+        ls.call("PATCH", f"/Account/Parent/{row['identity']}", {"parentAccountId": top})
+    )
+    assert moved["parentAccountId"] == top
+    detail = ls.call("GET", f"/Account/{top}/Detail").json()["items"][0]
+    assert sorted(c["accountId"] for c in detail["childAccounts"]) == [mid, low]
+    assert ls.call("DELETE", f"/Account/Parent/{row['identity']}").status_code == 200
+
+
+def test_contact_with_contact_points_and_shared_link(ls: Client) -> None:
+    a = _acct(ls, sfdcid="001A")
+    b = _acct(ls, name="Beta", sfdcid="001B")
+    made = created(ls.call("POST", "/Contact", contact(a)))
+    assert made["name"] == "Ada Lovelace" and made["accountName"] == "Acme Corp"
+    assert made["contactTypeName"] == "Billing"
+    assert [p["contactPointTypeName"] for p in made["contactPoints"]] == [
+        "email",
+        "sfdcid",
+        "address",
+    ]
+    cid = made["identity"]
+    link = created(ls.call("POST", "/Account/Contact", {"accountId": b, "contactId": cid}))
+    assert link["contactId"] == cid
     detail = ls.call("GET", f"/Account/{b}/Detail").json()["items"][0]
-    assert [c["identity"] for c in detail["contacts"]] == [cid]
+    assert [c["contactId"] for c in detail["contactLinks"]] == [cid]
     found = ls.call(
         "POST",
         "/Contact/Search",
-        {"query": {"search": [{"name": "accountIds", "operator": "eq", "value": b}]}},
+        {"query": {"search": [{"name": "sfdcid", "operator": "eq", "value": "003x"}]}},
     ).json()
     assert [c["identity"] for c in found["items"]] == [cid]
-    assert ls.call("DELETE", f"/Contact/{cid}").status_code == 200
+    points = [{"contactPointTypeId": 2, "value": "+1 555"}]
+    phone_only = created(ls.call("PATCH", f"/Contact/{cid}", {"contactPoints": points}))
+    assert [p["value"] for p in phone_only["contactPoints"]] == ["+1 555"]
+
+
+def test_contact_points_follow_the_contact_type(ls: Client) -> None:
+    a = _acct(ls)
+    wrong_type = contact(a, contactPoints=[{"contactPointTypeId": 5, "value": "x@example.com"}])
+    assert error_codes(ls.call("POST", "/Contact", wrong_type), 400) == [11900102]
+    bad_state = contact(
+        a,
+        contactPoints=[{"contactPointTypeId": 4, "address1": "x", "countryId": 2, "stateId": 1}],
+    )
+    assert error_codes(ls.call("POST", "/Contact", bad_state), 400) == [11900104]
+    twice = contact(
+        a,
+        contactPoints=[
+            {"contactPointTypeId": 1, "value": "a@example.com"},
+            {"contactPointTypeId": 1, "value": "b@example.com"},
+        ],
+    )
+    assert error_codes(ls.call("POST", "/Contact", twice), 400) == [11900102]
+
+
+def test_sfdcid_is_not_unique_by_default(ls: Client) -> None:
+    first = _acct(ls, sfdcid="001DUP")
+    second = _acct(ls, sfdcid="001dup")
+    third = _acct(ls, sfdcid="001DUP")
+    found = ls.call(
+        "POST",
+        "/Account/Search",
+        {"query": {"search": [{"name": "sfdcid", "operator": "eq", "value": "001DUP"}]}},
+    ).json()
+    assert sorted(a["identity"] for a in found["items"]) == [first, second, third]
+
+
+def test_unique_sfdcid_can_be_switched_on() -> None:
+    with LogiSenseSimulator(username="u", password="p", client_id="c", unique_sfdcid=True) as sim:
+        client = Client(sim.base_url)
+        assert client.login(username="u", password="p", client_id="c").status_code == 200
+        assert client.call("POST", "/Account", account(sfdcid="001U")).status_code == 200
+        assert error_codes(client.call("POST", "/Account", account(sfdcid="001u")), 409) == [
+            11900201
+        ]
 
 
 def test_search_by_sfdcid_and_operators(ls: Client) -> None:
@@ -245,16 +352,21 @@ def test_search_by_sfdcid_and_operators(ls: Client) -> None:
     ranged = search(
         {
             "search": [
-                {"name": "identity", "operator": "gtEq", "value": 3},
+                {"name": "identity", "operator": "gtEq", "value": 3, "condition": "and"},
                 {"name": "identity", "operator": "lt", "value": 5},
             ],
             "orderBy": [{"name": "identity", "direction": "desc"}],
-            "fields": ["name"],
+            "fields": ["name", "extensions"],
         }
     )
-    assert ranged["items"] == [{"identity": 4, "name": "Acct 2"}, {"identity": 3, "name": "Acct 1"}]
-    others = search({"search": [{"name": "sfdcid", "operator": "notEq", "value": None}]})
-    assert others["totalCount"] == 5
+    assert ranged["items"] == [
+        {"identity": 4, "name": "Acct 2", "extensions": {"sfdcid": "001S2"}},
+        {"identity": 3, "name": "Acct 1", "extensions": {"sfdcid": "001S1"}},
+    ]
+    named = ls.call("POST", "/Account/Search", {"query": {"fields": ["name", "sfdcid"]}})
+    assert error_codes(named, 400) == [11900112]  # custom fields cannot be named in `fields`
+    contains = search({"search": [{"name": "name", "operator": "contains", "value": "cct 4"}]})
+    assert [a["name"] for a in contains["items"]] == ["Acct 4"]
     by_name = search({"search": [{"name": "currencyName", "operator": "eq", "value": "US Dollar"}]})
     assert by_name["totalCount"] == 6
     paged = search({"top": 4, "pagination": {"pageNumber": 2, "pageSize": 3}})
@@ -265,10 +377,33 @@ def test_search_by_sfdcid_and_operators(ls: Client) -> None:
     assert error_codes(bad, 400) == [11900112, 11900112]
 
 
-def test_paged(ls: Client) -> None:
-    page = ls.call("GET", "/Service/Paged", params={"pageNumber": 2, "pageSize": 5}).json()
-    assert page["totalCount"] == len(seed.build_seed()["Service"])
+def test_paged_reads_the_pagination_header(ls: Client, ls_sim: LogiSenseSimulator) -> None:
+    header = {"Pagination": '{"pageNumber": 2, "pageSize": 5}'}
+    page = ls.call("GET", "/Service/Paged", headers=header).json()
+    assert page["totalCount"] == len(ls_sim.state.tables["Service"])
     assert [s["identity"] for s in page["items"]] == [6, 7, 8, 9, 10]
+    bad = ls.call("GET", "/Service/Paged", headers={"Pagination": "two"})
+    assert error_codes(bad, 400) == [11900112]
+
+
+def test_metadata_lists_each_resources_fields(ls: Client) -> None:
+    meta = ls.call("GET", "/Contact/Metadata").json()["items"][0]
+    names = {f["name"]: f for f in meta["fields"]}
+    assert {"contactTypeId", "firstName", "lastName", "title", "isUsedForTax"} <= set(names)
+    assert names["lastName"]["isRequired"] is True and names["identity"]["isUpdatable"] is False
+    assert names["contactTypeId"]["reference"] == "ContactType"
+    plan_meta = ls.call("GET", "/Account/PricePlan/Metadata").json()["items"][0]
+    assert "sfdcid" not in {f["name"] for f in plan_meta["fields"]}
+
+
+def test_update_request_header_before_v4(ls: Client) -> None:
+    ident = _acct(ls)
+    url = f"{ls.base}/ResourceServer/api/v3/Account/{ident}"
+    assert error_codes(ls.http.patch(url, json={"name": "X"}), 400) == [11900112]
+    header = {"UpdateRequest": '{"filters": ["name"]}'}
+    assert ls.http.patch(url, json={"name": "X"}, headers=header).status_code == 200
+    wider = ls.http.patch(url, json={"name": "Y", "billDay": 3}, headers=header)
+    assert error_codes(wider, 400) == [11900112]
 
 
 def test_batch_create_is_all_or_nothing(ls: Client, ls_sim: LogiSenseSimulator) -> None:
@@ -283,36 +418,37 @@ def test_batch_create_is_all_or_nothing(ls: Client, ls_sim: LogiSenseSimulator) 
 
 
 def test_price_plan_create_patch_fetch(ls: Client) -> None:
-    acct = created(ls.call("POST", "/Account", account(sfdcid="001PP")))["identity"]
-    made = created(ls.call("POST", "/Account/PricePlan", plan(acct, sfdcid="006A")))
+    acct = _acct(ls, sfdcid="001PP")
+    made = created(ls.call("POST", "/Account/PricePlan", plan(acct)))
     pid = made["identity"]
-    assert made["currencyId"] == seed.USD and made["accountName"] == "Acme Corp"
-    item = made["packageServicePricePlan"][0]
-    assert item["serviceName"] == "Fiber 100 Mbps Access" and item["identity"] is not None
+    assert made["accountName"] == "Acme Corp" and "currencyId" not in made
+    first = made["packageServicePricePlan"][0]
+    assert first["packageServiceName"] == "Fiber 100 Mbps Access" and first["identity"]
+    assert (first["packageFrequencyName"], first["packageCurrencyName"]) == ("1m", "US Dollar")
 
     items = [
-        {**item, "recurringPrice": 65.0},
-        {
-            "packageId": 2,
-            "serviceId": 4,
-            "quantity": 10,
-            "recurringPrice": 20.0,
-            "overagePrice": 0.04,
-            "statePrices": [{"state": "Suspended", "price": 5.0}],
-        },
+        {**first, "recurringPrices": [{"serviceStatusName": "Active", "amount": 65.0}]},
+        item(
+            packageServiceId=4,
+            packageFrequencyId=3,
+            packageCurrencyId=4,
+            quantity=10,
+            oneTimePrice=5.0,
+        ),
     ]
     patched = created(
         ls.call("PATCH", f"/Account/PricePlan/{pid}", {"packageServicePricePlan": items})
     )
-    assert [i["recurringPrice"] for i in patched["packageServicePricePlan"]] == [65.0, 20.0]
-    assert patched["packageServicePricePlan"][0]["identity"] == item["identity"]
+    amounts = [i["recurringPrices"][0]["amount"] for i in patched["packageServicePricePlan"]]
+    assert amounts == [65.0, 70.0]
+    assert patched["packageServicePricePlan"][0]["identity"] == first["identity"]
 
     fetched = ls.call("GET", f"/Account/PricePlan/{pid}").json()["items"][0]
     assert fetched["packageServicePricePlan"] == patched["packageServicePricePlan"]
     found = ls.call(
         "POST",
         "/Account/PricePlan/Search",
-        {"query": {"search": [{"name": "sfdcid", "operator": "eq", "value": "006A"}]}},
+        {"query": {"search": [{"name": "accountId", "operator": "eq", "value": acct}]}},
     ).json()
     assert [p["identity"] for p in found["items"]] == [pid]
     renamed = created(ls.call("PATCH", f"/Account/PricePlan/{pid}", {"name": "Renewal"}))
@@ -321,13 +457,14 @@ def test_price_plan_create_patch_fetch(ls: Client) -> None:
 
 def test_catalog_is_editable(ls: Client) -> None:
     pkg = created(ls.call("POST", "/Package", {"name": "IoT", "isActive": True}))["identity"]
-    prices = [{"currencyId": seed.USD, "recurringPrice": 3.0}]
-    svc = created(ls.call("POST", "/Service", {"name": "SIM", "packageId": pkg, "prices": prices}))
-    assert svc["packageName"] == "IoT" and svc["prices"][0]["currencyName"] == "US Dollar"
+    svc = created(ls.call("POST", "/Service", {"name": "SIM", "serviceTypeId": 1}))
+    prices = [{"currencyId": seed.USD, "oneTimePrice": 3.0}]
+    body = {"packageId": pkg, "serviceId": svc["identity"], "prices": prices}
+    link = created(ls.call("POST", "/Package/Service", body))
+    assert link["packageName"] == "IoT" and link["serviceName"] == "SIM"
     created(ls.call("PATCH", f"/Service/{svc['identity']}", {"name": "SIM card"}))
-    freq = ls.call("POST", "/PackageFrequency", {"name": "IoT Monthly", "packageId": pkg})
+    freq = ls.call("POST", "/Package/Frequency", {"name": "1m", "packageId": pkg})
     assert created(freq)["packageName"] == "IoT"
-    assert error_codes(ls.call("DELETE", f"/Package/{pkg}"), 409) == [11900204]
     assert error_codes(ls.call("POST", "/Currency", {"name": "Yen", "code": "JPY"}), 405) == [
         11900303
     ]
@@ -344,23 +481,27 @@ def _acct(ls: Client, **fields: Any) -> int:
 
 
 def _req_missing_account_fields(ls: Client) -> Send:
-    return lambda: ls.call("POST", "/Account", {"sfdcid": "001M"})
+    return lambda: ls.call("POST", "/Account", {"extensions": {"sfdcid": "001M"}})
 
 
 def _req_missing_contact_last_name(ls: Client) -> Send:
-    return lambda: ls.call("POST", "/Contact", {"firstName": "Ada"})
+    return lambda: ls.call("POST", "/Contact", {**contact(1), "lastName": None})
 
 
 def _req_missing_plan_account(ls: Client) -> Send:
-    return lambda: ls.call("POST", "/Account/PricePlan", {**plan(0), "accountId": None})
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(None))
 
 
 def _req_wrong_type(ls: Client) -> Send:
-    return lambda: ls.call("POST", "/Account", account(currencyId="USD", sfdcid=5))
+    return lambda: ls.call("POST", "/Account", account(currencyId="USD", extensions=5))
 
 
 def _req_unknown_field(ls: Client) -> Send:
     return lambda: ls.call("POST", "/Account", account(colour="blue"))
+
+
+def _req_undocumented_plan_fields(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(1, sfdcid="006A", currencyId=1))
 
 
 def _req_missing_references(ls: Client) -> Send:
@@ -371,20 +512,20 @@ def _req_missing_references(ls: Client) -> Send:
             currencyId=99,
             accountStatusTypeId=99,
             billGroupId=99,
-            accountsReceivableTermId=99,
-            parentAccountId=99,
-            subscriptionInvoicerId=99,
-            usageInvoicerId=99,
+            accountsReceivableTermsId=99,
+            accountTypeId=99,
+            invoicerAccountId=99,
+            usageInvoicerAccountId=99,
         ),
     )
 
 
-def _req_missing_contact_accounts(ls: Client) -> Send:
-    return lambda: ls.call("POST", "/Contact", {"lastName": "X", "accountIds": [1, 98, 99]})
+def _req_missing_contact_account(ls: Client) -> Send:
+    return lambda: ls.call("POST", "/Contact", contact(99))
 
 
 def _req_missing_catalog_refs(ls: Client) -> Send:
-    items = [{"packageId": 99, "serviceId": 99}]
+    items = [item(packageServiceId=99, packageFrequencyId=99, packageCurrencyId=99)]
     return lambda: ls.call("POST", "/Account/PricePlan", plan(1, packageServicePricePlan=items))
 
 
@@ -400,24 +541,35 @@ def _req_currency_change_patch(ls: Client) -> Send:
 
 def _req_parent_currency(ls: Client) -> Send:
     parent = _acct(ls, currencyId=seed.EUR)
-    return lambda: ls.call("POST", "/Account", account(parentAccountId=parent))
+    child = _acct(ls)
+    body = {"accountId": child, "parentAccountId": parent}
+    return lambda: ls.call("POST", "/Account/Parent", body)
+
+
+def _parent(ls: Client, child: int, parent: int) -> int:
+    body = {"accountId": child, "parentAccountId": parent}
+    return int(created(ls.call("POST", "/Account/Parent", body))["identity"])
 
 
 def _req_parent_cycle(ls: Client) -> Send:
-    top = _acct(ls)
-    child = _acct(ls, parentAccountId=top)
-    grandchild = _acct(ls, parentAccountId=child)
-    return lambda: ls.call("PATCH", f"/Account/{top}", {"parentAccountId": grandchild})
+    top, child, grandchild = _acct(ls), _acct(ls), _acct(ls)
+    _parent(ls, child, top)
+    _parent(ls, grandchild, child)
+    body = {"accountId": top, "parentAccountId": grandchild}
+    return lambda: ls.call("POST", "/Account/Parent", body)
 
 
 def _req_parent_self(ls: Client) -> Send:
     ident = _acct(ls)
-    return lambda: ls.call("PATCH", f"/Account/{ident}", {"parentAccountId": ident})
+    return lambda: ls.call(
+        "POST", "/Account/Parent", {"accountId": ident, "parentAccountId": ident}
+    )
 
 
 def _req_plan_currency(ls: Client) -> Send:
     ident = _acct(ls)
-    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, currencyId=seed.EUR))
+    items = [item(packageCurrencyId=2)]  # package 1 in EUR, for a USD account
+    return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=items))
 
 
 def _req_plan_no_items(ls: Client) -> Send:
@@ -426,38 +578,34 @@ def _req_plan_no_items(ls: Client) -> Send:
 
 
 def _req_service_not_in_package(ls: Client) -> Send:
-    items = [{"packageId": 1, "serviceId": 4}]
+    items = [item(packageServiceId=4)]  # a Business Voice service with an Internet frequency
     ident = _acct(ls)
     return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=items))
 
 
 def _req_inactive_package(ls: Client) -> Send:
-    services = ls.call("GET", f"/Package/{seed.INACTIVE_PACKAGE}/Detail").json()
-    service_id = services["items"][0]["services"][0]["identity"]
-    items = [{"packageId": seed.INACTIVE_PACKAGE, "serviceId": service_id}]
+    detail = ls.call("GET", f"/Package/{seed.INACTIVE_PACKAGE}/Detail").json()["items"][0]
+    items = [
+        item(
+            packageServiceId=detail["packageServices"][0]["identity"],
+            packageFrequencyId=detail["packageFrequencies"][0]["identity"],
+            packageCurrencyId=detail["packageCurrencies"][0]["identity"],
+        )
+    ]
     ident = _acct(ls)
     return lambda: ls.call("POST", "/Account/PricePlan", plan(ident, packageServicePricePlan=items))
 
 
-def _req_duplicate_account_sfdcid(ls: Client) -> Send:
-    _acct(ls, sfdcid="001DUP")
-    return lambda: ls.call("POST", "/Account", account(sfdcid="001dup"))
-
-
-def _req_duplicate_contact_sfdcid(ls: Client) -> Send:
-    ls.call("POST", "/Contact", {"lastName": "A", "sfdcid": "003DUP"})
-    return lambda: ls.call("POST", "/Contact", {"lastName": "B", "sfdcid": "003DUP"})
-
-
-def _req_duplicate_sfdcid_on_update(ls: Client) -> Send:
-    _acct(ls, sfdcid="001ONE")
-    other = _acct(ls, sfdcid="001TWO")
-    return lambda: ls.call("PATCH", f"/Account/{other}", {"sfdcid": "001ONE"})
+def _req_duplicate_link(ls: Client) -> Send:
+    a = _acct(ls)
+    cid = int(created(ls.call("POST", "/Contact", contact(a)))["identity"])
+    created(ls.call("POST", "/Account/Contact", {"accountId": a, "contactId": cid}))
+    return lambda: ls.call("POST", "/Account/Contact", {"accountId": a, "contactId": cid})
 
 
 def _req_delete_parent(ls: Client) -> Send:
     parent = _acct(ls)
-    _acct(ls, parentAccountId=parent)
+    _parent(ls, _acct(ls), parent)
     return lambda: ls.call("DELETE", f"/Account/{parent}")
 
 
@@ -483,9 +631,10 @@ RULE_CASES = [
     (_req_missing_plan_account, 400, [11900101]),
     (_req_wrong_type, 400, [11900102, 11900102, 11900101]),
     (_req_unknown_field, 400, [11900103]),
+    (_req_undocumented_plan_fields, 400, [11900103, 11900103]),
     (_req_missing_references, 400, [11900104] * 7),
-    (_req_missing_contact_accounts, 400, [11900104, 11900104]),
-    (_req_missing_catalog_refs, 400, [11900104, 11900104]),
+    (_req_missing_contact_account, 400, [11900104]),
+    (_req_missing_catalog_refs, 400, [11900104] * 3),
     (_req_currency_change_put, 400, [11900105]),
     (_req_currency_change_patch, 400, [11900105]),
     (_req_parent_currency, 400, [11900106]),
@@ -495,11 +644,9 @@ RULE_CASES = [
     (_req_plan_no_items, 400, [11900109]),
     (_req_service_not_in_package, 400, [11900110]),
     (_req_inactive_package, 400, [11900111]),
-    (_req_duplicate_account_sfdcid, 409, [11900201]),
-    (_req_duplicate_contact_sfdcid, 409, [11900201]),
-    (_req_duplicate_sfdcid_on_update, 409, [11900201]),
-    (_req_delete_parent, 409, [11900202]),
-    (_req_delete_with_plan, 409, [11900203]),
+    (_req_duplicate_link, 409, [11900205]),
+    (_req_delete_parent, 409, [11900204]),
+    (_req_delete_with_plan, 409, [11900204]),
     (_req_malformed_json, 400, [11900113]),
     (_req_missing_id, 404, [11900301]),
 ]

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -143,6 +144,34 @@ def test_logisense_cli_serves_its_credentials_and_stops_on_sigterm(
         )
         assert accounts.status_code == 200
         assert accounts.json()["totalCount"] >= 1
+    finally:
+        code = stop_cli(process)
+    assert code == 0
+
+
+def test_logisense_cli_serves_a_deployments_mapping(http: requests.Session, tmp_path: Any) -> None:
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text('[resources]\npackage_frequency = "PackageFrequency"\n')
+    process, url = start_cli(
+        "logisense",
+        "--port",
+        "0",
+        "--username",
+        "U",
+        "--password",
+        "P",
+        "--client-id",
+        "C",
+        "--mapping",
+        str(mapping),
+    )
+    try:
+        form = {"username": "U", "password": "P", "grant_type": "password", "client_id": "C"}
+        login = http.post(f"{url}/AuthorizationServer/api/v1/Access/Login", data=form)
+        auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        base = f"{url}/ResourceServer/api/v10"
+        assert http.get(f"{base}/PackageFrequency", headers=auth).json()["totalCount"] == 10
+        assert http.get(f"{base}/Package/Frequency", headers=auth).status_code == 404
     finally:
         code = stop_cli(process)
     assert code == 0
