@@ -12,6 +12,7 @@ from adapters.store.models import SyncRecord
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem
 from workers.intake import LINKS_FIELD
+from workers.outcomes import log_released
 from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
 
 LINKED_FIELDS = (
@@ -136,7 +137,7 @@ class AccountSync(ObjectSync):
             self.validated(session, record)
             self.clear_waits(session, record)
             self.account_synced(session, record, f"LogiSense account {ls_id} {verb}")
-            store.wake_waiters(session, record.sfid, now=now)
+            log_released(store.wake_waiters(session, record.sfid, now=now), record.sfid)
             waits = self._contacts_pending(session, record, now)
             if waits:
                 record.pushed_values = _projection(self, plan.values)
@@ -159,7 +160,7 @@ class AccountSync(ObjectSync):
             if contact.state == PUSHED and linked:
                 continue
             if contact.state == PUSHED:
-                self.fire(session, contact, "change", f"account {record.sfid} is now in LogiSense")
+                self.changed(session, contact, f"account {record.sfid} is now in LogiSense")
             if contact.state in ACTIVE_STATES and contact.lease_owner is None:
                 contact.next_attempt_at = now
             waits.append(

@@ -17,11 +17,12 @@ from collections.abc import Iterable
 
 from adapters.store import records as store
 from billsync.errors import PermanentError, TransientError
-from statemachine.machine import PENDING
+from statemachine import lifecycle
 from workers.accounts import AccountSync
 from workers.contacts import ContactSync
 from workers.context import SyncContext
 from workers.opportunities import OpportunitySync
+from workers.retries import CLOSED
 from workers.steps import LeaseLost, ObjectSync
 
 log = logging.getLogger("billsync.engine")
@@ -43,40 +44,58 @@ class SyncEngine:
             "Contact": ContactSync(ctx),
             "Opportunity": OpportunitySync(ctx),
         }
-        self.active: set[int] = set()
+        self.active: dict[int, int] = {}
         self._active_lock = threading.Lock()
+        for breaker in ctx.breakers.values():
+            breaker.on_close.append(self._system_back)
 
-    def process(self, record_id: int) -> bool:
-        """Advance one entity if it is due and free; False if another worker has it."""
-        object_name = self._claim(record_id)
-        if object_name is None:
+    def may_claim(self) -> bool:
+        """Whether entities may be claimed now: not while an outside system's circuit is open
+        (except one probe per interval)."""
+        return all(breaker.may_claim() for breaker in self.ctx.breakers.values())
+
+    def systems_up(self) -> bool:
+        """Whether every outside system's circuit is closed."""
+        return all(breaker.state == CLOSED for breaker in self.ctx.breakers.values())
+
+    def process(self, work: int | store.Claim) -> bool:
+        """Advance one entity (an id, or a lease already taken) if it is due and free; False if
+        another worker has it."""
+        claim = work if isinstance(work, store.Claim) else self._claim(work)
+        if claim is None:
             return False
+        record_id = claim.record_id
         with self._active_lock:
-            self.active.add(record_id)
+            self.active[record_id] = claim.lease_version
         released = False
         try:
-            released = self.syncs[object_name].run(record_id)
+            if claim.claims > CRASH_LIMIT:
+                self._interrupted_too_often(claim)
+                released = True
+            else:
+                released = self.syncs[claim.object].run(record_id, claim.lease_version)
         except LeaseLost:
             released = True
             log.warning("lease on record %s lost to another worker", record_id)
         except TransientError as exc:
-            self._retry_later(record_id, exc)
+            self._settle_failure(claim, exc)
             released = True
         except PermanentError as exc:
-            self._fail(record_id, str(exc))
+            self._settle_failure(claim, exc)
             released = True
         except Exception as exc:
             log.exception("unexpected error on record %s", record_id)
-            self._retry_later(record_id, TransientError(f"internal error: {exc!r}"))
+            self._settle_failure(claim, TransientError(f"internal error: {exc!r}"))
+            released = True
         finally:
             try:
                 if not released:
-                    self._release_if_held(record_id)
+                    self._release_if_held(claim)
             finally:
                 # Even when the store is away (the release raised), stop renewing this lease,
                 # or the entity stays leased to a live worker that no longer works on it.
                 with self._active_lock:
-                    self.active.discard(record_id)
+                    self.active.pop(record_id, None)
         return True
 
     def renew_leases(self) -> None:
@@ -86,77 +105,65 @@ class SyncEngine:
             held = sorted(self.active)
         if held:
             with self.ctx.sessions.begin() as session:
-                store.renew(
-                    session,
-                    held,
-                    owner=self.ctx.worker_id,
-                    until=self.ctx.clock() + self.ctx.lease_s,
-                )
+                store.renew(session, held, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s)
 
-    def _claim(self, record_id: int) -> str | None:
-        now = self.ctx.clock()
+    def claim_due(self, limit: int) -> list[store.Claim]:
+        """Take the leases of up to ``limit`` due entities in one statement."""
         with self.ctx.sessions.begin() as session:
-            claimed = store.claim(
-                session, record_id, owner=self.ctx.worker_id, now=now, lease_s=self.ctx.lease_s
+            return store.claim_due(
+                session, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s, limit=limit
             )
-            if claimed is None:
-                return None
-            object_name, claims = claimed
-            if claims > CRASH_LIMIT:
-                record = store.load_owned(session, record_id, self.ctx.worker_id)
-                if record is not None:
-                    self.syncs[object_name].reject(
-                        session,
-                        record,
-                        [
-                            f"processing was interrupted {claims - 1} times (a worker stopped "
-                            "while handling this entity); retry it once the cause is fixed"
-                        ],
-                    )
-                return None
-            return object_name
 
-    def _retry_later(self, record_id: int, exc: TransientError) -> None:
+    def _claim(self, record_id: int) -> store.Claim | None:
         with self.ctx.sessions.begin() as session:
-            record = store.load_owned(session, record_id, self.ctx.worker_id)
+            return store.claim(
+                session, record_id, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s
+            )
+
+    def _interrupted_too_often(self, claim: store.Claim) -> None:
+        reason = (
+            f"processing was interrupted {claim.claims - 1} times (a worker stopped while "
+            "handling this entity); retry it once the cause is fixed"
+        )
+        self._settle_failure(claim, PermanentError(reason), count_attempt=False)
+
+    def _settle_failure(
+        self, claim: store.Claim, exc: Exception, *, count_attempt: bool = True
+    ) -> None:
+        """A failed round: a transient error schedules a retry within the budget, a permanent
+        one fails the entity now (``statemachine.lifecycle`` decides)."""
+        sync = self.syncs[claim.object]
+        with self.ctx.sessions.begin() as session:
+            record = store.load_owned(
+                session, claim.record_id, self.ctx.worker_id, claim.lease_version
+            )
             if record is None:
                 return
-            now = self.ctx.clock()
-            record.attempts = (record.attempts or 0) + 1
-            record.last_error = str(exc)
-            policy = self.ctx.retry
-            if policy.exhausted(record.attempts):
-                trigger = "reject" if record.state == PENDING else "fail"
-                reason = f"gave up after {record.attempts} attempts; last error: {exc}"
-                store.fire(
-                    session, record, trigger, reason=reason, worker=self.ctx.worker_id, at=now
-                )
-                record.next_attempt_at = None
-                store.wake_waiters(session, record.sfid, now=now)
-            else:
-                delay = policy.delay(record.attempts, retry_after=exc.retry_after)
-                record.next_attempt_at = now + delay
-                store.note(
-                    session,
+            if isinstance(exc, TransientError):
+                change = lifecycle.failed_transiently(
                     record,
-                    "retry-scheduled",
-                    f"attempt {record.attempts} failed: {exc}; next in {delay:.1f}s",
-                    worker=self.ctx.worker_id,
-                    at=now,
+                    str(exc),
+                    now=self.ctx.clock(),
+                    policy=self.ctx.retry,
+                    retry_after=exc.retry_after,
                 )
-            store.release(record)
+                sync.apply(session, record, change)
+            else:
+                sync.reject(session, record, [str(exc)], count_attempt=count_attempt)
 
-    def _fail(self, record_id: int, reason: str) -> None:
-        with self.ctx.sessions.begin() as session:
-            record = store.load_owned(session, record_id, self.ctx.worker_id)
-            if record is None:
-                return
-            record.attempts = (record.attempts or 0) + 1
-            self.syncs[record.object].reject(session, record, [reason])
+    def _system_back(self, system: str) -> None:
+        """An outside system answers again: every scheduled retry is due now."""
+        try:
+            with self.ctx.sessions.begin() as session:
+                hastened = store.hasten_retries(session)
+        except Exception:
+            log.exception("could not make the scheduled retries due after %s came back", system)
+            return
+        log.info("%s is back: %d scheduled retries made due now", system, hastened)
 
-    def _release_if_held(self, record_id: int) -> None:
+    def _release_if_held(self, claim: store.Claim) -> None:
         with self.ctx.sessions.begin() as session:
-            store.release_lease(session, record_id, self.ctx.worker_id)
+            store.release_lease(session, claim.record_id, self.ctx.worker_id, claim.lease_version)
 
 
 class WorkPool:
@@ -166,7 +173,7 @@ class WorkPool:
         self.engine = engine
         self.concurrency = concurrency
         self.sweep_interval_s = sweep_interval_s
-        self._queue: queue.Queue[int] = queue.Queue()
+        self._queue: queue.Queue[int | store.Claim] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -204,16 +211,19 @@ class WorkPool:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                record_id = self._queue.get(timeout=0.2)
+                work = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
-            with self._lock:
-                self._queued.discard(record_id)
+            if isinstance(work, int):
+                with self._lock:
+                    self._queued.discard(work)
+                if not self.engine.may_claim():
+                    continue  # an outside system is down: the sweeper finds it again later
             try:
-                if self.engine.process(record_id):
+                if self.engine.process(work):
                     self.processed += 1
             except Exception:
-                log.exception("record %s: the store could not be reached", record_id)
+                log.exception("record %s: the store could not be reached", work)
 
     def _sweep(self) -> None:
         last_repair = 0.0
@@ -225,17 +235,21 @@ class WorkPool:
                 self.engine.renew_leases()
             except Exception:
                 log.exception("could not renew leases")
-            if self.backlog() > self.concurrency * 4:
+            if self.backlog() > self.concurrency:
+                continue
+            if self.engine.systems_up():
+                limit = self.concurrency * 2
+            elif self.engine.may_claim():
+                limit = 1  # the probe of a system that was down
+            else:
                 continue
             try:
-                with self.engine.ctx.sessions() as session:
-                    due = store.due_ids(
-                        session, now=self.engine.ctx.clock(), limit=self.concurrency * 8
-                    )
+                claims = self.engine.claim_due(limit)
             except Exception:
                 log.exception("sweep failed: the store could not be reached")
                 continue
-            self.submit(due)
+            for claim in claims:
+                self._queue.put(claim)
 
     def _repair_waits(self) -> None:
         try:

@@ -20,9 +20,11 @@ from sqlalchemy.orm import Session
 from adapters.store import records as store
 from adapters.store.models import SyncRecord
 from billsync.errors import RemoteRejected, TransientError
-from statemachine.machine import ACCOUNT_SYNCED, PENDING, PUSHED, VALIDATED
+from statemachine import lifecycle
+from statemachine.machine import ACCOUNT_SYNCED, VALIDATED
 from workers.context import SyncContext
 from workers.intake import PUSHED_AT
+from workers.outcomes import log_outcome, log_released
 
 
 class LeaseLost(Exception):
@@ -51,16 +53,19 @@ class Plan:
 
 
 class ObjectSync:
-    """Base of AccountSync, ContactSync and OpportunitySync."""
+    """Base of AccountSync, ContactSync and OpportunitySync: every lifecycle event goes through
+    ``statemachine.lifecycle`` and is written by the store."""
 
     def __init__(self, ctx: SyncContext) -> None:
         self.ctx = ctx
         self._local = threading.local()
 
-    def run(self, record_id: int) -> bool:
-        """``advance`` the entity; True when it ended by giving its lease back (the normal end of
-        every path), so the engine need not release it again."""
+    def run(self, record_id: int, lease_version: int | None = None) -> bool:
+        """``advance`` the entity under the lease ``lease_version`` (the fencing token its claim
+        returned); True when it ended by giving its lease back (the normal end of every path),
+        so the engine need not release it again."""
         self._local.released = False
+        self._local.lease_version = lease_version
         self.advance(record_id)
         return bool(self._local.released)
 
@@ -70,48 +75,60 @@ class ObjectSync:
 
     @contextmanager
     def owned(self, record_id: int) -> Iterator[tuple[Session, SyncRecord]]:
-        """A transaction on the record, if this worker still holds its lease."""
+        """A transaction on the record, if this worker still holds the lease it took."""
         with self.ctx.sessions.begin() as session:
-            record = store.load_owned(session, record_id, self.ctx.worker_id)
+            record = store.load_owned(
+                session,
+                record_id,
+                self.ctx.worker_id,
+                getattr(self._local, "lease_version", None),
+            )
             if record is None:
                 raise LeaseLost(record_id)
             yield session, record
         self._local.released = record.lease_owner is None
 
-    def fire(self, session: Session, record: SyncRecord, trigger: str, reason: str | None) -> None:
-        """A transition with its history row."""
-        store.fire(
-            session, record, trigger, reason=reason, worker=self.ctx.worker_id, at=self.ctx.clock()
-        )
+    def apply(self, session: Session, record: SyncRecord, change: lifecycle.Change) -> None:
+        """Write a lifecycle change and log the entity's outcome."""
+        now = self.ctx.clock()
+        woken = store.apply(session, record, change, worker=self.ctx.worker_id, at=now, now=now)
+        log_outcome(record, change)
+        log_released(woken, record.sfid)
 
-    def reject(self, session: Session, record: SyncRecord, problems: Sequence[str]) -> None:
-        """A rule failed: pending -> failed, or validated/account-synced -> failed."""
+    def moves(
+        self, session: Session, record: SyncRecord, rows: Sequence[lifecycle.HistoryRow]
+    ) -> None:
+        """Record moves that need nothing else (validate, sync_account)."""
+        store.record_moves(session, record, rows, worker=self.ctx.worker_id, at=self.ctx.clock())
+
+    def reject(
+        self,
+        session: Session,
+        record: SyncRecord,
+        problems: Sequence[str],
+        *,
+        count_attempt: bool = False,
+    ) -> None:
+        """A rule failed or LogiSense refused for good: failed now, no retry."""
         reason = " ".join(problems)
-        trigger = "reject" if record.state == PENDING else "fail"
-        self.fire(session, record, trigger, reason)
-        record.last_error = reason
-        record.waiting_for = None
-        record.next_attempt_at = None
-        store.set_waits(session, record, [], now=self.ctx.clock())
-        store.wake_waiters(session, record.sfid, now=self.ctx.clock())
-        store.release(record)
+        if record.waiting_for is None:
+            # Waits can exist without a text (a contact's own); clear them all the same.
+            store.set_waits(session, record, [], now=self.ctx.clock())
+        self.apply(session, record, lifecycle.rejected(record, reason, count_attempt=count_attempt))
+
+    def changed(self, session: Session, record: SyncRecord, reason: str) -> None:
+        """A pushed or failed entity has something new to carry (not leased by this worker)."""
+        self.apply(session, record, lifecycle.changed(record, reason))
 
     def validated(self, session: Session, record: SyncRecord) -> None:
         """pending -> validated (rules passed); other states stay."""
-        if record.state == PENDING:
-            self.fire(session, record, "validate", "rules passed")
+        self.moves(session, record, lifecycle.validated(record))
 
     def wait(self, session: Session, record: SyncRecord, waits: Sequence[Wait]) -> None:
         """Park the entity until each ``target`` is ready; they wake it."""
         store.set_waits(session, record, [(w.target, w.kind) for w in waits], now=self.ctx.clock())
         text = "; ".join(f"waits for {w.kind} {w.target}: {w.why}" for w in waits)
-        if text != record.waiting_for:
-            store.note(
-                session, record, "wait", text, worker=self.ctx.worker_id, at=self.ctx.clock()
-            )
-        record.waiting_for = text
-        record.next_attempt_at = None
-        store.release(record)
+        self.apply(session, record, lifecycle.waiting(record, text))
 
     def clear_waits(self, session: Session, record: SyncRecord) -> None:
         """Nothing to wait for any more."""
@@ -122,29 +139,29 @@ class ObjectSync:
     def account_synced(self, session: Session, record: SyncRecord, reason: str) -> None:
         """validated -> account-synced."""
         if record.state == VALIDATED:
-            self.fire(session, record, "sync_account", reason)
+            self.moves(session, record, lifecycle.account_synced(record, reason))
 
     def pushed(
         self, session: Session, record: SyncRecord, plan: Plan, reason: str, *, woken: bool = False
     ) -> None:
         """account-synced -> pushed; goes round again if a mapped change came in meanwhile."""
-        if record.state == ACCOUNT_SYNCED:
-            self.fire(session, record, "push", reason)
-            for observe in self.ctx.push_observers:
-                observe(record)
+        was = record.state
+        change = lifecycle.pushed(
+            record,
+            reason,
+            newer_change=record.version != plan.version,
+            in_scope=bool(record.in_scope),
+            coalesce_s=self.ctx.coalesce_s,
+        )
         now = self.ctx.clock()
         record.pushed_version = plan.version
         record.detail = {**(record.detail or {}), PUSHED_AT: now}
-        record.attempts = 0
-        record.last_error = None
-        record.waiting_for = None
-        record.next_attempt_at = None
         if not woken:
-            store.wake_waiters(session, record.sfid, now=now)
-        if record.version != plan.version and record.state == PUSHED and record.in_scope:
-            self.fire(session, record, "change", "newer change arrived during the push")
-            record.next_attempt_at = now + self.ctx.coalesce_s
-        store.release(record)
+            log_released(store.wake_waiters(session, record.sfid, now=now), record.sfid)
+        self.apply(session, record, change)
+        if was == ACCOUNT_SYNCED:
+            for observe in self.ctx.push_observers:
+                observe(record)
 
 
 def dependency_why(record: SyncRecord | None) -> str:

@@ -1,18 +1,35 @@
-"""Queries and updates on sync records that more than one worker module needs.
+"""Queries and updates on sync records: the one writer of their lifecycle and history.
 
 Leases are taken with one conditional UPDATE, so two workers (threads or machines) never work on
 the same entity at once, on SQLite and PostgreSQL alike, without holding row locks during the
-calls to LogiSense.
+calls to LogiSense. Every "is it due" and "has the lease expired" decision compares against the
+database's clock (``db_now``), never a worker's wall clock, so a worker whose clock runs ahead
+cannot take a live lease; each claim increments ``lease_version``, the fencing token a settle
+must present (``load_owned``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, event, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    and_,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
+from statemachine.lifecycle import KEEP, Change, HistoryRow
 from statemachine.machine import ACTIVE_STATES, MACHINE, PUSHED
 
 HISTORY_KEY = "billsync.history"
@@ -28,6 +45,7 @@ def record_history(
     reason: str | None,
     worker: str,
     at: float,
+    attempt: int | None = None,
 ) -> None:
     """Add one history row for ``record`` to the caller's transaction. Rows are kept on the
     session and written in one INSERT just before the commit (``write_history``)."""
@@ -40,7 +58,7 @@ def record_history(
             "to_state": to_state,
             "trigger": trigger,
             "reason": reason,
-            "attempt": record.attempts or 0,
+            "attempt": (record.attempts or 0) if attempt is None else attempt,
             "at": at,
             "worker": worker,
         }
@@ -99,71 +117,196 @@ def note(
     )
 
 
-def claim(
-    session: Session, record_id: int, *, owner: str, now: float, lease_s: float
-) -> tuple[str, int] | None:
-    """Take the lease on a due, active record: (object, claims so far), or None when someone
-    else holds it or it is not due. One statement, no ORM load."""
+def db_now(session: Session) -> ColumnElement[float]:
+    """The database's clock as seconds since the epoch, as an SQL expression."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", func.clock_timestamp()).cast(Float)
+    # SQLite: julianday('now') has millisecond resolution.
+    return (func.julianday("now") - literal(2440587.5)) * literal(86400.0)
+
+
+def db_time(session: Session) -> float:
+    """The database's clock now (one round trip)."""
+    return float(session.connection().execute(select(db_now(session))).scalar_one())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A lease taken: the entity's object, how often it was claimed without being given back
+    (a worker died each time), and the fencing token the settle must present."""
+
+    record_id: int
+    object: str
+    claims: int
+    lease_version: int
+
+
+def _free_and_due(now: ColumnElement[float]) -> ColumnElement[bool]:
+    return and_(
+        SyncRecord.state.in_(ACTIVE_STATES),
+        SyncRecord.next_attempt_at.is_not(None),
+        SyncRecord.next_attempt_at <= now,
+        or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
+    )
+
+
+_CLAIM_VALUES = {
+    "claims": SyncRecord.claims + 1,
+    "lease_version": SyncRecord.lease_version + 1,
+}
+_CLAIM_RETURNS = (SyncRecord.id, SyncRecord.object, SyncRecord.claims, SyncRecord.lease_version)
+
+
+def claim(session: Session, record_id: int, *, owner: str, lease_s: float) -> Claim | None:
+    """Take the lease on a due, active record, or None when someone else holds it or it is not
+    due. One statement, no ORM load; the database's clock decides."""
+    now = db_now(session)
     row = (
         session.connection()
         .execute(
             update(SyncRecord)
-            .where(
-                SyncRecord.id == record_id,
-                SyncRecord.state.in_(ACTIVE_STATES),
-                SyncRecord.next_attempt_at.is_not(None),
-                SyncRecord.next_attempt_at <= now,
-                or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
-            )
-            .values(lease_owner=owner, lease_until=now + lease_s, claims=SyncRecord.claims + 1)
-            .returning(SyncRecord.object, SyncRecord.claims)
+            .where(SyncRecord.id == record_id, _free_and_due(now))
+            .values(lease_owner=owner, lease_until=now + lease_s, **_CLAIM_VALUES)
+            .returning(*_CLAIM_RETURNS)
         )
         .first()
     )
-    return (str(row[0]), int(row[1])) if row is not None else None
+    return Claim(int(row[0]), str(row[1]), int(row[2]), int(row[3])) if row is not None else None
 
 
-def release_lease(session: Session, record_id: int, owner: str) -> None:
-    """Give back ``owner``'s lease on a record if it still holds one (one statement)."""
+def claim_due(session: Session, *, owner: str, lease_s: float, limit: int) -> list[Claim]:
+    """Take the leases of up to ``limit`` due, free records in one statement, oldest due first
+    (PostgreSQL skips rows another transaction is claiming instead of waiting for them)."""
+    now = db_now(session)
+    due = (
+        select(SyncRecord.id)
+        .where(_free_and_due(now))
+        .order_by(SyncRecord.next_attempt_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    # A CTE is evaluated once (PostgreSQL could run a plain IN subquery with LIMIT again).
+    chosen = due.cte("chosen")
+    rows = session.connection().execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(select(chosen.c.id)), _free_and_due(now))
+        .values(lease_owner=owner, lease_until=now + lease_s, **_CLAIM_VALUES)
+        .returning(*_CLAIM_RETURNS)
+    )
+    return [Claim(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def release_lease(session: Session, record_id: int, owner: str, lease_version: int) -> None:
+    """Give back ``owner``'s lease on a record if it still holds it (one statement)."""
     session.connection().execute(
         update(SyncRecord)
-        .where(SyncRecord.id == record_id, SyncRecord.lease_owner == owner)
+        .where(
+            SyncRecord.id == record_id,
+            SyncRecord.lease_owner == owner,
+            SyncRecord.lease_version == lease_version,
+        )
         .values(lease_owner=None, lease_until=None, claims=0)
     )
 
 
-def renew(session: Session, record_ids: list[int], *, owner: str, until: float) -> None:
-    """Extend ``owner``'s leases on ``record_ids``."""
+def renew(session: Session, record_ids: list[int], *, owner: str, lease_s: float) -> None:
+    """Extend ``owner``'s leases on ``record_ids`` to ``lease_s`` from now (database clock)."""
     session.execute(
         update(SyncRecord)
         .where(SyncRecord.id.in_(record_ids), SyncRecord.lease_owner == owner)
-        .values(lease_until=until)
+        .values(lease_until=db_now(session) + lease_s)
         .execution_options(synchronize_session=False)
     )
 
 
-def due_ids(session: Session, *, now: float, limit: int) -> list[int]:
-    """Active records whose next attempt is due and that nobody holds."""
+def due_ids(session: Session, *, limit: int) -> list[int]:
+    """Active records whose next attempt is due and that nobody holds (database clock)."""
     rows = session.scalars(
         select(SyncRecord.id)
-        .where(
-            SyncRecord.next_attempt_at.is_not(None),
-            SyncRecord.next_attempt_at <= now,
-            SyncRecord.state.in_(ACTIVE_STATES),
-            or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
-        )
+        .where(_free_and_due(db_now(session)))
         .order_by(SyncRecord.next_attempt_at)
         .limit(limit)
     )
     return list(rows)
 
 
-def load_owned(session: Session, record_id: int, owner: str) -> SyncRecord | None:
-    """The record if ``owner`` still holds its lease (else another worker took over)."""
+def hasten_retries(session: Session) -> int:
+    """Make every scheduled retry due now (an outside system is back); returns how many."""
+    now = db_now(session)
+    result = session.connection().execute(
+        update(SyncRecord)
+        .where(
+            SyncRecord.state.in_(ACTIVE_STATES),
+            SyncRecord.attempts > 0,
+            SyncRecord.next_attempt_at > now,
+        )
+        .values(next_attempt_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def load_owned(
+    session: Session, record_id: int, owner: str, lease_version: int | None = None
+) -> SyncRecord | None:
+    """The record if ``owner`` still holds the lease it took (``lease_version``, the fencing
+    token, when given); None when another claim took over."""
     record = session.get(SyncRecord, record_id, populate_existing=True, with_for_update=True)
     if record is None or record.lease_owner != owner:
         return None
+    if lease_version is not None and record.lease_version != lease_version:
+        return None
     return record
+
+
+def record_moves(
+    session: Session, record: SyncRecord, rows: Iterable[HistoryRow], *, worker: str, at: float
+) -> None:
+    """Move ``record`` along ``rows`` (from the lifecycle) and add their history rows."""
+    for row in rows:
+        record.state = row.to_state
+        record_history(
+            session,
+            record,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            trigger=str(row.trigger),
+            reason=row.reason,
+            worker=worker,
+            at=at,
+            attempt=row.attempt,
+        )
+
+
+def apply(
+    session: Session,
+    record: SyncRecord,
+    change: Change,
+    *,
+    worker: str,
+    at: float,
+    now: float,
+) -> list[Woken]:
+    """Write a lifecycle ``Change`` to ``record`` with its history rows, in the caller's
+    transaction. ``now`` is the database-clock time due times count from. Returns the entities
+    the change woke."""
+    record_moves(session, record, change.history, worker=worker, at=at)
+    record.state = change.state
+    record.attempts = change.attempts
+    if change.due_in is not KEEP:
+        record.next_attempt_at = None if change.due_in is None else now + float(change.due_in)  # type: ignore[arg-type]
+    if change.retry_since is not KEEP:
+        record.retry_since = change.retry_since  # type: ignore[assignment]
+    if change.last_error is not KEEP:
+        record.last_error = change.last_error  # type: ignore[assignment]
+    if change.waiting_for is not KEEP:
+        if change.waiting_for is None and record.waiting_for is not None:
+            set_waits(session, record, [], now=now)
+        record.waiting_for = change.waiting_for  # type: ignore[assignment]
+    woken = wake_waiters(session, record.sfid, now=now) if change.wake_waiters else []
+    if change.release:
+        release(record)
+    return woken
 
 
 def release(record: SyncRecord) -> None:
@@ -202,22 +345,34 @@ def set_waits(
         connection.execute(insert(DependencyWait), rows)
 
 
-def wake_waiters(session: Session, target_sfid: str, *, now: float) -> int:
-    """Make every entity that waits for ``target_sfid`` due now; returns how many."""
+@dataclass(frozen=True)
+class Woken:
+    """An entity made due because what it waited for is ready (or failed)."""
+
+    record_id: int
+    object: str
+    sfid: str
+    attempts: int
+
+
+def wake_waiters(session: Session, target_sfid: str, *, now: float) -> list[Woken]:
+    """Make every entity that waits for ``target_sfid`` due now; returns them."""
     connection = session.connection()
     waiting = list(
         connection.execute(
-            select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
-        ).scalars()
+            select(SyncRecord.id, SyncRecord.object, SyncRecord.sfid, SyncRecord.attempts)
+            .join(DependencyWait, DependencyWait.record_id == SyncRecord.id)
+            .where(DependencyWait.target_sfid == target_sfid, SyncRecord.state.in_(ACTIVE_STATES))
+        )
     )
     if not waiting:
-        return 0
-    result = connection.execute(
+        return []
+    connection.execute(
         update(SyncRecord)
-        .where(SyncRecord.id.in_(waiting), SyncRecord.state.in_(ACTIVE_STATES))
+        .where(SyncRecord.id.in_([row[0] for row in waiting]))
         .values(next_attempt_at=now)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return [Woken(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in waiting]
 
 
 def wake_stale_waiters(session: Session, *, now: float, limit: int = 500) -> list[int]:

@@ -28,7 +28,7 @@ Progress = Callable[[str], None]
 #: Worker settings for fault runs: leases of killed workers expire fast, retries ride out faults.
 WORKER_SETTINGS: dict[str, Any] = {
     "lease_s": 5,
-    "max_attempts": 60,
+    "retry_budget_s": 3600,
     "backoff_base_s": 0.2,
     "backoff_cap_s": 2,
     "http_timeout_s": 2,

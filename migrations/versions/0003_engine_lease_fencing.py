@@ -1,0 +1,35 @@
+"""lease fencing token, retry budget start, create attempted
+
+Revision ID: 0003_engine
+Revises: 0001
+Create Date: 2026-12-02
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003_engine"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Add the lease version (fencing token), when the current run of retries began, and when a
+    LogiSense create was first attempted."""
+    with op.batch_alter_table("sync_record", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("lease_version", sa.Integer(), nullable=False, server_default="0")
+        )
+        batch_op.add_column(sa.Column("retry_since", sa.Float(), nullable=True))
+        batch_op.add_column(sa.Column("create_attempted_at", sa.Float(), nullable=True))
+
+
+def downgrade() -> None:
+    """Remove them again."""
+    with op.batch_alter_table("sync_record", schema=None) as batch_op:
+        batch_op.drop_column("create_attempted_at")
+        batch_op.drop_column("retry_since")
+        batch_op.drop_column("lease_version")
