@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.store.models import DeadLetter, SyncRecord, Transition
-from statemachine.machine import ACTIVE_STATES, FAILED, STATES
+from adapters.store import figures
+from statemachine.machine import FAILED, STATES
 
 if TYPE_CHECKING:
     from adapters.broker.topology import Topology
@@ -73,27 +72,13 @@ class StoreCollector(Collector):
         return self._cache.get()
 
     def _read(self) -> list[Metric]:
-        now = time.time()
         entities = GaugeMetricFamily(
             "billsync_entities", "Synced entities per object and state.", labels=["object", "state"]
         )
         with self.sessions() as session:
-            counts = session.execute(
-                select(SyncRecord.object, SyncRecord.state, func.count()).group_by(
-                    SyncRecord.object, SyncRecord.state
-                )
-            ).all()
-            due = and_(
-                SyncRecord.state.in_(ACTIVE_STATES),
-                SyncRecord.next_attempt_at.is_not(None),
-                SyncRecord.next_attempt_at <= now,
-            )
-            due_count, oldest = session.execute(
-                select(func.count(), func.min(SyncRecord.next_attempt_at)).where(due)
-            ).one()
-            letters = session.scalar(
-                select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-            )
+            counts = figures.entities_by_object_and_state(session)
+            due = figures.due_work(session)
+            letters = figures.dead_letters_stored(session)
         seen: dict[str, dict[str, int]] = {}
         for object_name, state, count in counts:
             seen.setdefault(object_name, dict.fromkeys(STATES, 0))[state] = int(count)
@@ -103,12 +88,12 @@ class StoreCollector(Collector):
         return [
             entities,
             GaugeMetricFamily(
-                "billsync_entities_due", "Entities whose next step is due now.", value=due_count
+                "billsync_entities_due", "Entities whose next step is due now.", value=due.count
             ),
             GaugeMetricFamily(
                 "billsync_queue_lag_seconds",
                 "How long the oldest due entity has waited for a worker.",
-                value=max(0.0, now - oldest) if oldest is not None else 0.0,
+                value=due.oldest_wait_s,
             ),
             GaugeMetricFamily(
                 "billsync_dead_letters_stored",
@@ -191,7 +176,7 @@ class WorkerCollector(Collector):
         self._failures: dict[str, int] = {}
         self._lock = threading.Lock()
         with service.ctx.sessions() as session:
-            self._last_id = int(session.scalar(select(func.max(Transition.id))) or 0)
+            self._last_id = figures.last_history_id(session)
 
     def describe(self) -> Iterable[Metric]:
         return []
@@ -247,14 +232,7 @@ class WorkerCollector(Collector):
 
     def _read_history(self) -> None:
         with self.service.ctx.sessions() as session:
-            rows = session.execute(
-                select(Transition.id, Transition.trigger, Transition.to_state, SyncRecord.object)
-                .join(SyncRecord, SyncRecord.id == Transition.record_id)
-                .where(
-                    Transition.id > self._last_id, Transition.worker == self.service.ctx.worker_id
-                )
-                .order_by(Transition.id)
-            ).all()
+            rows = figures.history_since(session, self._last_id, self.service.ctx.worker_id)
         for row_id, trigger, to_state, object_name in rows:
             self._last_id = max(self._last_id, int(row_id))
             if trigger == "retry-scheduled":

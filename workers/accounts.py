@@ -75,7 +75,10 @@ class AccountSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": (record.detail or {}).get("written")},
+                extra={
+                    "written": (record.detail or {}).get("written"),
+                    "first_create": self.first_create(record),
+                },
             )
 
     def _payload(
@@ -117,7 +120,8 @@ class AccountSync(ObjectSync):
                 logisense.update_account(plan.ls_id, changes)
             return False, plan.ls_id
         sfdcid = plan.payload["sfdcid"]
-        existing = logisense.find_account_by_sfdcid(sfdcid)
+        first = plan.extra.get("first_create")
+        existing = None if first else logisense.find_account_by_sfdcid(sfdcid)
         if existing is None:
             created = create_once(logisense.create_account, _without_nulls(plan.payload))
             return True, int(created["identity"])

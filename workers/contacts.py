@@ -81,7 +81,11 @@ class ContactSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": written, "synced": synced_reason},
+                extra={
+                    "written": written,
+                    "synced": synced_reason,
+                    "first_create": self.first_create(record),
+                },
             )
 
     def _payload(self, sfid: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -100,7 +104,8 @@ class ContactSync(ObjectSync):
             if changes:
                 logisense.update_contact(plan.ls_id, changes)
             return False, plan.ls_id
-        existing = logisense.find_contact_by_sfdcid(plan.payload["sfdcid"])
+        first = plan.extra.get("first_create")
+        existing = None if first else logisense.find_contact_by_sfdcid(plan.payload["sfdcid"])
         if existing is None:
             created = create_once(
                 logisense.create_contact, {k: v for k, v in plan.payload.items() if v is not None}

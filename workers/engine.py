@@ -90,7 +90,7 @@ class SyncEngine:
         finally:
             try:
                 if not released:
-                    self._release_if_held(claim)
+                    self.release(claim)
             finally:
                 # Even when the store is away (the release raised), stop renewing this lease,
                 # or the entity stays leased to a live worker that no longer works on it.
@@ -161,7 +161,8 @@ class SyncEngine:
             return
         log.info("%s is back: %d scheduled retries made due now", system, hastened)
 
-    def _release_if_held(self, claim: store.Claim) -> None:
+    def release(self, claim: store.Claim) -> None:
+        """Give back a lease this worker took (a no-op if another claim took over)."""
         with self.ctx.sessions.begin() as session:
             store.release_lease(session, claim.record_id, self.ctx.worker_id, claim.lease_version)
 
@@ -203,10 +204,20 @@ class WorkPool:
         return self._queue.qsize()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish what is running, then stop."""
+        """Finish what is running, then stop; leases claimed and not started are given back."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
+        while True:
+            try:
+                work = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(work, store.Claim):
+                try:
+                    self.engine.release(work)
+                except Exception:
+                    log.warning("could not give back the lease on record %s", work.record_id)
 
     def _work(self) -> None:
         while not self._stop.is_set():

@@ -64,3 +64,19 @@ def log_released(woken: Iterable[Any], target: str) -> None:
 def log_event(outcome: Outcome | str, **fields: Any) -> None:
     """A line for an event that is not one entity's change (a circuit opened, an alert)."""
     log.warning(str(outcome), **fields)
+
+
+def route_to_logging_unless_configured() -> None:
+    """Send these lines through the standard logging set-up (its handlers, levels, secret
+    redaction) when nothing configured structlog for this process, so that they never go
+    straight to stdout."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.KeyValueRenderer(key_order=["event", "entity", "object"]),
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )

@@ -49,31 +49,31 @@ class CircuitBreaker:
     auth_failures: int = 0
     _interval: float = 0.0
     _next_probe: float = 0.0
-    _probing: float | None = None
-    _probe_thread: int | None = None
+    _next_claim: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def may_claim(self) -> bool:
         """Whether the worker may take an entity now: always while closed; while open, one
-        entity per probe interval (its first call is the probe)."""
+        entity per probe interval (its first call will be the probe)."""
         if self.state == CLOSED:
             return True
         with self._lock:
-            return self._take_probe()
+            now = self.clock()
+            if now < self._next_claim:
+                return False
+            self._next_claim = now + self._interval
+            return True
 
     def before_call(self) -> None:
-        """Raise ``CircuitOpen`` unless a call may be made now."""
+        """Raise ``CircuitOpen`` unless a call may be made now: always while closed; while
+        open, one call (the probe) per probe interval."""
         if self.state == CLOSED:
             return
         with self._lock:
-            if (
-                self._probe_thread == threading.get_ident()
-                and self._probing is not None
-                and self.clock() - self._probing < self._interval
-            ):
-                return
-            if not self._take_probe():
+            now = self.clock()
+            if now < self._next_probe:
                 raise CircuitOpen(f"{self.system} is unavailable ({self.reason}); not called")
+            self._next_probe = now + self._interval
 
     def succeeded(self) -> None:
         """A call got an answer (even a refusal of the request: the system is up)."""
@@ -81,7 +81,7 @@ class CircuitBreaker:
             return
         with self._lock:
             was_open = self.state == OPEN
-            self.state, self.failures, self._probing, self.reason = CLOSED, 0, None, ""
+            self.state, self.failures, self.reason = CLOSED, 0, ""
         if was_open:
             log_event("circuit closed", system=self.system, reason="a probe call succeeded")
             for notify in self.on_close:
@@ -94,19 +94,19 @@ class CircuitBreaker:
             self.failures += 1
             if auth:
                 self.auth_failures += 1
-            probing = self._probing is not None
-            if not (auth or probing or self.failures >= self.threshold):
-                return
             first = self.state == CLOSED
+            if first and not auth and self.failures < self.threshold:
+                return
             if auth:
                 self._interval = self.auth_probe_s
             elif first:
                 self._interval = self.probe_s
             else:
-                self._interval = min(self.probe_cap_s, self._interval * 2)
-            self.state, self._probing, self.opened = OPEN, None, self.opened + (1 if first else 0)
+                self._interval = min(self.probe_cap_s, max(self.probe_s, self._interval * 2))
+            self.state = OPEN
+            self.opened += 1 if first else 0
             self.reason = ("login refused: " if auth else "") + str(error)
-            self._next_probe = self.clock() + self._interval
+            self._next_probe = self._next_claim = self.clock() + self._interval
         if first or auth:
             log_event(
                 "authentication failed" if auth else "circuit opened",
@@ -114,19 +114,6 @@ class CircuitBreaker:
                 reason=self.reason,
                 probe_in_s=self._interval,
             )
-
-    def _take_probe(self) -> bool:
-        now = self.clock()
-        if self.state == CLOSED:
-            return True
-        if self._probing is not None and now - self._probing < self._interval:
-            return False
-        if now < self._next_probe:
-            return False
-        self._probing = now
-        self._probe_thread = threading.get_ident()
-        self._next_probe = now + self._interval
-        return True
 
 
 class GuardedClient:
@@ -161,3 +148,35 @@ class GuardedClient:
             return result
 
         return guarded
+
+
+class BreakerCollector:
+    """Prometheus view of the breakers: open or not, times opened, refused logins (the alert)."""
+
+    def __init__(self, breakers: dict[str, CircuitBreaker]) -> None:
+        self.breakers = breakers
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        state = GaugeMetricFamily(
+            "billsync_circuit_open",
+            "1 while calls to an outside system are stopped (it is down or refuses the login).",
+            labels=["system"],
+        )
+        opened = CounterMetricFamily(
+            "billsync_circuit_opened", "Times a circuit opened.", labels=["system"]
+        )
+        auth = CounterMetricFamily(
+            "billsync_circuit_auth_failures",
+            "Logins an outside system refused (alert: the credentials are wrong).",
+            labels=["system"],
+        )
+        for name, breaker in sorted(self.breakers.items()):
+            state.add_metric([name], 1.0 if breaker.state == OPEN else 0.0)
+            opened.add_metric([name], breaker.opened)
+            auth.add_metric([name], breaker.auth_failures)
+        return [state, opened, auth]

@@ -13,6 +13,8 @@ from workers.context import SyncContext
 from workers.deadletters import DeadLetterArchiver
 from workers.engine import SyncEngine, WorkPool
 from workers.intake import Intake
+from workers.outcomes import route_to_logging_unless_configured
+from workers.retries import BreakerCollector
 
 log = logging.getLogger("billsync.worker")
 
@@ -64,7 +66,10 @@ class WorkerService:
         """Start every thread; returns at once."""
         from billsync.metrics import instrument_worker, start_metrics_server
 
+        route_to_logging_unless_configured()
         self.metrics = instrument_worker(self)
+        if self.ctx.breakers:
+            self.metrics.watch(BreakerCollector(self.ctx.breakers))
         self.metrics_server = (
             start_metrics_server(self.metrics_port, self.metrics.registry)
             if self.metrics_port

@@ -116,6 +116,19 @@ class ObjectSync:
             store.set_waits(session, record, [], now=self.ctx.clock())
         self.apply(session, record, lifecycle.rejected(record, reason, count_attempt=count_attempt))
 
+    def first_create(self, record: SyncRecord) -> bool:
+        """Whether the write will be this entity's first LogiSense create; if so, records
+        "create attempted" now, in the plan transaction, before the create is sent.
+
+        No create ever attempted means none can have happened, so the write skips the search by
+        ``sfdcid`` (one call per new entity instead of two). Every later attempt searches first:
+        a create whose answer was lost is found, never repeated.
+        """
+        if record.ls_id is not None or record.create_attempted_at is not None:
+            return False
+        record.create_attempted_at = self.ctx.clock()
+        return True
+
     def changed(self, session: Session, record: SyncRecord, reason: str) -> None:
         """A pushed or failed entity has something new to carry (not leased by this worker)."""
         self.apply(session, record, lifecycle.changed(record, reason))

@@ -25,6 +25,8 @@ def upgrade() -> None:
         )
         batch_op.add_column(sa.Column("retry_since", sa.Float(), nullable=True))
         batch_op.add_column(sa.Column("create_attempted_at", sa.Float(), nullable=True))
+    # Entities from before this column: a create may have been sent, so they search first.
+    op.execute("UPDATE sync_record SET create_attempted_at = 0 WHERE ls_id IS NULL")
 
 
 def downgrade() -> None:

@@ -76,7 +76,8 @@ def test_currency_change_after_sync_fails_and_later_changes_flow(
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
     publish([update("Account", sfid, Name="Renamed Ltd")])
     wait_until(lambda: ls_accounts(logisense)[sfid]["name"] == "Renamed Ltd", what="rename")
-    assert store.states()[sfid] == "pushed"
+    # The settle commits just after LogiSense answered the write.
+    wait_until(lambda: store.states()[sfid] == "pushed", timeout=10, what="pushed again")
     assert usd[ls_accounts(logisense)[sfid]["currencyId"]]["code"] == "USD"
 
 
