@@ -94,6 +94,7 @@ def worker_service(
         prefetch=settings.prefetch,
         max_message_bytes=settings.max_message_bytes,
         sweep_interval_s=settings.sweep_interval_s,
+        batch_size=settings.batch_size,
         poison_limit=max(1, settings.delivery_limit - 2),
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     # Work
     worker_concurrency: int = Field(default=8, ge=1, le=256)
     prefetch: int = Field(default=200, ge=1, le=5000)
+    batch_size: int = Field(default=16, ge=1, le=500)
     http_timeout_s: float = Field(default=15.0, gt=0)
     retry_budget_s: float = Field(default=21600.0, gt=0)
     backoff_base_s: float = Field(default=1.0, gt=0)

@@ -18,12 +18,19 @@ from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, d
 class ContactSync(ObjectSync):
     """Moves one Contact from pending to pushed."""
 
-    def advance(self, record_id: int) -> None:
-        """Plan, write, settle (see workers.steps)."""
-        plan = self._plan(record_id)
-        if plan is None:
-            return
-        created, ls_id = self._write(plan)
+    batchable = True
+
+    def plan(self, record_id: int) -> Plan | None:
+        """Read, validate, decide the write (see workers.steps)."""
+        return self._plan(record_id)
+
+    def write(self, plan: Plan) -> tuple[bool, int]:
+        """The LogiSense calls: (created, LogiSense id)."""
+        return self._write(plan)
+
+    def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
+        """Record the write's outcome."""
+        created, ls_id = written
         with self.owned(plan.record_id) as (session, record):
             record.ls_id = ls_id
             record.detail = {**(record.detail or {}), "written": plan.payload}

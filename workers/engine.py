@@ -13,7 +13,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from adapters.store import records as store
 from billsync.errors import PermanentError, TransientError
@@ -23,7 +25,7 @@ from workers.contacts import ContactSync
 from workers.context import SyncContext
 from workers.opportunities import OpportunitySync
 from workers.retries import CLOSED
-from workers.steps import LeaseLost, ObjectSync
+from workers.steps import BatchScope, LeaseLost, ObjectSync, Plan, batch_transaction
 
 log = logging.getLogger("billsync.engine")
 
@@ -37,7 +39,7 @@ CRASH_LIMIT = 5
 class SyncEngine:
     """Advances entities; ``process`` is safe to call from many threads."""
 
-    def __init__(self, ctx: SyncContext) -> None:
+    def __init__(self, ctx: SyncContext, *, writers: int = 8) -> None:
         self.ctx = ctx
         self.syncs: dict[str, ObjectSync] = {
             "Account": AccountSync(ctx),
@@ -45,7 +47,12 @@ class SyncEngine:
             "Opportunity": OpportunitySync(ctx),
         }
         self.active: dict[int, int] = {}
+        #: Entities advanced through the batch path (plan and settle shared with others).
+        self.batched = 0
         self._active_lock = threading.Lock()
+        self._writers = ThreadPoolExecutor(
+            max_workers=max(1, writers), thread_name_prefix="logisense-write"
+        )
         for breaker in ctx.breakers.values():
             breaker.on_close.append(self._system_back)
 
@@ -97,6 +104,124 @@ class SyncEngine:
                 with self._active_lock:
                     self.active.pop(record_id, None)
         return True
+
+    def process_batch(self, work: Sequence[int | store.Claim]) -> int:
+        """Advance a batch: claim what is not claimed yet (one statement), plan every entity
+        whose sync can be batched in one transaction (one read of the records), make their
+        LogiSense calls side by side, and settle them in one transaction (one flush of the
+        records, one history insert). Anything else, and any batch whose transaction fails,
+        goes entity by entity. Returns how many entities it advanced."""
+        ids = [w for w in work if isinstance(w, int)]
+        claims = [w for w in work if isinstance(w, store.Claim)]
+        if ids:
+            with self.ctx.sessions.begin() as session:
+                claims += store.claim_ids(
+                    session, ids, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s
+                )
+        batch = [c for c in claims if self.syncs[c.object].batchable and c.claims <= CRASH_LIMIT]
+        alone = [c for c in claims if c not in batch]
+        if len(batch) == 1:
+            alone, batch = alone + batch, []
+        for claim in alone:
+            self.process(claim)
+        if batch:
+            self._run_batch(batch)
+        return len(claims)
+
+    def _run_batch(self, claims: list[store.Claim]) -> None:
+        self.batched += len(claims)
+        with self._active_lock:
+            self.active.update({c.record_id: c.lease_version for c in claims})
+        try:
+            plans = self._plan_batch(claims)
+            if plans is None:
+                for claim in claims:
+                    self.process(claim)
+                return
+            written = self._write_batch(plans)
+            self._settle_batch(claims, plans, written)
+        finally:
+            with self._active_lock:
+                for claim in claims:
+                    self.active.pop(claim.record_id, None)
+
+    def _plan_batch(self, claims: list[store.Claim]) -> dict[store.Claim, Plan] | None:
+        """Plans of the batch from one transaction; None when it failed as a whole."""
+        plans: dict[store.Claim, Plan] = {}
+        try:
+            with self.ctx.sessions.begin() as session:
+                records = store.load_claimed(session, claims, self.ctx.worker_id)
+                with batch_transaction(BatchScope(session, records)):
+                    for claim in claims:
+                        if claim.record_id in records:
+                            plan = self.syncs[claim.object].plan(claim.record_id)
+                            if plan is not None:
+                                plans[claim] = plan
+        except Exception as exc:
+            log.info("batch of %d planned one by one (%s)", len(claims), type(exc).__name__)
+            return None
+        return plans
+
+    def _write_batch(self, plans: dict[store.Claim, Plan]) -> dict[store.Claim, Any]:
+        """Every plan's LogiSense calls, side by side; a value or the exception, per claim."""
+        futures = {
+            claim: self._writers.submit(self.syncs[claim.object].write, plan)
+            for claim, plan in plans.items()
+        }
+        written: dict[store.Claim, Any] = {}
+        for claim, future in futures.items():
+            try:
+                written[claim] = future.result()
+            except Exception as exc:
+                written[claim] = exc
+        return written
+
+    def _settle_batch(
+        self,
+        claims: list[store.Claim],
+        plans: dict[store.Claim, Plan],
+        written: dict[store.Claim, Any],
+    ) -> None:
+        done = {c: w for c, w in written.items() if not isinstance(w, Exception)}
+        try:
+            if done:
+                with self.ctx.sessions.begin() as session:
+                    records = store.load_claimed(session, list(done), self.ctx.worker_id)
+                    with batch_transaction(BatchScope(session, records)):
+                        for claim, value in done.items():
+                            if claim.record_id in records:
+                                self.syncs[claim.object].settle(plans[claim], value)
+        except Exception as exc:
+            log.info("batch of %d settled one by one (%s)", len(done), type(exc).__name__)
+            for claim, value in done.items():
+                self._settle_alone(claim, plans[claim], value)
+        for claim, value in written.items():
+            if isinstance(value, Exception):
+                self._settle_alone(claim, plans[claim], value)
+        for claim in claims:
+            try:
+                self.release(claim)  # a no-op for every entity that gave its lease back
+            except Exception:
+                log.warning("could not give back the lease on record %s", claim.record_id)
+
+    def _settle_alone(self, claim: store.Claim, plan: Plan, value: Any) -> None:
+        sync = self.syncs[claim.object]
+        sync._local.lease_version = claim.lease_version
+        try:
+            if isinstance(value, Exception):
+                raise value
+            sync.settle(plan, value)
+        except LeaseLost:
+            log.warning("lease on record %s lost to another worker", claim.record_id)
+        except (TransientError, PermanentError) as exc:
+            self._settle_failure(claim, exc)
+        except Exception as exc:
+            log.exception("unexpected error on record %s", claim.record_id)
+            self._settle_failure(claim, TransientError(f"internal error: {exc!r}"))
+
+    def close(self) -> None:
+        """Stop the writer threads (after the running batches)."""
+        self._writers.shutdown(wait=False)
 
     def renew_leases(self) -> None:
         """Extend the leases of the entities in hand, so a slow sync never loses its lease to
@@ -170,9 +295,17 @@ class SyncEngine:
 class WorkPool:
     """``concurrency`` threads advancing the entities they are handed, plus a sweeper."""
 
-    def __init__(self, engine: SyncEngine, *, concurrency: int, sweep_interval_s: float) -> None:
+    def __init__(
+        self,
+        engine: SyncEngine,
+        *,
+        concurrency: int,
+        sweep_interval_s: float,
+        batch_size: int = 1,
+    ) -> None:
         self.engine = engine
         self.concurrency = concurrency
+        self.batch_size = max(1, batch_size)
         self.sweep_interval_s = sweep_interval_s
         self._queue: queue.Queue[int | store.Claim] = queue.Queue()
         self._queued: set[int] = set()
@@ -208,6 +341,7 @@ class WorkPool:
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout=timeout)
+        self.engine.close()
         while True:
             try:
                 work = self._queue.get_nowait()
@@ -222,19 +356,30 @@ class WorkPool:
     def _work(self) -> None:
         while not self._stop.is_set():
             try:
-                work = self._queue.get(timeout=0.2)
+                batch = [self._queue.get(timeout=0.2)]
             except queue.Empty:
                 continue
-            if isinstance(work, int):
+            while len(batch) < self.batch_size:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            ids = [w for w in batch if isinstance(w, int)]
+            if ids:
                 with self._lock:
-                    self._queued.discard(work)
+                    self._queued.difference_update(ids)
                 if not self.engine.may_claim():
-                    continue  # an outside system is down: the sweeper finds it again later
+                    # An outside system is down: the sweeper finds these again later.
+                    batch = [w for w in batch if not isinstance(w, int)]
+            if not batch:
+                continue
             try:
-                if self.engine.process(work):
-                    self.processed += 1
+                if len(batch) == 1:
+                    self.processed += int(self.engine.process(batch[0]))
+                else:
+                    self.processed += self.engine.process_batch(batch)
             except Exception:
-                log.exception("record %s: the store could not be reached", work)
+                log.exception("a batch of %d: the store could not be reached", len(batch))
 
     def _sweep(self) -> None:
         last_repair = 0.0
@@ -249,7 +394,7 @@ class WorkPool:
             if self.backlog() > self.concurrency:
                 continue
             if self.engine.systems_up():
-                limit = self.concurrency * 2
+                limit = self.concurrency * self.batch_size
             elif self.engine.may_claim():
                 limit = 1  # the probe of a system that was down
             else:

@@ -30,6 +30,7 @@ class WorkerService:
     prefetch: int
     max_message_bytes: int
     sweep_interval_s: float = 0.5
+    batch_size: int = 1
     poison_limit: int = 3
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
@@ -37,9 +38,12 @@ class WorkerService:
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.engine = SyncEngine(self.ctx)
+        self.engine = SyncEngine(self.ctx, writers=self.concurrency)
         self.pool = WorkPool(
-            self.engine, concurrency=self.concurrency, sweep_interval_s=self.sweep_interval_s
+            self.engine,
+            concurrency=self.concurrency,
+            sweep_interval_s=self.sweep_interval_s,
+            batch_size=self.batch_size,
         )
         self.intake = Intake(
             self.ctx.sessions,

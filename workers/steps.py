@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
@@ -29,6 +29,28 @@ from workers.outcomes import log_outcome, log_released
 
 class LeaseLost(Exception):
     """Another worker took the entity over (our lease expired); stop quietly."""
+
+
+@dataclass
+class BatchScope:
+    """One transaction shared by the entities of a batch: their records, loaded (and locked)
+    together, by id."""
+
+    session: Session
+    records: dict[int, SyncRecord]
+
+
+_BATCH = threading.local()
+
+
+@contextmanager
+def batch_transaction(scope: BatchScope) -> Iterator[BatchScope]:
+    """Make ``owned`` use the batch's transaction and records on this thread."""
+    _BATCH.scope = scope
+    try:
+        yield scope
+    finally:
+        _BATCH.scope = None
 
 
 @dataclass
@@ -69,13 +91,39 @@ class ObjectSync:
         self.advance(record_id)
         return bool(self._local.released)
 
+    #: Whether ``plan``/``write``/``settle`` may run for many entities of a batch together.
+    batchable: ClassVar[bool] = False
+
     def advance(self, record_id: int) -> None:
-        """Move the entity as far as it can go now."""
+        """Move the entity as far as it can go now: plan, write, settle."""
+        plan = self.plan(record_id)
+        if plan is not None:
+            self.settle(plan, self.write(plan))
+
+    def plan(self, record_id: int) -> Plan | None:
+        """Read and validate; record a rejection or a wait at once (None), or say what to
+        write."""
+        raise NotImplementedError
+
+    def write(self, plan: Plan) -> Any:
+        """The calls to LogiSense (no transaction is open)."""
+        raise NotImplementedError
+
+    def settle(self, plan: Plan, written: Any) -> None:
+        """Record the outcome of ``write`` with every transition it completes."""
         raise NotImplementedError
 
     @contextmanager
     def owned(self, record_id: int) -> Iterator[tuple[Session, SyncRecord]]:
-        """A transaction on the record, if this worker still holds the lease it took."""
+        """A transaction on the record, if this worker still holds the lease it took; inside a
+        batch (``batch_transaction``), the batch's transaction."""
+        batch = getattr(_BATCH, "scope", None)
+        if batch is not None:
+            record = batch.records.get(record_id)
+            if record is None or record.lease_owner != self.ctx.worker_id:
+                raise LeaseLost(record_id)
+            yield batch.session, record
+            return
         with self.ctx.sessions.begin() as session:
             record = store.load_owned(
                 session,

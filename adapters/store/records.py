@@ -197,6 +197,38 @@ def claim_due(session: Session, *, owner: str, lease_s: float, limit: int) -> li
     return [Claim(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
 
 
+def claim_ids(
+    session: Session, record_ids: Sequence[int], *, owner: str, lease_s: float
+) -> list[Claim]:
+    """Take the leases of those of ``record_ids`` that are due and free, in one statement."""
+    if not record_ids:
+        return []
+    now = db_now(session)
+    rows = session.connection().execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(sorted(set(record_ids))), _free_and_due(now))
+        .values(lease_owner=owner, lease_until=now + lease_s, **_CLAIM_VALUES)
+        .returning(*_CLAIM_RETURNS)
+    )
+    return [Claim(int(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
+
+def load_claimed(session: Session, claims: Sequence[Claim], owner: str) -> dict[int, SyncRecord]:
+    """The records of ``claims`` that ``owner`` still holds under those leases, in one read,
+    locked in id order (so that two batches never deadlock on each other)."""
+    if not claims:
+        return {}
+    versions = {c.record_id: c.lease_version for c in claims}
+    rows = session.scalars(
+        select(SyncRecord)
+        .where(SyncRecord.id.in_(sorted(versions)))
+        .order_by(SyncRecord.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {r.id: r for r in rows if r.lease_owner == owner and r.lease_version == versions[r.id]}
+
+
 def release_lease(session: Session, record_id: int, owner: str, lease_version: int) -> None:
     """Give back ``owner``'s lease on a record if it still holds it (one statement)."""
     session.connection().execute(
