@@ -12,7 +12,6 @@ from adapters.store.models import SyncRecord
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem
 from workers.intake import LINKS_FIELD
-from workers.outcomes import log_released
 from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
 
 LINKED_FIELDS = (
@@ -148,7 +147,7 @@ class AccountSync(ObjectSync):
             self.validated(session, record)
             self.clear_waits(session, record)
             self.account_synced(session, record, f"LogiSense account {ls_id} {verb}")
-            log_released(store.wake_waiters(session, record.sfid, now=now), record.sfid)
+            self.wake(session, record.sfid)
             waits = self._contacts_pending(session, record, now)
             if waits:
                 record.pushed_values = _projection(self, plan.values)
@@ -161,7 +160,7 @@ class AccountSync(ObjectSync):
 
     def _contacts_pending(self, session: Session, record: SyncRecord, now: float) -> list[Wait]:
         """Contacts marked to sync that are not pushed with a link to this account yet."""
-        contacts = store.contacts_of(session, record.sfid)
+        contacts = self.contacts_of(session, record.sfid)
         waits: list[Wait] = []
         for contact in contacts.values():
             if not contact.in_scope:

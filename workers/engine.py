@@ -17,6 +17,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from adapters.store import records as store
 from billsync.errors import PermanentError, TransientError
 from statemachine import lifecycle
@@ -24,6 +26,7 @@ from workers.accounts import AccountSync
 from workers.contacts import ContactSync
 from workers.context import SyncContext
 from workers.opportunities import OpportunitySync
+from workers.outcomes import log_released
 from workers.retries import CLOSED
 from workers.steps import BatchScope, LeaseLost, ObjectSync, Plan, batch_transaction
 
@@ -151,12 +154,14 @@ class SyncEngine:
         try:
             with self.ctx.sessions.begin() as session:
                 records = store.load_claimed(session, claims, self.ctx.worker_id)
-                with batch_transaction(BatchScope(session, records)):
+                scope = BatchScope(session, records)
+                with batch_transaction(scope):
                     for claim in claims:
                         if claim.record_id in records:
                             plan = self.syncs[claim.object].plan(claim.record_id)
                             if plan is not None:
                                 plans[claim] = plan
+                self._wake(session, scope.wake)
         except Exception as exc:
             log.info("batch of %d planned one by one (%s)", len(claims), type(exc).__name__)
             return None
@@ -187,10 +192,15 @@ class SyncEngine:
             if done:
                 with self.ctx.sessions.begin() as session:
                     records = store.load_claimed(session, list(done), self.ctx.worker_id)
-                    with batch_transaction(BatchScope(session, records)):
+                    accounts = [r.sfid for r in records.values() if r.object == "Account"]
+                    scope = BatchScope(
+                        session, records, contacts=store.contacts_of_accounts(session, accounts)
+                    )
+                    with batch_transaction(scope):
                         for claim, value in done.items():
                             if claim.record_id in records:
                                 self.syncs[claim.object].settle(plans[claim], value)
+                    self._wake(session, scope.wake)
         except Exception as exc:
             log.info("batch of %d settled one by one (%s)", len(done), type(exc).__name__)
             for claim, value in done.items():
@@ -203,6 +213,11 @@ class SyncEngine:
                 self.release(claim)  # a no-op for every entity that gave its lease back
             except Exception:
                 log.warning("could not give back the lease on record %s", claim.record_id)
+
+    def _wake(self, session: Session, targets: list[str]) -> None:
+        """Wake, in one statement, whoever waits for the entities a batch settled."""
+        for woken in store.wake_waiters_of(session, targets, now=self.ctx.clock()):
+            log_released([woken], "an entity of the same batch")
 
     def _settle_alone(self, claim: store.Claim, plan: Plan, value: Any) -> None:
         sync = self.syncs[claim.object]

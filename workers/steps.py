@@ -38,6 +38,10 @@ class BatchScope:
 
     session: Session
     records: dict[int, SyncRecord]
+    #: Entities whose waiters are woken once, at the end of the batch.
+    wake: list[str] = field(default_factory=list)
+    #: Contacts of the batch's accounts, read once (account id -> contact id -> record).
+    contacts: dict[str, dict[str, SyncRecord]] | None = None
 
 
 _BATCH = threading.local()
@@ -164,6 +168,21 @@ class ObjectSync:
             store.set_waits(session, record, [], now=self.ctx.clock())
         self.apply(session, record, lifecycle.rejected(record, reason, count_attempt=count_attempt))
 
+    def wake(self, session: Session, sfid: str) -> None:
+        """Make whoever waits for ``sfid`` due now (inside a batch: once, at its end)."""
+        batch = getattr(_BATCH, "scope", None)
+        if batch is not None:
+            batch.wake.append(sfid)
+            return
+        log_released(store.wake_waiters(session, sfid, now=self.ctx.clock()), sfid)
+
+    def contacts_of(self, session: Session, account_sfid: str) -> dict[str, SyncRecord]:
+        """The contacts an active link relates to the account (a batch reads them once)."""
+        batch = getattr(_BATCH, "scope", None)
+        if batch is not None and batch.contacts is not None and account_sfid in batch.contacts:
+            return batch.contacts[account_sfid]
+        return store.contacts_of(session, account_sfid)
+
     def first_create(self, record: SyncRecord) -> bool:
         """Whether the write will be this entity's first LogiSense create; if so, records
         "create attempted" now, in the plan transaction, before the create is sent.
@@ -218,7 +237,7 @@ class ObjectSync:
         record.pushed_version = plan.version
         record.detail = {**(record.detail or {}), PUSHED_AT: now}
         if not woken:
-            log_released(store.wake_waiters(session, record.sfid, now=now), record.sfid)
+            self.wake(session, record.sfid)
         self.apply(session, record, change)
         if was == ACCOUNT_SYNCED:
             for observe in self.ctx.push_observers:

@@ -244,11 +244,18 @@ def release_lease(session: Session, record_id: int, owner: str, lease_version: i
 
 def renew(session: Session, record_ids: list[int], *, owner: str, lease_s: float) -> None:
     """Extend ``owner``'s leases on ``record_ids`` to ``lease_s`` from now (database clock)."""
-    session.execute(
+    held = select(SyncRecord.id).where(
+        SyncRecord.id.in_(sorted(record_ids)), SyncRecord.lease_owner == owner
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # Rows a batch of this worker has locked right now are being worked on: skip them
+        # rather than wait (waiting on many rows at once can deadlock with that batch).
+        held = held.order_by(SyncRecord.id).with_for_update(skip_locked=True)
+    chosen = held.cte("held")
+    session.connection().execute(
         update(SyncRecord)
-        .where(SyncRecord.id.in_(record_ids), SyncRecord.lease_owner == owner)
+        .where(SyncRecord.id.in_(select(chosen.c.id)))
         .values(lease_until=db_now(session) + lease_s)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -407,6 +414,30 @@ def wake_waiters(session: Session, target_sfid: str, *, now: float) -> list[Woke
     return [Woken(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in waiting]
 
 
+def wake_waiters_of(session: Session, target_sfids: Sequence[str], *, now: float) -> list[Woken]:
+    """``wake_waiters`` for many targets at once (one read, one update)."""
+    targets = sorted(set(target_sfids))
+    if not targets:
+        return []
+    connection = session.connection()
+    waiting = list(
+        connection.execute(
+            select(SyncRecord.id, SyncRecord.object, SyncRecord.sfid, SyncRecord.attempts)
+            .join(DependencyWait, DependencyWait.record_id == SyncRecord.id)
+            .where(DependencyWait.target_sfid.in_(targets), SyncRecord.state.in_(ACTIVE_STATES))
+            .distinct()
+        )
+    )
+    if not waiting:
+        return []
+    connection.execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(sorted({int(row[0]) for row in waiting})))
+        .values(next_attempt_at=now)
+    )
+    return [Woken(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in waiting]
+
+
 def wake_stale_waiters(session: Session, *, now: float, limit: int = 500) -> list[int]:
     """Make due the waiting entities whose target is ready although nobody woke them.
 
@@ -460,3 +491,25 @@ def contacts_of(session: Session, account_sfid: str) -> dict[str, SyncRecord]:
             select(SyncRecord).where(SyncRecord.object == "Contact", SyncRecord.sfid.in_(linked))
         )
         return {r.sfid: r for r in rows}
+
+
+def contacts_of_accounts(
+    session: Session, account_sfids: Sequence[str]
+) -> dict[str, dict[str, SyncRecord]]:
+    """``contacts_of`` for many accounts in one query: account id -> contact id -> record."""
+    found: dict[str, dict[str, SyncRecord]] = {sfid: {} for sfid in account_sfids}
+    if not account_sfids:
+        return found
+    with session.no_autoflush:
+        rows = session.execute(
+            select(ContactLink.account_sfid, SyncRecord)
+            .join(SyncRecord, SyncRecord.sfid == ContactLink.contact_sfid)
+            .where(
+                ContactLink.account_sfid.in_(sorted(set(account_sfids))),
+                ContactLink.active.is_(True),
+                SyncRecord.object == "Contact",
+            )
+        ).all()
+    for account_sfid, contact in rows:
+        found[str(account_sfid)][contact.sfid] = contact
+    return found
