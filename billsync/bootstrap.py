@@ -54,10 +54,6 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         else None
     )
 
-    def read_db_time() -> float:
-        with sessions() as session:
-            return records.db_time(session)
-
     return SyncContext(
         sessions=sessions,
         logisense=logisense,
@@ -73,7 +69,7 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         lease_s=settings.lease_s,
         pricebook_name=settings.sf_pricebook_name,
         coalesce_s=settings.coalesce_s,
-        clock=DatabaseClock(read_db_time),
+        clock=DatabaseClock(records.clock_reader(sessions)),
         breakers=breakers,
     )
 

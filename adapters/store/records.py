@@ -10,7 +10,8 @@ must present (``load_owned``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -26,7 +27,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
 from statemachine.lifecycle import KEEP, Change, HistoryRow
@@ -128,6 +129,21 @@ def db_now(session: Session) -> ColumnElement[float]:
 def db_time(session: Session) -> float:
     """The database's clock now (one round trip)."""
     return float(session.connection().execute(select(db_now(session))).scalar_one())
+
+
+def clock_reader(sessions: sessionmaker[Session]) -> Callable[[], float]:
+    """A function that reads the database's clock. On SQLite the database is a file on this
+    machine and its clock is the machine's (reading it through a session could also wait for
+    the write lock the caller's own transaction holds)."""
+    bind = sessions.kw.get("bind")
+    if bind is not None and bind.dialect.name == "sqlite":
+        return time.time
+
+    def read() -> float:
+        with sessions() as session:
+            return db_time(session)
+
+    return read
 
 
 @dataclass(frozen=True)
