@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
-from adapters.store import records
+from adapters.store import leases
 from adapters.store.db import make_engine, migrate, session_factory
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from statemachine.fieldmap import FieldMap
@@ -69,7 +69,7 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         lease_s=settings.lease_s,
         pricebook_name=settings.sf_pricebook_name,
         coalesce_s=settings.coalesce_s,
-        clock=DatabaseClock(records.clock_reader(sessions)),
+        clock=DatabaseClock(leases.clock_reader(sessions)),
         breakers=breakers,
     )
 

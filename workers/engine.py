@@ -1,24 +1,23 @@
 """The sync engine: takes a due entity's lease, advances it, and turns failures into retries or
 ``failed`` states, by the one retry policy.
 
-A pool of threads (``--concurrency``) runs entities side by side; the consumer hands it the
-entities each batch made due, and a sweeper finds the rest in the store (retries that came due,
-waiters that were woken, leases of workers that died). Both paths go through the same lease, so an
-entity is never worked on twice at once.
+A pool of threads (``workers.pool``) hands it entities: those each intake batch made due, and
+those a sweeper finds in the store (retries that came due, waiters that were woken, leases of
+workers that died). Both paths go through the same lease, so an entity is never worked on twice
+at once.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from adapters.store import leases
 from adapters.store import records as store
 from billsync.errors import PermanentError, TransientError
 from statemachine import lifecycle
@@ -31,9 +30,6 @@ from workers.retries import CLOSED
 from workers.steps import BatchScope, LeaseLost, ObjectSync, Plan, batch_transaction
 
 log = logging.getLogger("billsync.engine")
-
-#: How often a worker looks for waiting entities that missed their wake-up.
-WAIT_REPAIR_INTERVAL_S = 3.0
 
 #: An entity whose processing was cut short this many times (a worker died each time) is failed.
 CRASH_LIMIT = 5
@@ -68,10 +64,10 @@ class SyncEngine:
         """Whether every outside system's circuit is closed."""
         return all(breaker.state == CLOSED for breaker in self.ctx.breakers.values())
 
-    def process(self, work: int | store.Claim) -> bool:
+    def process(self, work: int | leases.Claim) -> bool:
         """Advance one entity (an id, or a lease already taken) if it is due and free; False if
         another worker has it."""
-        claim = work if isinstance(work, store.Claim) else self._claim(work)
+        claim = work if isinstance(work, leases.Claim) else self._claim(work)
         if claim is None:
             return False
         record_id = claim.record_id
@@ -108,17 +104,17 @@ class SyncEngine:
                     self.active.pop(record_id, None)
         return True
 
-    def process_batch(self, work: Sequence[int | store.Claim]) -> int:
+    def process_batch(self, work: Sequence[int | leases.Claim]) -> int:
         """Advance a batch: claim what is not claimed yet (one statement), plan every entity
         whose sync can be batched in one transaction (one read of the records), make their
         LogiSense calls side by side, and settle them in one transaction (one flush of the
         records, one history insert). Anything else, and any batch whose transaction fails,
         goes entity by entity. Returns how many entities it advanced."""
         ids = [w for w in work if isinstance(w, int)]
-        claims = [w for w in work if isinstance(w, store.Claim)]
+        claims = [w for w in work if isinstance(w, leases.Claim)]
         if ids:
             with self.ctx.sessions.begin() as session:
-                claims += store.claim_ids(
+                claims += leases.claim_ids(
                     session, ids, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s
                 )
         batch = [c for c in claims if self.syncs[c.object].batchable and c.claims <= CRASH_LIMIT]
@@ -131,7 +127,7 @@ class SyncEngine:
             self._run_batch(batch)
         return len(claims)
 
-    def _run_batch(self, claims: list[store.Claim]) -> None:
+    def _run_batch(self, claims: list[leases.Claim]) -> None:
         self.batched += len(claims)
         with self._active_lock:
             self.active.update({c.record_id: c.lease_version for c in claims})
@@ -148,12 +144,12 @@ class SyncEngine:
                 for claim in claims:
                     self.active.pop(claim.record_id, None)
 
-    def _plan_batch(self, claims: list[store.Claim]) -> dict[store.Claim, Plan] | None:
+    def _plan_batch(self, claims: list[leases.Claim]) -> dict[leases.Claim, Plan] | None:
         """Plans of the batch from one transaction; None when it failed as a whole."""
-        plans: dict[store.Claim, Plan] = {}
+        plans: dict[leases.Claim, Plan] = {}
         try:
             with self.ctx.sessions.begin() as session:
-                records = store.load_claimed(session, claims, self.ctx.worker_id)
+                records = leases.load_claimed(session, claims, self.ctx.worker_id)
                 scope = BatchScope(session, records)
                 with batch_transaction(scope):
                     for claim in claims:
@@ -167,13 +163,13 @@ class SyncEngine:
             return None
         return plans
 
-    def _write_batch(self, plans: dict[store.Claim, Plan]) -> dict[store.Claim, Any]:
+    def _write_batch(self, plans: dict[leases.Claim, Plan]) -> dict[leases.Claim, Any]:
         """Every plan's LogiSense calls, side by side; a value or the exception, per claim."""
         futures = {
             claim: self._writers.submit(self.syncs[claim.object].write, plan)
             for claim, plan in plans.items()
         }
-        written: dict[store.Claim, Any] = {}
+        written: dict[leases.Claim, Any] = {}
         for claim, future in futures.items():
             try:
                 written[claim] = future.result()
@@ -183,15 +179,15 @@ class SyncEngine:
 
     def _settle_batch(
         self,
-        claims: list[store.Claim],
-        plans: dict[store.Claim, Plan],
-        written: dict[store.Claim, Any],
+        claims: list[leases.Claim],
+        plans: dict[leases.Claim, Plan],
+        written: dict[leases.Claim, Any],
     ) -> None:
         done = {c: w for c, w in written.items() if not isinstance(w, Exception)}
         try:
             if done:
                 with self.ctx.sessions.begin() as session:
-                    records = store.load_claimed(session, list(done), self.ctx.worker_id)
+                    records = leases.load_claimed(session, list(done), self.ctx.worker_id)
                     accounts = [r.sfid for r in records.values() if r.object == "Account"]
                     scope = BatchScope(
                         session, records, contacts=store.contacts_of_accounts(session, accounts)
@@ -219,7 +215,7 @@ class SyncEngine:
         for woken in store.wake_waiters_of(session, targets, now=self.ctx.clock()):
             log_released([woken], "an entity of the same batch")
 
-    def _settle_alone(self, claim: store.Claim, plan: Plan, value: Any) -> None:
+    def _settle_alone(self, claim: leases.Claim, plan: Plan, value: Any) -> None:
         sync = self.syncs[claim.object]
         sync._local.lease_version = claim.lease_version
         try:
@@ -245,22 +241,22 @@ class SyncEngine:
             held = sorted(self.active)
         if held:
             with self.ctx.sessions.begin() as session:
-                store.renew(session, held, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s)
+                leases.renew(session, held, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s)
 
-    def claim_due(self, limit: int) -> list[store.Claim]:
+    def claim_due(self, limit: int) -> list[leases.Claim]:
         """Take the leases of up to ``limit`` due entities in one statement."""
         with self.ctx.sessions.begin() as session:
-            return store.claim_due(
+            return leases.claim_due(
                 session, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s, limit=limit
             )
 
-    def _claim(self, record_id: int) -> store.Claim | None:
+    def _claim(self, record_id: int) -> leases.Claim | None:
         with self.ctx.sessions.begin() as session:
-            return store.claim(
+            return leases.claim(
                 session, record_id, owner=self.ctx.worker_id, lease_s=self.ctx.lease_s
             )
 
-    def _interrupted_too_often(self, claim: store.Claim) -> None:
+    def _interrupted_too_often(self, claim: leases.Claim) -> None:
         reason = (
             f"processing was interrupted {claim.claims - 1} times (a worker stopped while "
             "handling this entity); retry it once the cause is fixed"
@@ -268,13 +264,13 @@ class SyncEngine:
         self._settle_failure(claim, PermanentError(reason), count_attempt=False)
 
     def _settle_failure(
-        self, claim: store.Claim, exc: Exception, *, count_attempt: bool = True
+        self, claim: leases.Claim, exc: Exception, *, count_attempt: bool = True
     ) -> None:
         """A failed round: a transient error schedules a retry within the budget, a permanent
         one fails the entity now (``statemachine.lifecycle`` decides)."""
         sync = self.syncs[claim.object]
         with self.ctx.sessions.begin() as session:
-            record = store.load_owned(
+            record = leases.load_owned(
                 session, claim.record_id, self.ctx.worker_id, claim.lease_version
             )
             if record is None:
@@ -295,140 +291,13 @@ class SyncEngine:
         """An outside system answers again: every scheduled retry is due now."""
         try:
             with self.ctx.sessions.begin() as session:
-                hastened = store.hasten_retries(session)
+                hastened = leases.hasten_retries(session)
         except Exception:
             log.exception("could not make the scheduled retries due after %s came back", system)
             return
         log.info("%s is back: %d scheduled retries made due now", system, hastened)
 
-    def release(self, claim: store.Claim) -> None:
+    def release(self, claim: leases.Claim) -> None:
         """Give back a lease this worker took (a no-op if another claim took over)."""
         with self.ctx.sessions.begin() as session:
-            store.release_lease(session, claim.record_id, self.ctx.worker_id, claim.lease_version)
-
-
-class WorkPool:
-    """``concurrency`` threads advancing the entities they are handed, plus a sweeper."""
-
-    def __init__(
-        self,
-        engine: SyncEngine,
-        *,
-        concurrency: int,
-        sweep_interval_s: float,
-        batch_size: int = 1,
-    ) -> None:
-        self.engine = engine
-        self.concurrency = concurrency
-        self.batch_size = max(1, batch_size)
-        self.sweep_interval_s = sweep_interval_s
-        self._queue: queue.Queue[int | store.Claim] = queue.Queue()
-        self._queued: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.processed = 0
-
-    def start(self) -> None:
-        """Start the threads."""
-        for n in range(self.concurrency):
-            thread = threading.Thread(target=self._work, name=f"sync-{n}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        sweeper = threading.Thread(target=self._sweep, name="sweeper", daemon=True)
-        sweeper.start()
-        self._threads.append(sweeper)
-
-    def submit(self, record_ids: Iterable[int]) -> None:
-        """Hand entities to the pool (duplicates of queued ones are dropped)."""
-        with self._lock:
-            for record_id in record_ids:
-                if record_id not in self._queued:
-                    self._queued.add(record_id)
-                    self._queue.put(record_id)
-
-    def backlog(self) -> int:
-        """Entities handed over and not started yet."""
-        return self._queue.qsize()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Finish what is running, then stop; leases claimed and not started are given back."""
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=timeout)
-        self.engine.close()
-        while True:
-            try:
-                work = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if isinstance(work, store.Claim):
-                try:
-                    self.engine.release(work)
-                except Exception:
-                    log.warning("could not give back the lease on record %s", work.record_id)
-
-    def _work(self) -> None:
-        while not self._stop.is_set():
-            try:
-                batch = [self._queue.get(timeout=0.2)]
-            except queue.Empty:
-                continue
-            while len(batch) < self.batch_size:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            ids = [w for w in batch if isinstance(w, int)]
-            if ids:
-                with self._lock:
-                    self._queued.difference_update(ids)
-                if not self.engine.may_claim():
-                    # An outside system is down: the sweeper finds these again later.
-                    batch = [w for w in batch if not isinstance(w, int)]
-            if not batch:
-                continue
-            try:
-                if len(batch) == 1:
-                    self.processed += int(self.engine.process(batch[0]))
-                else:
-                    self.processed += self.engine.process_batch(batch)
-            except Exception:
-                log.exception("a batch of %d: the store could not be reached", len(batch))
-
-    def _sweep(self) -> None:
-        last_repair = 0.0
-        while not self._stop.wait(self.sweep_interval_s):
-            if time.monotonic() - last_repair > WAIT_REPAIR_INTERVAL_S:
-                last_repair = time.monotonic()
-                self._repair_waits()
-            try:
-                self.engine.renew_leases()
-            except Exception:
-                log.exception("could not renew leases")
-            if self.backlog() > self.concurrency:
-                continue
-            if self.engine.systems_up():
-                limit = self.concurrency * self.batch_size
-            elif self.engine.may_claim():
-                limit = 1  # the probe of a system that was down
-            else:
-                continue
-            try:
-                claims = self.engine.claim_due(limit)
-            except Exception:
-                log.exception("sweep failed: the store could not be reached")
-                continue
-            for claim in claims:
-                self._queue.put(claim)
-
-    def _repair_waits(self) -> None:
-        try:
-            with self.engine.ctx.sessions.begin() as session:
-                woken = store.wake_stale_waiters(session, now=self.engine.ctx.clock())
-        except Exception:
-            log.exception("wait repair failed: the store could not be reached")
-            return
-        if woken:
-            log.info("woke %d waiting entities that had missed their wake-up", len(woken))
-            self.submit(woken)
+            leases.release_lease(session, claim.record_id, self.ctx.worker_id, claim.lease_version)

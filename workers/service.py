@@ -11,9 +11,10 @@ from adapters.broker.topology import Topology
 from workers.consumer import ChangeConsumer
 from workers.context import SyncContext
 from workers.deadletters import DeadLetterArchiver
-from workers.engine import SyncEngine, WorkPool
+from workers.engine import SyncEngine
 from workers.intake import Intake
 from workers.outcomes import route_to_logging_unless_configured
+from workers.pool import WorkPool
 from workers.retries import BreakerCollector
 
 log = logging.getLogger("billsync.worker")

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy.orm import Session
 
+from adapters.store import leases
 from adapters.store import records as store
 from adapters.store.models import SyncRecord
 from billsync.errors import RemoteRejected, TransientError
@@ -129,7 +130,7 @@ class ObjectSync:
             yield batch.session, record
             return
         with self.ctx.sessions.begin() as session:
-            record = store.load_owned(
+            record = leases.load_owned(
                 session,
                 record_id,
                 self.ctx.worker_id,

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from adapters.store.leases import db_now
 from adapters.store.models import DeadLetter, SyncRecord, Transition
-from adapters.store.records import db_now
 from statemachine.machine import ACTIVE_STATES
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from adapters.logisense import LogiSenseClient
-from adapters.store import records
+from adapters.store import leases
 from adapters.store.db import make_engine, migrate, session_factory
 from statemachine.fieldmap import FieldMap
 from statemachine.lifecycle import RetryPolicy
@@ -40,7 +40,7 @@ def engine(tmp_path: Any, logisense: Any) -> Iterator[tuple[SyncEngine, Intake, 
         breaker,
     )
     # A worker whose wall clock is an hour ahead, on the database's clock as in production.
-    clock = DatabaseClock(records.clock_reader(sessions), local=lambda: time.time() + AHEAD_S)
+    clock = DatabaseClock(leases.clock_reader(sessions), local=lambda: time.time() + AHEAD_S)
     ctx = SyncContext(
         sessions=sessions,
         logisense=client,

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.store import records as store
+from adapters.store import leases
 from adapters.store.db import make_engine, migrate, session_factory
 from adapters.store.models import SyncRecord
 from workers.context import DatabaseClock
@@ -25,7 +25,7 @@ def open_sessions(url: str) -> sessionmaker[Session]:
 
 def due_record(sessions: sessionmaker[Session]) -> int:
     with sessions.begin() as session:
-        now = store.db_time(session)
+        now = leases.db_time(session)
         record = SyncRecord(
             object="Account",
             sfid="001000000000001AAA",
@@ -42,14 +42,14 @@ def due_record(sessions: sessionmaker[Session]) -> int:
 def skewed_clock(sessions: sessionmaker[Session], skew_s: float) -> Callable[[], float]:
     def read() -> float:
         with sessions() as session:
-            return store.db_time(session)
+            return leases.db_time(session)
 
     return DatabaseClock(read, local=lambda: time.time() + skew_s)
 
 
 def claim(sessions: sessionmaker[Session], record_id: int, owner: str, lease_s: float) -> Any:
     with sessions.begin() as session:
-        return store.claim(session, record_id, owner=owner, lease_s=lease_s)
+        return leases.claim(session, record_id, owner=owner, lease_s=lease_s)
 
 
 def test_a_worker_ahead_of_the_clock_cannot_take_a_live_lease(backend: Any) -> None:
@@ -61,12 +61,12 @@ def test_a_worker_ahead_of_the_clock_cannot_take_a_live_lease(backend: Any) -> N
     # Worker B's wall clock runs 31 s ahead; the lease is judged on the database's clock.
     ahead = skewed_clock(sessions, SKEW_S)
     with sessions() as session:
-        assert abs(ahead() - store.db_time(session)) < 1.0, "the worker's clock is the database's"
+        assert abs(ahead() - leases.db_time(session)) < 1.0, "the worker's clock is the database's"
     assert claim(sessions, record_id, "worker-b", lease_s=30.0) is None
     with sessions.begin() as session:
-        assert store.claim_due(session, owner="worker-b", lease_s=30.0, limit=10) == []
-        assert store.due_ids(session, limit=10) == []
-        assert store.load_owned(session, record_id, "worker-a", first.lease_version) is not None
+        assert leases.claim_due(session, owner="worker-b", lease_s=30.0, limit=10) == []
+        assert leases.due_ids(session, limit=10) == []
+        assert leases.load_owned(session, record_id, "worker-a", first.lease_version) is not None
 
 
 def test_a_settle_with_a_stale_fencing_token_changes_nothing(backend: Any) -> None:
@@ -80,9 +80,9 @@ def test_a_settle_with_a_stale_fencing_token_changes_nothing(backend: Any) -> No
     fresh = claim(sessions, record_id, "worker-a", lease_s=30.0)
     assert fresh is not None and fresh.lease_version == stale.lease_version + 1
     with sessions.begin() as session:
-        assert store.load_owned(session, record_id, "worker-a", stale.lease_version) is None
-        assert store.load_owned(session, record_id, "worker-a", fresh.lease_version) is not None
-        store.release_lease(session, record_id, "worker-a", stale.lease_version)
+        assert leases.load_owned(session, record_id, "worker-a", stale.lease_version) is None
+        assert leases.load_owned(session, record_id, "worker-a", fresh.lease_version) is not None
+        leases.release_lease(session, record_id, "worker-a", stale.lease_version)
     with sessions() as session:
         record = session.get(SyncRecord, record_id)
         assert record is not None and record.lease_owner == "worker-a", "a stale release is a no-op"
@@ -91,7 +91,7 @@ def test_a_settle_with_a_stale_fencing_token_changes_nothing(backend: Any) -> No
 def test_one_statement_claims_a_batch_once(backend: Any) -> None:
     sessions = open_sessions(backend.database_url)
     with sessions.begin() as session:
-        now = store.db_time(session)
+        now = leases.db_time(session)
         session.add_all(
             SyncRecord(
                 object="Account",
@@ -104,8 +104,8 @@ def test_one_statement_claims_a_batch_once(backend: Any) -> None:
             for n in range(10)
         )
     with sessions.begin() as session:
-        first = store.claim_due(session, owner="a", lease_s=30.0, limit=5)
+        first = leases.claim_due(session, owner="a", lease_s=30.0, limit=5)
     with sessions.begin() as session:
-        second = store.claim_due(session, owner="b", lease_s=30.0, limit=5)
+        second = leases.claim_due(session, owner="b", lease_s=30.0, limit=5)
     assert len(first) == 5 and len(second) == 3, "only the 8 due ones, each once"
     assert not {c.record_id for c in first} & {c.record_id for c in second}
