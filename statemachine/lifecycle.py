@@ -15,7 +15,8 @@ whole run of failures has lasted longer than the retry budget (``RetryPolicy.bud
 by default) does the entity go to ``failed`` with the last error. Meanwhile the worker's circuit
 breaker for that system (``workers.retries``) stops claiming entities while the system is down
 and probes it, so an outage costs one call per probe interval rather than one per entity; when
-the system is back the breaker makes every scheduled retry due at once (``released``).
+the system is back the breaker makes every scheduled retry due at once (``released``, which the
+store applies to all of them in one statement, as it does for the waiters an entity wakes).
 
 A permanent error (a rule, a 4xx that is not 408/429) is ``rejected``: ``failed`` at once, no
 retry. An entity that needs another one first is ``waiting`` (no due time: the other one wakes
@@ -31,7 +32,6 @@ from typing import Protocol
 
 from statemachine.machine import (
     ACCOUNT_SYNCED,
-    FAILED,
     MACHINE,
     PENDING,
     PUSHED,
@@ -237,7 +237,8 @@ def waiting(entity: Entity, why: str) -> Change:
 
 
 def released(entity: Entity, why: str) -> Change:
-    """What it waited for is ready (or a system came back): due now."""
+    """What it waited for is ready (or a system came back): due now. The store applies this to
+    many entities in one statement (``wake_waiters``, ``hasten_retries``)."""
     return Change(entity.state, entity.attempts or 0, Outcome.RELEASED, why, due_in=0.0)
 
 
@@ -299,6 +300,3 @@ def changed(entity: Entity, reason: str, *, due_in: float | _Keep | None = KEEP)
         history=(row,),
         release=False,
     )
-
-
-TERMINAL = (PUSHED, FAILED)
