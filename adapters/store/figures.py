@@ -4,6 +4,7 @@ this worker's recent history. The metrics collectors call these; they hold no SQ
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -69,3 +70,83 @@ def history_since(session: Session, after_id: int, worker: str) -> list[tuple[in
         .order_by(Transition.id)
     ).all()
     return [(int(i), str(t), str(s), str(o)) for i, t, s, o in rows]
+
+
+def states_of(session: Session, object_name: str) -> dict[str, int]:
+    """Entities of ``object_name`` per state."""
+    rows = session.execute(
+        select(SyncRecord.state, func.count())
+        .where(SyncRecord.object == object_name)
+        .group_by(SyncRecord.state)
+    ).all()
+    return {str(state): int(count) for state, count in rows}
+
+
+def settled_sfids(session: Session, object_name: str = "Account") -> set[str]:
+    """Entities in ``pushed`` or ``failed`` with no work left and no lease."""
+    rows = session.scalars(
+        select(SyncRecord.sfid).where(
+            SyncRecord.object == object_name,
+            SyncRecord.state.in_(("pushed", "failed")),
+            SyncRecord.next_attempt_at.is_(None),
+            SyncRecord.lease_owner.is_(None),
+        )
+    )
+    return {str(sfid) for sfid in rows}
+
+
+def pushed_since(session: Session, since: float) -> int:
+    """Entities pushed (and still pushed) by a move at or after ``since``."""
+    return int(
+        session.scalar(
+            select(func.count(func.distinct(SyncRecord.id)))
+            .select_from(Transition)
+            .join(SyncRecord, SyncRecord.id == Transition.record_id)
+            .where(
+                Transition.to_state == "pushed",
+                Transition.at >= since,
+                SyncRecord.state == "pushed",
+            )
+        )
+        or 0
+    )
+
+
+def first_push_after(session: Session, since: float) -> dict[str, float]:
+    """Per sfid, the time of its first push at or after ``since``."""
+    rows = session.execute(
+        select(SyncRecord.sfid, func.min(Transition.at))
+        .select_from(Transition)
+        .join(SyncRecord, SyncRecord.id == Transition.record_id)
+        .where(Transition.to_state == "pushed", Transition.at >= since)
+        .group_by(SyncRecord.sfid)
+    ).all()
+    return {str(sfid): float(at) for sfid, at in rows}
+
+
+def last_push_at(session: Session, since: float) -> float | None:
+    """When the last push at or after ``since`` happened."""
+    value = session.scalar(
+        select(func.max(Transition.at)).where(
+            Transition.to_state == "pushed", Transition.at >= since
+        )
+    )
+    return float(value) if value is not None else None
+
+
+def pushed_values(session: Session, object_name: str, sfid: str) -> dict[str, Any] | None:
+    """The Salesforce values of the mapped fields last written to LogiSense."""
+    values = session.scalar(
+        select(SyncRecord.pushed_values).where(
+            SyncRecord.object == object_name, SyncRecord.sfid == sfid
+        )
+    )
+    return dict(values) if values else None
+
+
+def failed_entities(session: Session) -> list[tuple[str, str | None]]:
+    """(sfid, last error) of every failed entity."""
+    rows = session.execute(
+        select(SyncRecord.sfid, SyncRecord.last_error).where(SyncRecord.state == "failed")
+    ).all()
+    return [(str(sfid), error) for sfid, error in rows]

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.store import figures
 from billsync.bench.harness import Rig, open_rig
 
 Progress = Callable[[str], None]
@@ -126,8 +127,7 @@ def check(rig: Rig, expected: dict[str, Any]) -> Outcome:
                 "identity"
             ):
                 outcome.wrong_parent.append(sfid)
-    rows = rig.query("SELECT sfid, last_error, state FROM sync_record WHERE state = 'failed'")
-    for sfid, last_error, _state in rows:
+    for sfid, last_error in rig.read(figures.failed_entities):
         if not last_error:
             outcome.failed_without_reason.append(str(sfid))
         sent = accounts.get(str(sfid))
