@@ -6,18 +6,21 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
+from adapters.store import leases
 from adapters.store.connect import require_existing, store_errors
 from adapters.store.db import make_engine, migrate, session_factory
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from statemachine.fieldmap import FieldMap
-from workers.context import ReferenceCache, SyncContext
-from workers.retries import RetryPolicy
+from statemachine.lifecycle import RetryPolicy
+from workers.context import DatabaseClock, ReferenceCache, SyncContext
+from workers.retries import CircuitBreaker, GuardedClient
 from workers.service import WorkerService
 
 
@@ -41,9 +44,25 @@ def open_store(
 
 
 def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
-    """The context every sync step needs."""
-    logisense = LogiSenseClient.from_settings(settings)
-    salesforce = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
+    """The context every sync step needs: each outside system behind its circuit breaker, the
+    retry policy, and the database's clock."""
+    breakers = {
+        name: CircuitBreaker(
+            name,
+            threshold=settings.circuit_threshold,
+            probe_s=settings.circuit_probe_s,
+            probe_cap_s=settings.circuit_probe_cap_s,
+            auth_probe_s=settings.login_probe_s,
+        )
+        for name in ("logisense", "salesforce")
+    }
+    logisense: Any = GuardedClient(LogiSenseClient.from_settings(settings), breakers["logisense"])
+    salesforce: Any = (
+        GuardedClient(SalesforceClient.from_settings(settings), breakers["salesforce"])
+        if settings.sf_instance_url
+        else None
+    )
+
     return SyncContext(
         sessions=sessions,
         logisense=logisense,
@@ -51,7 +70,7 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         references=ReferenceCache(logisense, ttl_s=settings.reference_ttl_s),
         field_map=FieldMap.load(settings.field_map_file),
         retry=RetryPolicy(
-            max_attempts=settings.max_attempts,
+            budget_s=settings.retry_budget_s,
             base_s=settings.backoff_base_s,
             cap_s=settings.backoff_cap_s,
         ),
@@ -59,6 +78,8 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         lease_s=settings.lease_s,
         pricebook_name=settings.sf_pricebook_name,
         coalesce_s=settings.coalesce_s,
+        clock=DatabaseClock(leases.clock_reader(sessions)),
+        breakers=breakers,
     )
 
 
@@ -78,6 +99,7 @@ def worker_service(
         prefetch=settings.prefetch,
         max_message_bytes=settings.max_message_bytes,
         sweep_interval_s=settings.sweep_interval_s,
+        batch_size=settings.batch_size,
         poison_limit=max(1, settings.delivery_limit - 2),
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,

@@ -8,6 +8,7 @@ table does not allow raises ``IllegalTransition``. No I/O happens here: persiste
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Protocol
 
 from transitions import Machine
@@ -22,14 +23,32 @@ STATES = (PENDING, VALIDATED, ACCOUNT_SYNCED, PUSHED, FAILED)
 #: States in which an entity still has work to do.
 ACTIVE_STATES = (PENDING, VALIDATED, ACCOUNT_SYNCED)
 
+
+class Trigger(StrEnum):
+    """Every name a history row can carry: the moves of the table, then the events that leave
+    the state as it is (their rows say what happened without moving the entity)."""
+
+    VALIDATE = "validate"
+    REJECT = "reject"
+    SYNC_ACCOUNT = "sync_account"
+    PUSH = "push"
+    FAIL = "fail"
+    CHANGE = "change"
+    RETRY = "retry"
+    # Events that keep the state:
+    RETRY_SCHEDULED = "retry-scheduled"
+    QUOTA_WAIT = "quota-wait"
+    WAIT = "wait"
+
+
 TRANSITIONS: tuple[dict[str, object], ...] = (
-    {"trigger": "validate", "source": PENDING, "dest": VALIDATED},
-    {"trigger": "reject", "source": PENDING, "dest": FAILED},
-    {"trigger": "sync_account", "source": VALIDATED, "dest": ACCOUNT_SYNCED},
-    {"trigger": "push", "source": ACCOUNT_SYNCED, "dest": PUSHED},
-    {"trigger": "fail", "source": [VALIDATED, ACCOUNT_SYNCED], "dest": FAILED},
-    {"trigger": "change", "source": [PUSHED, FAILED], "dest": PENDING},
-    {"trigger": "retry", "source": FAILED, "dest": PENDING},
+    {"trigger": Trigger.VALIDATE, "source": PENDING, "dest": VALIDATED},
+    {"trigger": Trigger.REJECT, "source": PENDING, "dest": FAILED},
+    {"trigger": Trigger.SYNC_ACCOUNT, "source": VALIDATED, "dest": ACCOUNT_SYNCED},
+    {"trigger": Trigger.PUSH, "source": ACCOUNT_SYNCED, "dest": PUSHED},
+    {"trigger": Trigger.FAIL, "source": [VALIDATED, ACCOUNT_SYNCED], "dest": FAILED},
+    {"trigger": Trigger.CHANGE, "source": [PUSHED, FAILED], "dest": PENDING},
+    {"trigger": Trigger.RETRY, "source": FAILED, "dest": PENDING},
 )
 TRIGGERS = tuple(sorted({str(t["trigger"]) for t in TRANSITIONS}))
 
@@ -51,7 +70,7 @@ class SyncMachine:
         self._machine = Machine(
             model=None,
             states=list(STATES),
-            transitions=[dict(t) for t in TRANSITIONS],
+            transitions=[{**t, "trigger": str(t["trigger"])} for t in TRANSITIONS],
             initial=None,
             auto_transitions=False,
             ignore_invalid_triggers=False,
@@ -70,7 +89,7 @@ class SyncMachine:
         if state not in STATES:
             raise IllegalTransition(f"unknown state {state!r}")
         try:
-            return self._moves[(state, trigger)]
+            return self._moves[(state, str(trigger))]
         except KeyError:
             raise IllegalTransition(f"cannot {trigger!r} from {state!r}") from None
 
@@ -82,7 +101,7 @@ class SyncMachine:
 
     def allowed(self, state: str, trigger: str) -> bool:
         """Whether ``trigger`` is legal from ``state``."""
-        return bool(self._machine.get_transitions(trigger=trigger, source=state))
+        return bool(self._machine.get_transitions(trigger=str(trigger), source=state))
 
 
 MACHINE = SyncMachine()

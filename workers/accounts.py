@@ -24,12 +24,19 @@ LINKED_FIELDS = (
 class AccountSync(ObjectSync):
     """Moves one Account from pending to pushed."""
 
-    def advance(self, record_id: int) -> None:
-        """Plan, write, settle (see workers.steps)."""
-        plan = self._plan(record_id)
-        if plan is None:
-            return
-        created, ls_id = self._write(plan)
+    batchable = True
+
+    def plan(self, record_id: int) -> Plan | None:
+        """Read, validate, decide the write (see workers.steps)."""
+        return self._plan(record_id)
+
+    def write(self, plan: Plan) -> tuple[bool, int]:
+        """The LogiSense calls: (created, LogiSense id)."""
+        return self._write(plan)
+
+    def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
+        """Record the write's outcome."""
+        created, ls_id = written
         self._settle(plan, ls_id, created)
 
     def _plan(self, record_id: int) -> Plan | None:
@@ -75,7 +82,11 @@ class AccountSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": (record.detail or {}).get("written"), "sfid": record.sfid},
+                extra={
+                    "written": (record.detail or {}).get("written"),
+                    "sfid": record.sfid,
+                    "first_create": self.first_create(record),
+                },
             )
 
     def _payload(
@@ -120,7 +131,8 @@ class AccountSync(ObjectSync):
             if changes:
                 logisense.update_account(plan.ls_id, changes)
             return False, plan.ls_id
-        existing = logisense.find_account_by_sfdcid(plan.extra["sfid"])
+        first = plan.extra.get("first_create")
+        existing = None if first else logisense.find_account_by_sfdcid(plan.extra["sfid"])
         if existing is None:
             created = create_once(logisense.create_account, _without_nulls(plan.payload))
             return True, int(created["identity"])
@@ -140,7 +152,7 @@ class AccountSync(ObjectSync):
             self.validated(session, record)
             self.clear_waits(session, record)
             self.account_synced(session, record, f"LogiSense account {ls_id} {verb}")
-            store.wake_waiters(session, record.sfid, now=now)
+            self.wake(session, record.sfid)
             waits = self._contacts_pending(session, record, now)
             if waits:
                 record.pushed_values = _projection(self, plan.values)
@@ -153,7 +165,7 @@ class AccountSync(ObjectSync):
 
     def _contacts_pending(self, session: Session, record: SyncRecord, now: float) -> list[Wait]:
         """Contacts marked to sync that are not pushed with a link to this account yet."""
-        contacts = store.contacts_of(session, record.sfid)
+        contacts = self.contacts_of(session, record.sfid)
         waits: list[Wait] = []
         for contact in contacts.values():
             if not contact.in_scope:
@@ -163,7 +175,7 @@ class AccountSync(ObjectSync):
             if contact.state == PUSHED and linked:
                 continue
             if contact.state == PUSHED:
-                self.fire(session, contact, "change", f"account {record.sfid} is now in LogiSense")
+                self.changed(session, contact, f"account {record.sfid} is now in LogiSense")
             if contact.state in ACTIVE_STATES and contact.lease_owner is None:
                 contact.next_attempt_at = now
             waits.append(

@@ -21,12 +21,19 @@ from workers.steps import ObjectSync, Plan, Wait, create_once, dependency_why, d
 class ContactSync(ObjectSync):
     """Moves one Contact from pending to pushed."""
 
-    def advance(self, record_id: int) -> None:
-        """Plan, write, settle (see workers.steps)."""
-        plan = self._plan(record_id)
-        if plan is None:
-            return
-        created, ls_id = self._write(plan)
+    batchable = True
+
+    def plan(self, record_id: int) -> Plan | None:
+        """Read, validate, decide the write (see workers.steps)."""
+        return self._plan(record_id)
+
+    def write(self, plan: Plan) -> tuple[bool, int]:
+        """The LogiSense calls: (created, LogiSense id)."""
+        return self._write(plan)
+
+    def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
+        """Record the write's outcome."""
+        created, ls_id = written
         with self.owned(plan.record_id) as (session, record):
             record.ls_id = ls_id
             record.detail = {**(record.detail or {}), "written": plan.payload}
@@ -98,7 +105,12 @@ class ContactSync(ObjectSync):
                 values=values,
                 payload=payload,
                 ls_id=record.ls_id,
-                extra={"written": written, "synced": synced_reason, "sfid": record.sfid},
+                extra={
+                    "written": written,
+                    "synced": synced_reason,
+                    "sfid": record.sfid,
+                    "first_create": self.first_create(record),
+                },
             )
 
     def _typed(
@@ -140,7 +152,8 @@ class ContactSync(ObjectSync):
             if changes:
                 logisense.update_contact(plan.ls_id, changes)
             return False, plan.ls_id
-        existing = logisense.find_contact_by_sfdcid(plan.extra["sfid"])
+        first = plan.extra.get("first_create")
+        existing = None if first else logisense.find_contact_by_sfdcid(plan.extra["sfid"])
         if existing is None:
             created = create_once(
                 logisense.create_contact, {k: v for k, v in plan.payload.items() if v is not None}

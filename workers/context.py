@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from statemachine.fieldmap import FieldMap
-from workers.retries import RetryPolicy
+from statemachine.lifecycle import RetryPolicy
+from workers.retries import CircuitBreaker
 
 if TYPE_CHECKING:
     from adapters.logisense import CatalogPackage, LogiSenseClient, ReferenceData
@@ -60,6 +61,56 @@ class ReferenceCache:
             self._catalog = None
 
 
+class DatabaseClock:
+    """Seconds since the epoch on the database's clock: the local clock plus an offset measured
+    against the database (``read_db_time``) at start and every ``resync_s`` seconds.
+
+    Every time a worker writes for another worker to compare (due times, history) is on this
+    clock, and leases are compared in SQL against the database's own clock, so a worker whose
+    wall clock is wrong neither takes live leases nor runs retries early or late.
+    """
+
+    def __init__(
+        self,
+        read_db_time: Callable[[], float],
+        *,
+        local: Callable[[], float] = time.time,
+        resync_s: float = 30.0,
+    ) -> None:
+        self._read = read_db_time
+        self._local = local
+        self._resync_s = resync_s
+        self._offset = 0.0
+        self._synced_at: float | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        synced = self._synced_at
+        if synced is None or time.monotonic() - synced > self._resync_s:
+            self.sync()
+        return self._local() + self._offset
+
+    @property
+    def offset(self) -> float:
+        """Database time minus local time, as last measured."""
+        return self._offset
+
+    def sync(self) -> None:
+        """Measure the offset again (keeps the last one if the database cannot be reached)."""
+        if not self._lock.acquire(blocking=self._synced_at is None):
+            return
+        try:
+            before = self._local()
+            remote = self._read()
+            after = self._local()
+            self._offset = remote - (before + after) / 2
+        except Exception:  # an unreachable store: keep the last offset, try again later
+            pass
+        finally:
+            self._synced_at = time.monotonic()
+            self._lock.release()
+
+
 @dataclass
 class SyncContext:
     """The store, the outside systems and the policies a worker runs with."""
@@ -76,4 +127,7 @@ class SyncContext:
     coalesce_s: float = 1.0
     #: Called with each record that has just reached ``pushed`` (metrics observe latency here).
     push_observers: list[Callable[[Any], None]] = field(default_factory=list)
+    #: The database's clock (``DatabaseClock``) in a worker; any clock in unit tests.
     clock: Callable[[], float] = time.time
+    #: One circuit breaker per outside system, by name (``logisense``, ``salesforce``).
+    breakers: dict[str, CircuitBreaker] = field(default_factory=dict)

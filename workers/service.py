@@ -12,7 +12,10 @@ from workers.completion import CompletingIntake, completion_for
 from workers.consumer import ChangeConsumer
 from workers.context import SyncContext
 from workers.deadletters import DeadLetterArchiver
-from workers.engine import SyncEngine, WorkPool
+from workers.engine import SyncEngine
+from workers.outcomes import route_to_logging_unless_configured
+from workers.pool import WorkPool
+from workers.retries import BreakerCollector
 
 log = logging.getLogger("billsync.worker")
 
@@ -28,6 +31,7 @@ class WorkerService:
     prefetch: int
     max_message_bytes: int
     sweep_interval_s: float = 0.5
+    batch_size: int = 1
     poison_limit: int = 3
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
@@ -36,9 +40,12 @@ class WorkerService:
     stop_event: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.engine = SyncEngine(self.ctx)
+        self.engine = SyncEngine(self.ctx, writers=self.concurrency)
         self.pool = WorkPool(
-            self.engine, concurrency=self.concurrency, sweep_interval_s=self.sweep_interval_s
+            self.engine,
+            concurrency=self.concurrency,
+            sweep_interval_s=self.sweep_interval_s,
+            batch_size=self.batch_size,
         )
         self.intake = CompletingIntake(
             self.ctx.sessions,
@@ -66,7 +73,10 @@ class WorkerService:
         """Start every thread; returns at once."""
         from billsync.metrics import instrument_worker, start_metrics_server
 
+        route_to_logging_unless_configured()
         self.metrics = instrument_worker(self)
+        if self.ctx.breakers:
+            self.metrics.watch(BreakerCollector(self.ctx.breakers))
         self.metrics_server = (
             start_metrics_server(self.metrics_port, self.metrics) if self.metrics_port else None
         )

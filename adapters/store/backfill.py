@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import BigInteger, Boolean, Float, String
+from sqlalchemy import BigInteger, Boolean, Float, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
 from adapters.store.models import Base
@@ -101,3 +101,11 @@ class BackfillCursors:
             row = session.get(BackfillCursor, object_name)
             if row is not None:
                 session.delete(row)
+
+
+def published(session: Session, object_name: str) -> int:
+    """How many records of ``object_name`` the backfill has published so far (0 before any)."""
+    found = session.scalar(
+        select(BackfillCursor.published).where(BackfillCursor.object == object_name)
+    )
+    return int(found or 0)

@@ -69,6 +69,13 @@ class SyncRecord(Base):
     next_attempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(120), nullable=True)
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: The fencing token: grows with every claim; a settle checks it, so a worker whose lease
+    #: was taken over (even by itself, on another thread) changes nothing.
+    lease_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: When the current run of transient failures began (the retry budget counts from here).
+    retry_since: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: When a LogiSense create was first attempted: never, and no create can have happened.
+    create_attempted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     waiting_for: Mapped[str | None] = mapped_column(Text, nullable=True)
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -1,18 +1,25 @@
-"""Queries and updates on sync records that more than one worker module needs.
-
-Leases are taken with one conditional UPDATE, so two workers (threads or machines) never work on
-the same entity at once, on SQLite and PostgreSQL alike, without holding row locks during the
-calls to LogiSense.
-"""
+"""Queries and updates on sync records: the one writer of their lifecycle and history
+(``apply`` writes what ``statemachine.lifecycle`` decides), their dependency waits and wake-ups.
+Leases are in ``adapters.store.leases``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, event, insert, or_, select, update
+from sqlalchemy import (
+    and_,
+    delete,
+    event,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
+from statemachine.lifecycle import KEEP, Change, HistoryRow
 from statemachine.machine import ACTIVE_STATES, MACHINE, PUSHED
 
 HISTORY_KEY = "billsync.history"
@@ -28,6 +35,7 @@ def record_history(
     reason: str | None,
     worker: str,
     at: float,
+    attempt: int | None = None,
 ) -> None:
     """Add one history row for ``record`` to the caller's transaction. Rows are kept on the
     session and written in one INSERT just before the commit (``write_history``)."""
@@ -40,7 +48,7 @@ def record_history(
             "to_state": to_state,
             "trigger": trigger,
             "reason": reason,
-            "attempt": record.attempts or 0,
+            "attempt": (record.attempts or 0) if attempt is None else attempt,
             "at": at,
             "worker": worker,
         }
@@ -99,71 +107,54 @@ def note(
     )
 
 
-def claim(
-    session: Session, record_id: int, *, owner: str, now: float, lease_s: float
-) -> tuple[str, int] | None:
-    """Take the lease on a due, active record: (object, claims so far), or None when someone
-    else holds it or it is not due. One statement, no ORM load."""
-    row = (
-        session.connection()
-        .execute(
-            update(SyncRecord)
-            .where(
-                SyncRecord.id == record_id,
-                SyncRecord.state.in_(ACTIVE_STATES),
-                SyncRecord.next_attempt_at.is_not(None),
-                SyncRecord.next_attempt_at <= now,
-                or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
-            )
-            .values(lease_owner=owner, lease_until=now + lease_s, claims=SyncRecord.claims + 1)
-            .returning(SyncRecord.object, SyncRecord.claims)
+def record_moves(
+    session: Session, record: SyncRecord, rows: Iterable[HistoryRow], *, worker: str, at: float
+) -> None:
+    """Move ``record`` along ``rows`` (from the lifecycle) and add their history rows."""
+    for row in rows:
+        record.state = row.to_state
+        record_history(
+            session,
+            record,
+            from_state=row.from_state,
+            to_state=row.to_state,
+            trigger=str(row.trigger),
+            reason=row.reason,
+            worker=worker,
+            at=at,
+            attempt=row.attempt,
         )
-        .first()
-    )
-    return (str(row[0]), int(row[1])) if row is not None else None
 
 
-def release_lease(session: Session, record_id: int, owner: str) -> None:
-    """Give back ``owner``'s lease on a record if it still holds one (one statement)."""
-    session.connection().execute(
-        update(SyncRecord)
-        .where(SyncRecord.id == record_id, SyncRecord.lease_owner == owner)
-        .values(lease_owner=None, lease_until=None, claims=0)
-    )
-
-
-def renew(session: Session, record_ids: list[int], *, owner: str, until: float) -> None:
-    """Extend ``owner``'s leases on ``record_ids``."""
-    session.execute(
-        update(SyncRecord)
-        .where(SyncRecord.id.in_(record_ids), SyncRecord.lease_owner == owner)
-        .values(lease_until=until)
-        .execution_options(synchronize_session=False)
-    )
-
-
-def due_ids(session: Session, *, now: float, limit: int) -> list[int]:
-    """Active records whose next attempt is due and that nobody holds."""
-    rows = session.scalars(
-        select(SyncRecord.id)
-        .where(
-            SyncRecord.next_attempt_at.is_not(None),
-            SyncRecord.next_attempt_at <= now,
-            SyncRecord.state.in_(ACTIVE_STATES),
-            or_(SyncRecord.lease_until.is_(None), SyncRecord.lease_until < now),
-        )
-        .order_by(SyncRecord.next_attempt_at)
-        .limit(limit)
-    )
-    return list(rows)
-
-
-def load_owned(session: Session, record_id: int, owner: str) -> SyncRecord | None:
-    """The record if ``owner`` still holds its lease (else another worker took over)."""
-    record = session.get(SyncRecord, record_id, populate_existing=True, with_for_update=True)
-    if record is None or record.lease_owner != owner:
-        return None
-    return record
+def apply(
+    session: Session,
+    record: SyncRecord,
+    change: Change,
+    *,
+    worker: str,
+    at: float,
+    now: float,
+) -> list[Woken]:
+    """Write a lifecycle ``Change`` to ``record`` with its history rows, in the caller's
+    transaction. ``now`` is the database-clock time due times count from. Returns the entities
+    the change woke."""
+    record_moves(session, record, change.history, worker=worker, at=at)
+    record.state = change.state
+    record.attempts = change.attempts
+    if change.due_in is not KEEP:
+        record.next_attempt_at = None if change.due_in is None else now + float(change.due_in)  # type: ignore[arg-type]
+    if change.retry_since is not KEEP:
+        record.retry_since = change.retry_since  # type: ignore[assignment]
+    if change.last_error is not KEEP:
+        record.last_error = change.last_error  # type: ignore[assignment]
+    if change.waiting_for is not KEEP:
+        if change.waiting_for is None and record.waiting_for is not None:
+            set_waits(session, record, [], now=now)
+        record.waiting_for = change.waiting_for  # type: ignore[assignment]
+    woken = wake_waiters(session, record.sfid, now=now) if change.wake_waiters else []
+    if change.release:
+        release(record)
+    return woken
 
 
 def release(record: SyncRecord) -> None:
@@ -202,22 +193,58 @@ def set_waits(
         connection.execute(insert(DependencyWait), rows)
 
 
-def wake_waiters(session: Session, target_sfid: str, *, now: float) -> int:
-    """Make every entity that waits for ``target_sfid`` due now; returns how many."""
+@dataclass(frozen=True)
+class Woken:
+    """An entity made due because what it waited for is ready (or failed)."""
+
+    record_id: int
+    object: str
+    sfid: str
+    attempts: int
+
+
+def wake_waiters(session: Session, target_sfid: str, *, now: float) -> list[Woken]:
+    """Make every entity that waits for ``target_sfid`` due now; returns them."""
     connection = session.connection()
     waiting = list(
         connection.execute(
-            select(DependencyWait.record_id).where(DependencyWait.target_sfid == target_sfid)
-        ).scalars()
+            select(SyncRecord.id, SyncRecord.object, SyncRecord.sfid, SyncRecord.attempts)
+            .join(DependencyWait, DependencyWait.record_id == SyncRecord.id)
+            .where(DependencyWait.target_sfid == target_sfid, SyncRecord.state.in_(ACTIVE_STATES))
+        )
     )
     if not waiting:
-        return 0
-    result = connection.execute(
+        return []
+    connection.execute(
         update(SyncRecord)
-        .where(SyncRecord.id.in_(waiting), SyncRecord.state.in_(ACTIVE_STATES))
+        .where(SyncRecord.id.in_([row[0] for row in waiting]))
         .values(next_attempt_at=now)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
+    return [Woken(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in waiting]
+
+
+def wake_waiters_of(session: Session, target_sfids: Sequence[str], *, now: float) -> list[Woken]:
+    """``wake_waiters`` for many targets at once (one read, one update)."""
+    targets = sorted(set(target_sfids))
+    if not targets:
+        return []
+    connection = session.connection()
+    waiting = list(
+        connection.execute(
+            select(SyncRecord.id, SyncRecord.object, SyncRecord.sfid, SyncRecord.attempts)
+            .join(DependencyWait, DependencyWait.record_id == SyncRecord.id)
+            .where(DependencyWait.target_sfid.in_(targets), SyncRecord.state.in_(ACTIVE_STATES))
+            .distinct()
+        )
+    )
+    if not waiting:
+        return []
+    connection.execute(
+        update(SyncRecord)
+        .where(SyncRecord.id.in_(sorted({int(row[0]) for row in waiting})))
+        .values(next_attempt_at=now)
+    )
+    return [Woken(int(r[0]), str(r[1]), str(r[2]), int(r[3] or 0)) for r in waiting]
 
 
 def wake_stale_waiters(session: Session, *, now: float, limit: int = 500) -> list[int]:
@@ -273,3 +300,25 @@ def contacts_of(session: Session, account_sfid: str) -> dict[str, SyncRecord]:
             select(SyncRecord).where(SyncRecord.object == "Contact", SyncRecord.sfid.in_(linked))
         )
         return {r.sfid: r for r in rows}
+
+
+def contacts_of_accounts(
+    session: Session, account_sfids: Sequence[str]
+) -> dict[str, dict[str, SyncRecord]]:
+    """``contacts_of`` for many accounts in one query: account id -> contact id -> record."""
+    found: dict[str, dict[str, SyncRecord]] = {sfid: {} for sfid in account_sfids}
+    if not account_sfids:
+        return found
+    with session.no_autoflush:
+        rows = session.execute(
+            select(ContactLink.account_sfid, SyncRecord)
+            .join(SyncRecord, SyncRecord.sfid == ContactLink.contact_sfid)
+            .where(
+                ContactLink.account_sfid.in_(sorted(set(account_sfids))),
+                ContactLink.active.is_(True),
+                SyncRecord.object == "Contact",
+            )
+        ).all()
+    for account_sfid, contact in rows:
+        found[str(account_sfid)][contact.sfid] = contact
+    return found

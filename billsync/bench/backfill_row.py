@@ -101,8 +101,9 @@ def _backfill(rig: Rig, env: dict[str, str], name: str) -> WorkerProcess:
 
 
 def _published(rig: Rig) -> int:
-    rows = rig.query("SELECT published FROM backfill_cursor WHERE object = 'Account'")
-    return int(rows[0][0]) if rows else 0
+    from adapters.store.backfill import published
+
+    return rig.read(lambda session: published(session, "Account"))
 
 
 def main() -> None:

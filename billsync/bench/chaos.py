@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adapters.store import figures
 from billsync.bench.harness import Rig, open_rig
 
 Progress = Callable[[str], None]
@@ -28,7 +29,7 @@ Progress = Callable[[str], None]
 #: Worker settings for fault runs: leases of killed workers expire fast, retries ride out faults.
 WORKER_SETTINGS: dict[str, Any] = {
     "lease_s": 5,
-    "max_attempts": 60,
+    "retry_budget_s": 3600,
     "backoff_base_s": 0.2,
     "backoff_cap_s": 2,
     "http_timeout_s": 2,
@@ -136,8 +137,7 @@ def check(rig: Rig, expected: dict[str, Any]) -> Outcome:
                 "identity"
             ):
                 outcome.wrong_parent.append(sfid)
-    rows = rig.query("SELECT sfid, last_error, state FROM sync_record WHERE state = 'failed'")
-    for sfid, last_error, _state in rows:
+    for sfid, last_error in rig.read(figures.failed_entities):
         if not last_error:
             outcome.failed_without_reason.append(str(sfid))
         sent = accounts.get(str(sfid))

@@ -18,23 +18,23 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pika
 import psutil
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from adapters.broker.publisher import publish_messages
 from adapters.broker.topology import Topology
 from adapters.broker.urls import pika_parameters
-from adapters.store.db import make_engine, migrate, normalise_url
+from adapters.store.db import make_engine, migrate
+from adapters.store.scratch import scratch_database
 from billsync.errors import TransientError
 from billsync.messages import Message
 
@@ -45,6 +45,9 @@ SF_CREDENTIALS = {"client_id": "bench", "client_secret": "bench-secret"}
 START_TIMEOUT_S = 30.0
 
 
+T = TypeVar("T")
+
+
 class RigError(RuntimeError):
     """A part of the rig would not start or answer (not a finding about billsync)."""
 
@@ -52,37 +55,6 @@ class RigError(RuntimeError):
 def billsync_command() -> list[str]:
     """How to run the ``billsync`` CLI in a subprocess with this interpreter."""
     return [sys.executable, "-c", "from billsync.cli import main; main()"]
-
-
-@contextmanager
-def scratch_database(server_url: str) -> Iterator[str]:
-    """A fresh, empty database on the server of ``server_url``; dropped on exit.
-
-    For PostgreSQL a database named ``billsync_bench_<random>`` is created through the given
-    URL's database; for SQLite a file in a temporary directory.
-    """
-    if server_url.startswith("sqlite"):
-        folder = tempfile.mkdtemp(prefix="billsync-bench-")
-        try:
-            yield f"sqlite:///{folder}/store.db"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"billsync_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(
-        normalise_url(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
-    )
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(normalise_url(server_url)).set(database=name)
-        try:
-            yield url.render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 def delete_topology(broker_url: str, topology: Topology) -> None:
@@ -328,10 +300,11 @@ class Rig:
                 time.sleep(1.0)
         return 0
 
-    def query(self, sql: str, **params: Any) -> list[Any]:
-        """Rows of a read-only SQL query on the scratch store."""
-        with self.engine.connect() as connection:
-            return list(connection.execute(text(sql), params))
+    def read(self, query: Callable[[Session], T]) -> T:
+        """The answer of a read-only store query (``adapters.store.figures``) on the scratch
+        store."""
+        with Session(self.engine) as session:
+            return query(session)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from adapters.store import figures
 from billsync.bench.harness import Rig
 
 SETTLED_STATES = ("pushed", "failed")
@@ -21,49 +22,28 @@ class NotSettled(RuntimeError):
 
 def state_counts(rig: Rig, object_name: str = "Account") -> dict[str, int]:
     """Entities of ``object_name`` per state."""
-    rows = rig.query(
-        "SELECT state, count(*) FROM sync_record WHERE object = :o GROUP BY state", o=object_name
-    )
-    return {str(state): int(count) for state, count in rows}
+    return rig.read(lambda session: figures.states_of(session, object_name))
 
 
 def settled_count(rig: Rig, sfids: set[str] | None = None) -> int:
     """Accounts in ``pushed`` or ``failed`` with no work left (of ``sfids`` if given)."""
-    rows = rig.query(
-        "SELECT sfid FROM sync_record WHERE object = 'Account' AND state IN ('pushed', 'failed') "
-        "AND next_attempt_at IS NULL AND lease_owner IS NULL"
-    )
-    found = {str(row[0]) for row in rows}
+    found = rig.read(figures.settled_sfids)
     return len(found & sfids) if sfids is not None else len(found)
 
 
 def pushed_count_since(rig: Rig, since: float) -> int:
     """Accounts whose latest push happened after ``since`` (epoch seconds)."""
-    rows = rig.query(
-        "SELECT count(DISTINCT r.id) FROM transition t JOIN sync_record r ON r.id = t.record_id "
-        "WHERE t.to_state = 'pushed' AND t.at >= :since AND r.state = 'pushed'",
-        since=since,
-    )
-    return int(rows[0][0])
+    return rig.read(lambda session: figures.pushed_since(session, since))
 
 
 def first_push_after(rig: Rig, since: float) -> dict[str, float]:
     """Per account sfid, the time of its first push at or after ``since``."""
-    rows = rig.query(
-        "SELECT r.sfid, min(t.at) FROM transition t JOIN sync_record r ON r.id = t.record_id "
-        "WHERE t.to_state = 'pushed' AND t.at >= :since GROUP BY r.sfid",
-        since=since,
-    )
-    return {str(sfid): float(at) for sfid, at in rows}
+    return rig.read(lambda session: figures.first_push_after(session, since))
 
 
 def last_push_time(rig: Rig, since: float) -> float | None:
     """When the last push since ``since`` happened."""
-    rows = rig.query(
-        "SELECT max(at) FROM transition WHERE to_state = 'pushed' AND at >= :since", since=since
-    )
-    value = rows[0][0]
-    return float(value) if value is not None else None
+    return rig.read(lambda session: figures.last_push_at(session, since))
 
 
 def wait_until(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from adapters.broker.publisher import open_publisher
+from adapters.store import figures
 from billsync.bench.broker_ceiling import measure_broker_ceiling
 from billsync.bench.harness import Rig, WorkerProcess
 from billsync.bench.observe import (
@@ -499,17 +500,8 @@ def memory_growth(rig: Rig, state: BenchState, sizes: BenchSizes, progress: Prog
 
 
 def _name_in_store(rig: Rig, sfid: str) -> str | None:
-    rows = rig.query(
-        "SELECT pushed_values FROM sync_record WHERE object = 'Account' AND sfid = :s", s=sfid
-    )
-    if not rows or not rows[0][0]:
-        return None
-    values = rows[0][0]
-    if isinstance(values, str):
-        import json
-
-        values = json.loads(values)
-    name = values.get("Name")
+    values = rig.read(lambda session: figures.pushed_values(session, "Account", sfid))
+    name = (values or {}).get("Name")
     return str(name) if name is not None else None
 
 

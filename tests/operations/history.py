@@ -14,10 +14,10 @@ from sqlalchemy import select
 from adapters.store.models import SyncRecord, Transition
 from billsync.bootstrap import open_store
 from billsync.config import load_settings
+from statemachine.lifecycle import RetryPolicy
 from tests.core.helpers import Store
 from workers.admin import state_counts
 from workers.deadletters import DeadLetterView, list_dead_letters
-from workers.retries import RetryPolicy
 
 RETRY_SCHEDULED = "retry-scheduled"
 #: Triggers after which an entity's attempts count from 1 again (a success, an operator retry).

@@ -81,7 +81,7 @@ def test_no_secret_in_logs_dead_letters_or_store(
         sweep_interval_s=0.1,
         backoff_base_s=0.05,
         backoff_cap_s=0.2,
-        max_attempts=3,
+        retry_budget_s=5,
         log_format="json",
         log_level="DEBUG",
     )
