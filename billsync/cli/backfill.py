@@ -1,28 +1,38 @@
 """``billsync backfill [--object ...] [--dry-run]``: load, or preview, the in-scope records that
-existed in Salesforce before billsync (docs/day-one.md)."""
+existed in Salesforce before billsync (docs/day-one.md).
+
+Heavy modules (the adapters, the workers, rich's progress bar) are imported inside the command,
+so that ``--help`` and shell completion stay fast.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy import inspect
-from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.broker.topology import Topology
-from adapters.logisense import LogiSenseClient
-from adapters.salesforce.bulk import BulkQueryClient
-from adapters.salesforce.rest import SalesforceClient
-from adapters.store.backfill import BackfillCursors
-from adapters.store.db import make_engine, session_factory
-from billsync.cli.common import USAGE, console, emit_json, fail, guarded, settings_of, table
-from billsync.config import DEFAULT_AMQP_URL, Settings
-from statemachine.fieldmap import FieldMap
-from workers.backfill import Backfill, BackfillReport, restart_from_scratch
-from workers.backfill_preview import OUTCOMES, BackfillPreview, Preview
-from workers.backfill_source import OBJECT_SETS, BackfillSource
+from billsync.cli.common import (
+    USAGE,
+    console,
+    emit_json,
+    errors,
+    fail,
+    guarded,
+    say,
+    settings_of,
+    table,
+)
+from billsync.cli.filters import JsonOption, none_if_empty
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from billsync.config import Settings
+    from statemachine.fieldmap import FieldMap
+    from workers.backfill import BackfillReport
+    from workers.backfill_preview import Preview
+    from workers.backfill_source import BackfillSource
 
 #: Updates shown with their cause (failures are always all shown).
 NOTES_SHOWN = 200
@@ -48,9 +58,14 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(help="Use Bulk API 2.0 above this many records (default from config)."),
         ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+        as_json: JsonOption = False,
     ) -> None:
         """Load every in-scope record that exists in Salesforce (resumes an interrupted run)."""
+        from adapters.salesforce.bulk import BulkQueryClient
+        from adapters.salesforce.rest import SalesforceClient
+        from statemachine.fieldmap import FieldMap
+        from workers.backfill_source import OBJECT_SETS, BackfillSource
+
         if object_set not in OBJECT_SETS:
             fail(f"--object must be one of {', '.join(OBJECT_SETS)}, not {object_set!r}", USAGE)
         settings = settings_of(ctx)
@@ -64,47 +79,85 @@ def register(app: typer.Typer) -> None:
         if dry_run:
             _preview(settings, source, field_map, objects, as_json)
             return
-        from billsync.bootstrap import open_store
+        _load(settings, source, objects, restart=restart, as_json=as_json)
 
-        cursors = BackfillCursors(open_store(settings, pool_size=2))
-        if restart:
-            restart_from_scratch(cursors, objects)
-        url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        with _progress(as_json) as progress:
-            tasks: dict[str, Any] = {}
 
-            def on_progress(object_name: str, done: int, total: int) -> None:
-                if object_name not in tasks:
-                    tasks[object_name] = progress.add_task(object_name, total=total or None)
-                progress.update(tasks[object_name], completed=done, total=total or None)
+def _load(
+    settings: Settings,
+    source: BackfillSource,
+    objects: tuple[str, ...],
+    *,
+    restart: bool,
+    as_json: bool,
+) -> None:
+    from adapters.broker.topology import Topology
+    from adapters.store.backfill import BackfillCursors
+    from billsync.bootstrap import open_store
+    from billsync.config import DEFAULT_AMQP_URL
+    from workers.backfill import Backfill, restart_from_scratch
 
-            job = Backfill(
-                source, cursors, url, Topology.from_settings(settings), on_progress=on_progress
-            )
-            report = job.run(objects)
-        _print_report(report, as_json)
+    cursors = BackfillCursors(open_store(settings, pool_size=2))
+    if restart:
+        restart_from_scratch(cursors, objects)
+    url = settings.broker_url_or(DEFAULT_AMQP_URL)
+    with _progress(as_json) as progress:
+        tasks: dict[str, Any] = {}
+
+        def on_progress(object_name: str, done: int, total: int) -> None:
+            if object_name not in tasks:
+                tasks[object_name] = progress.add_task(object_name, total=total or None)
+            progress.update(tasks[object_name], completed=done, total=total or None)
+
+        job = Backfill(
+            source, cursors, url, Topology.from_settings(settings), on_progress=on_progress
+        )
+        report = job.run(objects)
+    _print_report(report, as_json)
 
 
 def _progress(quiet: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
-        TextColumn("{task.description:<24}"),
+        TextColumn("{task.description:<24}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=errors.real(),  # stderr: --json output stays pipeable
         disable=quiet,
         transient=False,
     )
 
 
 def _print_report(report: BackfillReport, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "objects": [
+                    {
+                        "object": o.object,
+                        "mode": o.mode,
+                        "total": o.total,
+                        "read": o.read,
+                        "published": o.published,
+                        "unusable": o.unusable,
+                        "resumed": o.resumed,
+                    }
+                    for o in report.objects
+                ]
+            }
+        )
+        return
     rows = [
         (o.object, o.mode, o.total, o.read, o.published, o.unusable, "yes" if o.resumed else "")
         for o in report.objects
     ]
-    if as_json:
-        emit_json([o.__dict__ for o in report.objects])
-        return
     console.print(
         table(
             "backfill",
@@ -113,11 +166,11 @@ def _print_report(report: BackfillReport, as_json: bool) -> None:
         )
     )
     if any(o.object == "Opportunity" for o in report.objects):
-        console.print(
+        say(
             "Won opportunities are not pushed by a backfill: each is pushed when requested "
             "(button, Flow, `billsync push opportunity <id>`)."
         )
-    console.print("The workers now merge and push what was published: `billsync status <id>`.")
+    say("The workers now merge and push what was published: `billsync status <id>`.")
 
 
 def _preview(
@@ -127,28 +180,43 @@ def _preview(
     objects: tuple[str, ...],
     as_json: bool,
 ) -> None:
+    from adapters.logisense import LogiSenseClient
+    from workers.backfill_preview import BackfillPreview
+
+    sessions = _read_only_store(settings)
     logisense = LogiSenseClient.from_settings(settings)
     try:
-        preview = BackfillPreview(source, logisense, field_map, _read_only_store(settings)).run(
-            objects
-        )
+        preview = BackfillPreview(source, logisense, field_map, sessions).run(objects)
     finally:
         logisense.close()
     _print_preview(preview, as_json)
 
 
 def _read_only_store(settings: Settings) -> sessionmaker[Session] | None:
-    """The store, if it exists, opened without migrating (a dry run writes nothing)."""
+    """The store, if it exists, opened without creating or migrating it (a dry run writes
+    nothing): None when the SQLite file or the schema is not there yet (then every record is
+    new). An unreachable store is the usual one-line error, exit 3."""
+    from sqlalchemy import inspect
+
+    from adapters.store.connect import StoreMissing, require_existing, store_errors
+    from adapters.store.db import make_engine, session_factory
+
     url = settings.database_url
-    if url.startswith("sqlite:///") and not Path(url[len("sqlite:///") :]).exists():
-        return None
-    engine = make_engine(url, pool_size=1)
-    if not inspect(engine).has_table("sync_record"):
-        return None
-    return session_factory(engine)
+    with store_errors(url):
+        try:
+            require_existing(url)
+        except StoreMissing:
+            return None
+        engine = make_engine(url, pool_size=1)
+        if not inspect(engine).has_table("sync_record"):
+            engine.dispose()
+            return None
+        return session_factory(engine)
 
 
 def _print_preview(preview: Preview, as_json: bool) -> None:
+    from workers.backfill_preview import OUTCOMES
+
     totals = preview.totals()
     if as_json:
         emit_json(
@@ -158,7 +226,16 @@ def _print_preview(preview: Preview, as_json: bool) -> None:
                     {"object": o, "outcome": r, "count": n}
                     for (o, r), n in sorted(preview.counts.items())
                 ],
-                "notes": [v.__dict__ for v in preview.notes],
+                "notes": [
+                    {
+                        "object": v.object,
+                        "sfid": v.sfid,
+                        "name": none_if_empty(v.name),
+                        "outcome": v.outcome,
+                        "reason": none_if_empty(v.reason),
+                    }
+                    for v in preview.notes
+                ],
             }
         )
         return
@@ -170,11 +247,12 @@ def _print_preview(preview: Preview, as_json: bool) -> None:
     others = [v for v in preview.notes if v.outcome != "fail"]
     shown = failures + others[:NOTES_SHOWN]  # every failure, with its reason
     for verdict in shown:
-        console.print(
-            f"{verdict.outcome:<7} {verdict.object} {verdict.sfid} {verdict.name!r}: "
-            f"{verdict.reason}",
-            highlight=False,
-            soft_wrap=True,
+        say(
+            (f"{verdict.outcome:<7}", "red" if verdict.outcome == "fail" else ""),
+            f" {verdict.object} {verdict.sfid} ",
+            repr(verdict.name),
+            ": ",
+            verdict.reason,
         )
     if len(shown) < len(preview.notes):
-        console.print(f"... and {len(preview.notes) - len(shown)} more (use --json for all)")
+        say(f"... and {len(preview.notes) - len(shown)} more (use --json for all)")

@@ -1,13 +1,17 @@
 """``billsync merges``: records Salesforce merged away, and contact links Salesforce ended, whose
-LogiSense records billsync keeps (it deletes nothing in LogiSense)."""
+LogiSense records billsync keeps (it deletes nothing in LogiSense).
+
+Read-only: it never creates a store (a SQLite file that does not exist is exit 3, not an empty
+listing). The store and the workers are imported inside the command, so that ``--help`` stays
+fast.
+"""
 
 from __future__ import annotations
-
-from typing import Annotated
 
 import typer
 
 from billsync.cli.common import console, emit_json, guarded, settings_of, table
+from billsync.cli.filters import JsonOption
 
 
 def register(app: typer.Typer) -> None:
@@ -15,19 +19,35 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @guarded
-    def merges(
-        ctx: typer.Context,
-        as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    ) -> None:
+    def merges(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Merged accounts and contacts (with the winner), and ended links kept in LogiSense."""
         from billsync.bootstrap import open_store
         from workers.merges import kept_links, merged
 
-        sessions = open_store(settings_of(ctx), pool_size=2)
+        sessions = open_store(settings_of(ctx), pool_size=2, create=False)
         losers, kept = merged(sessions), kept_links(sessions)
         if as_json:
             emit_json(
-                {"merged": [m.__dict__ for m in losers], "kept_links": [k.__dict__ for k in kept]}
+                {
+                    "merged": [
+                        {
+                            "object": m.object,
+                            "loser": m.loser,
+                            "loser_logisense_id": m.loser_logisense_id,
+                            "winner": m.winner,
+                            "winner_logisense_id": m.winner_logisense_id,
+                        }
+                        for m in losers
+                    ],
+                    "kept_links": [
+                        {
+                            "contact": k.contact,
+                            "contact_logisense_id": k.contact_logisense_id,
+                            "accounts": list(k.accounts),
+                        }
+                        for k in kept
+                    ],
+                }
             )
             return
         console.print(
@@ -45,11 +65,7 @@ def register(app: typer.Typer) -> None:
                 "relations ended in Salesforce, still linked in LogiSense (no other link remains)",
                 ("contact", "LogiSense contact", "LogiSense accounts"),
                 [
-                    (
-                        k.contact,
-                        k.contact_logisense_id,
-                        ", ".join(map(str, k.accounts)),
-                    )
+                    (k.contact, k.contact_logisense_id, ", ".join(map(str, k.accounts)))
                     for k in kept
                 ],
             )

@@ -27,6 +27,7 @@ READ_ONLY = [
     ["dlq", "purge", "--yes"],
     ["retry", "--all"],
     ["drift"],
+    ["merges"],
 ]
 
 
@@ -86,8 +87,18 @@ def test_queues_without_a_store_shows_the_broker_and_creates_nothing(tmp_path: P
 def test_unreachable_store_names_the_redacted_url_and_the_cause() -> None:
     port = _closed_port()
     url = f"postgresql://billsync:s3cr3t-pw@127.0.0.1:{port}/billsync"
-    for command in (["failed"], ["status", "001000000000001AAA"], ["dlq", "list"]):
-        result = _run(*command, BILLSYNC_DATABASE_URL=url)
+    salesforce = {
+        "BILLSYNC_SF_INSTANCE_URL": f"https://127.0.0.1:{_closed_port()}",
+        "BILLSYNC_SF_SESSION_ID": "a-session-id",
+    }
+    for command in (
+        ["failed"],
+        ["status", "001000000000001AAA"],
+        ["dlq", "list"],
+        ["merges"],
+        ["backfill", "--dry-run"],
+    ):
+        result = _run(*command, BILLSYNC_DATABASE_URL=url, **salesforce)
         assert result.exit_code == 3, result.output
         line = _one_line(result)
         assert f"billsync:***@127.0.0.1:{port}/billsync" in line
@@ -107,6 +118,27 @@ def test_unreachable_salesforce_names_the_host_and_the_cause() -> None:
     assert result.exit_code == 3, result.output
     line = _one_line(result)
     assert f"https://127.0.0.1:{port}" in line and "Connection refused" in line
+
+
+def test_backfill_dry_run_without_a_store_creates_none(tmp_path: Path) -> None:
+    """No store yet is fine for a preview (every record would be new); it is not created, and
+    the Salesforce that cannot be reached is the one line."""
+    port = _closed_port()
+    result = _run(
+        "backfill",
+        "--dry-run",
+        BILLSYNC_DATABASE_URL=f"sqlite:///{tmp_path}/none.db",
+        BILLSYNC_SF_INSTANCE_URL=f"https://127.0.0.1:{port}",
+        BILLSYNC_SF_SESSION_ID="a-session-id",
+        BILLSYNC_LS_BASE_URL=f"http://127.0.0.1:{_closed_port()}",
+        BILLSYNC_LS_USERNAME="u",
+        BILLSYNC_LS_PASSWORD="p",
+        BILLSYNC_LS_CLIENT_ID="c",
+    )
+    assert result.exit_code == 3, result.output
+    line = _one_line(result)
+    assert "127.0.0.1" in line and "Connection refused" in line
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unreachable_logisense_names_the_host_and_the_cause(tmp_path: Path) -> None:

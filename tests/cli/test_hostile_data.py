@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +15,10 @@ import requests
 
 from adapters.broker.publisher import open_publisher
 from adapters.broker.topology import Topology
-from tests.conftest import Backend, wait_until
+from tests.conftest import SF_CLIENT, SF_SECRET, Backend, wait_until
 from tests.core.helpers import Store, ls_accounts
 from tests.factories import account, account_id
+from tests.ingest.conftest import salesforce, silent_account  # noqa: F401  (fixture)
 
 EVIL_NAME = "Evil [/bold] Corp \u202egnp.exe\u202c [link=http://x]click[/link] :smile:"
 EVIL_BILL_GROUP = "[red]Monthly[/red]"
@@ -122,3 +124,63 @@ def test_queues_and_drift_show_hostile_values_as_they_are(
     _clean(drift.output)
     assert "'[bold]Pushed[/bold] \\x1b[2J Inc'" in drift.output
     assert "'[red]x'" in drift.output
+
+
+def test_backfill_preview_shows_names_and_reasons_as_they_are(
+    backend: Backend,
+    cli: Any,
+    salesforce: Any,  # noqa: F811  (fixture)
+) -> None:
+    evil = silent_account(salesforce, EVIL_NAME, LogiSense_Bill_Group__c=EVIL_BILL_GROUP)
+    control = silent_account(salesforce, CONTROL_NAME, LogiSense_AR_Term__c=None)
+    env = {
+        "BILLSYNC_SF_INSTANCE_URL": salesforce.base_url,
+        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
+        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
+        "BILLSYNC_SF_CA_BUNDLE": salesforce.ca_file,
+    }
+    shown = cli("backfill", "--object", "Account", "--dry-run", **env)
+    assert shown.exit_code == 0, shown.output
+    _clean(shown.output)
+    assert f"fail    Account {evil} 'Evil [/bold] Corp \\u202egnp.exe\\u202c" in shown.output
+    assert "[link=http://x]click[/link] :smile:" in shown.output
+    assert f"'{EVIL_BILL_GROUP}' (LogiSense_Bill_Group__c) does not exist" in shown.output
+    assert f"fail    Account {control} 'Ctl \\x1b[31mred" in shown.output
+    as_json = cli("backfill", "--object", "Account", "--dry-run", "--json", **env)
+    assert as_json.exit_code == 0, as_json.output
+    notes = {n["sfid"]: n for n in json.loads(as_json.stdout)["notes"]}
+    assert notes[evil]["name"] == EVIL_NAME and EVIL_BILL_GROUP in notes[evil]["reason"]
+    assert not Path(backend.database_url[len("sqlite:///") :]).exists()  # a dry run writes nothing
+
+
+def test_merges_show_ids_from_the_data_as_they_are(hostile: Store, cli: Any) -> None:
+    """A merged record's winner is whatever Salesforce's MasterRecordId held (written into the
+    store here: the simulator only merges real ids)."""
+    from sqlalchemy import select
+
+    from adapters.store.models import SyncRecord
+
+    winner = "[red]001000000000009AAA[/red] \x1b[2J\u202e"
+    with hostile.sessions.begin() as session:
+        record = session.scalars(select(SyncRecord).where(SyncRecord.sfid == account_id(2))).one()
+        record.in_scope = False
+        record.values = {**record.values, "MasterRecordId": winner}
+    listed = cli("merges")
+    assert listed.exit_code == 0, listed.output
+    _clean(listed.output)
+    assert "[red]001000000000009AAA[/red] \\x1b[2J\\u202e" in listed.output
+    as_json = cli("merges", "--json")
+    assert json.loads(as_json.stdout)["merged"][0]["winner"] == winner
+
+
+def test_doctor_shows_a_check_detail_as_it_is(tmp_path: Path, cli: Any) -> None:
+    missing = tmp_path / "[bold]store[/bold] \x1b[2J.db"
+    shown = cli("doctor", BILLSYNC_DATABASE_URL=f"sqlite:///{missing}")
+    assert shown.exit_code == 1, shown.output
+    _clean(shown.output)
+    assert f"FAIL store.migrations: no store file at {tmp_path}/[bold]store[/bold] \\x1b[2J.db" in (
+        shown.output
+    )
+    assert not any(f"[{tag}]" in shown.output for tag in ("green", "yellow", "dim", "red"))
+    assert "     fix: check BILLSYNC_DATABASE_URL" in shown.output
+    assert not missing.exists()

@@ -108,7 +108,7 @@ def test_backfill_loads_the_existing_org_once(
 
     loaded = runner.invoke(app, ["backfill", "--json"], env=env)
     assert loaded.exit_code == 0, loaded.output
-    report = {o["object"]: o for o in json.loads(loaded.output)}
+    report = {o["object"]: o for o in json.loads(loaded.output)["objects"]}
     assert report["Account"]["published"] == 4
     assert report["Contact"]["published"] == 2
     assert report["Opportunity"]["read"] == 1 and report["Opportunity"]["published"] == 0
@@ -160,7 +160,7 @@ def backfill_again(runner: Any, env: dict[str, str], service: Any, store: Store,
     consumed = service.consumer.consumed
     again = runner.invoke(app, ["backfill", "--json"], env=env)
     assert again.exit_code == 0, again.output
-    published = sum(o["published"] for o in json.loads(again.output))
+    published = sum(o["published"] for o in json.loads(again.output)["objects"])
     wait_until(
         lambda: service.consumer.consumed >= consumed + published, what="the backfill merged"
     )

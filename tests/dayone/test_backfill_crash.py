@@ -67,7 +67,7 @@ def test_backfill_killed_halfway_resumes_without_duplicates(
     second = backfill_process(env)
     out, err = second.communicate(timeout=120)
     assert second.returncode == 0, err.decode()[-2000:]
-    report = json.loads(out)[0]
+    report = json.loads(out)["objects"][0]
     assert report["resumed"] is True and report["mode"] == "bulk"
     assert report["read"] <= ACCOUNTS - at_kill + SET_SIZE  # went on, did not start over
 
