@@ -10,19 +10,25 @@ from typing import Annotated
 
 import typer
 
-from billsync.cli.common import FAILED, OK, console, emit_json, settings_of
+from billsync.cli.common import FAILED, OK, console, emit_json, settings_of, text
 from billsync.doctor.report import CheckResult
 from billsync.doctor.run import run_all
 
-MARKS = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "skip": "[dim]skip[/dim]"}
+#: Status -> (mark, style). The console parses no markup (details hold org data), so the marks
+#: are styled ``Text`` rather than markup tags, which would be printed as they are.
+MARKS = {"ok": ("ok  ", "green"), "warn": ("warn", "yellow"), "skip": ("skip", "dim")}
 
 
 def print_result(result: CheckResult) -> None:
     """One line per check; a failed or warned check adds its fix on the next line."""
-    mark = MARKS.get(result.status, "[red]FAIL[/red]")
-    console.print(f"{mark} {result.name}: {result.detail}", highlight=False, soft_wrap=True)
+    from rich.text import Text
+
+    mark, style = MARKS.get(result.status, ("FAIL", "red"))
+    line = Text.assemble(text(mark, style), " ", text(f"{result.name}: {result.detail}"))
+    console.print(line, highlight=False, soft_wrap=True)
     if result.fix and result.status in ("fail", "warn"):
-        console.print(f"     [bold]fix:[/bold] {result.fix}", highlight=False, soft_wrap=True)
+        fix = Text.assemble("     ", text("fix:", "bold"), " ", text(result.fix))
+        console.print(fix, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

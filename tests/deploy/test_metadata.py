@@ -118,9 +118,11 @@ def code_uses() -> set[tuple[str, str]]:
         query = parse(soql.format(id="006000000000001AAA"))
         used |= _paths(query, query.sobject)
     keys = {
-        "Product2": [catalog_mirror.PACKAGE_KEY, "Name", "IsActive"],
+        "Product2": [catalog_mirror.PRODUCT_KEY, *catalog_mirror.PRODUCT_FIELDS],
         "Product_Service__c": [
             catalog_mirror.SERVICE_KEY,
+            catalog_mirror.PACKAGE_SERVICE_ID,
+            "Name",
             "Product__c",
             catalog_mirror.STATE_PRICES,
             "IsActive__c",
@@ -146,6 +148,9 @@ def test_every_custom_field_and_object_billsync_uses_is_in_the_metadata(
         if o not in metadata.objects or f not in metadata.objects[o].fields
     )
     assert missing == []
+    # Every reference type the catalog mirrors is a value Type__c accepts (a restricted picklist).
+    types = metadata.objects["LogiSense_Reference__c"].fields["Type__c"].picklist
+    assert set(catalog_mirror.REFERENCE_TYPES) <= set(types)
     custom_objects = {o for o, _ in used if o.endswith(("__c", "__e"))}
     for name in custom_objects | {o for o in WRITABLE_OBJECTS if o.endswith(("__c", "__e"))}:
         assert metadata.objects[name].custom, f"{name} has no object definition"
