@@ -194,6 +194,8 @@ def test_the_simulators_custom_fields_are_exactly_the_metadatas(
         assert sim.picklist == spec.picklist, where
         if spec.kind == "Text":
             assert (sim.length or 255) == spec.length, where
+        if spec.kind == "Checkbox":
+            assert sim.default is (spec.default == "true"), where
         if spec.kind == "MasterDetail":
             children = SCHEMA[spec.reference_to or ""].children
             assert children[f"{spec.relationship_name}__r"] == (spec.object, spec.name), where
