@@ -53,6 +53,8 @@ class FieldSpec:
     relationship_name: str | None = None
     picklist: tuple[str, ...] = ()
     help_text: str = ""
+    #: ``defaultValue`` as written (a checkbox's "true"/"false"); "" when none.
+    default: str = ""
 
     @property
     def describe_type(self) -> str:
@@ -146,6 +148,7 @@ def _field(object_name: str, path: Path) -> FieldSpec:
         relationship_name=_text(root, "relationshipName") or None,
         picklist=tuple(_text(v, "fullName") for v in values),
         help_text=_text(root, "inlineHelpText"),
+        default=_text(root, "defaultValue"),
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import psutil
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass
@@ -36,9 +37,10 @@ class Figure:
         return f"{self.value:,.3g} {self.unit}".strip()
 
 
-def verdict(met: bool | None) -> str:
-    """How a row's outcome prints."""
-    return {True: "[green]met[/green]", False: "[red]NOT met[/red]", None: "[dim]ref[/dim]"}[met]
+def verdict(met: bool | None) -> Text:
+    """How a row's outcome prints: styled text, not markup (the CLI's console parses none)."""
+    shown, style = {True: ("met", "green"), False: ("NOT met", "red"), None: ("ref", "dim")}[met]
+    return Text(shown, style=style)
 
 
 def table(figures: list[Figure]) -> Table:
@@ -47,8 +49,8 @@ def table(figures: list[Figure]) -> Table:
     for column in ("what", "measured", "target", "outcome"):
         result.add_column(column)
     for figure in figures:
-        outcome = verdict(figure.met) if figure.error is None else f"[red]{figure.error}[/red]"
-        result.add_row(figure.label, figure.shown(), figure.target, outcome)
+        outcome = verdict(figure.met) if figure.error is None else Text(figure.error, style="red")
+        result.add_row(Text(figure.label), Text(figure.shown()), Text(figure.target), outcome)
     return result
 
 

@@ -25,7 +25,7 @@ PERMISSIONS = "assign the permission set billsync_Integration to the integration
 STANDARD_READS: dict[str, tuple[str, ...]] = {
     "OpportunityLineItem": ("OpportunityId", "Quantity", "UnitPrice", "Product2Id"),
     "Pricebook2": ("Name", "IsActive", "IsStandard"),
-    "Product2": ("Name", "IsActive"),
+    "Product2": ("Name", "IsActive", "Family", "ProductCode"),
     "PricebookEntry": ("Pricebook2Id", "Product2Id", "UnitPrice", "IsActive", "CurrencyIsoCode"),
 }
 

@@ -184,3 +184,19 @@ def test_missing_access_is_named_by_the_permissions_check(env: dict[str, str]) -
     assert "cannot read Account" in failed.detail
     assert "cannot edit Product_Service__c.Recurring_Price__c" in failed.detail
     assert "billsync_Integration" in failed.fix
+
+
+def test_a_line_shows_its_mark_and_prints_org_data_as_it_is(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from billsync.cli.doctor import print_result
+    from billsync.doctor.report import fail, ok
+
+    print_result(ok("salesforce.login", "logged in"))
+    print_result(fail("salesforce.object.Account", "Evil [/bold] Corp [red]x", "deploy [b]it"))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "ok   salesforce.login: logged in",
+        "FAIL salesforce.object.Account: Evil [/bold] Corp [red]x",
+        "     fix: deploy [b]it",
+    ]

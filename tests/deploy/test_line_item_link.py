@@ -18,7 +18,7 @@ def service_row(line_item_id: str) -> dict[str, object]:
         "Id": "a00000000000001AAA",
         "Opportunity_Product_Id__c": line_item_id,
         "Product_Service__c": "a01000000000001AAA",
-        "Product_Service__r": {"LogiSense_Service_Id__c": "1"},
+        "Product_Service__r": {"LogiSense_Package_Service_Id__c": "1"},
         "Quantity__c": 2,
         "Recurring_Price__c": 50,
         "One_Time_Price__c": 0,

@@ -118,9 +118,11 @@ def code_uses() -> set[tuple[str, str]]:
         query = parse(soql.format(id="006000000000001AAA"))
         used |= _paths(query, query.sobject)
     keys = {
-        "Product2": [catalog_mirror.PACKAGE_KEY, "Name", "IsActive"],
+        "Product2": [catalog_mirror.PRODUCT_KEY, *catalog_mirror.PRODUCT_FIELDS],
         "Product_Service__c": [
             catalog_mirror.SERVICE_KEY,
+            catalog_mirror.PACKAGE_SERVICE_ID,
+            "Name",
             "Product__c",
             catalog_mirror.STATE_PRICES,
             "IsActive__c",
@@ -146,6 +148,9 @@ def test_every_custom_field_and_object_billsync_uses_is_in_the_metadata(
         if o not in metadata.objects or f not in metadata.objects[o].fields
     )
     assert missing == []
+    # Every reference type the catalog mirrors is a value Type__c accepts (a restricted picklist).
+    types = metadata.objects["LogiSense_Reference__c"].fields["Type__c"].picklist
+    assert set(catalog_mirror.REFERENCE_TYPES) <= set(types)
     custom_objects = {o for o, _ in used if o.endswith(("__c", "__e"))}
     for name in custom_objects | {o for o in WRITABLE_OBJECTS if o.endswith(("__c", "__e"))}:
         assert metadata.objects[name].custom, f"{name} has no object definition"
@@ -189,6 +194,8 @@ def test_the_simulators_custom_fields_are_exactly_the_metadatas(
         assert sim.picklist == spec.picklist, where
         if spec.kind == "Text":
             assert (sim.length or 255) == spec.length, where
+        if spec.kind == "Checkbox":
+            assert sim.default is (spec.default == "true"), where
         if spec.kind == "MasterDetail":
             children = SCHEMA[spec.reference_to or ""].children
             assert children[f"{spec.relationship_name}__r"] == (spec.object, spec.name), where
