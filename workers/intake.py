@@ -134,6 +134,12 @@ class Intake:
             record.pushed_version = 0
             record.attempts = 0
             record.claims = 0
+            if not any(c.change_type == "CREATE" for c in changes):
+                # Not born while billsync watched (a backfill, a re-read, a partial update): an
+                # earlier tool may have made its LogiSense record, so the first write searches by
+                # sfdcid and adopts what it finds. Records created in Salesforce under billsync's
+                # eyes cost one LogiSense call.
+                record.create_attempted_at = 0.0
             session.add(record)
             session.flush()
             store.note(

@@ -74,7 +74,9 @@ class SyncRecord(Base):
     lease_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: When the current run of transient failures began (the retry budget counts from here).
     retry_since: Mapped[float | None] = mapped_column(Float, nullable=True)
-    #: When a LogiSense create was first attempted: never, and no create can have happened.
+    #: When a LogiSense create was first attempted; ``None``: none can have happened, so the
+    #: first write skips the search by sfdcid. 0 for records that existed before billsync saw
+    #: them (an earlier tool may have made their LogiSense record: search first).
     create_attempted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     waiting_for: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -166,7 +166,9 @@ def test_sfdcid_lookup_is_exact_and_never_guesses(
     assert not logisense.state.unique_sfdcid
     run_worker()
     before = ls_writes(logisense)
-    publish([account(81), account(82)])
+    # Records that existed before billsync (as a backfill publishes them), so the earlier
+    # tool's accounts are looked for before any create.
+    publish([account(81, change_type="SNAPSHOT"), account(82, change_type="SNAPSHOT")])
     store = Store(backend.database_url)
     wait_until(lambda: store.settled([account_id(81), account_id(82)]), what="settled")
     assert store.states()[twin] == "failed"
