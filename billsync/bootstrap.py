@@ -9,6 +9,7 @@ import uuid
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
@@ -28,7 +29,13 @@ def worker_identity() -> str:
 def open_store(settings: Settings, *, pool_size: int = 16) -> sessionmaker[Session]:
     """Migrate the store to the newest schema and return a session factory."""
     migrate(settings.database_url)
-    return session_factory(make_engine(settings.database_url, pool_size=pool_size))
+    engine = make_engine(
+        settings.database_url,
+        pool_size=pool_size,
+        connect_timeout_s=settings.store_connect_timeout_s,
+        statement_timeout_s=settings.store_statement_timeout_s,
+    )
+    return session_factory(engine)
 
 
 def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
@@ -72,5 +79,7 @@ def worker_service(
         poison_limit=max(1, settings.delivery_limit - 2),
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,
+        metrics_host=settings.metrics_host,
+        tls=BrokerTls.from_settings(settings),
         fault_exit_on_record=settings.fault_exit_on_record,
     )

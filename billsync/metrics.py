@@ -101,7 +101,7 @@ class MetricsServer:
 
 
 def start_metrics_server(
-    port: int, registry: CollectorRegistry, *, addr: str = "0.0.0.0"
+    port: int, registry: CollectorRegistry, *, addr: str = "127.0.0.1"
 ) -> MetricsServer:
     """Serve ``registry`` at ``http://addr:port/metrics`` on a daemon thread (port 0: any free)."""
     server, thread = start_http_server(port, addr=addr, registry=registry)

@@ -7,6 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
 from workers.consumer import ChangeConsumer
 from workers.context import SyncContext
@@ -31,6 +32,8 @@ class WorkerService:
     poison_limit: int = 3
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    tls: BrokerTls | None = None
     fault_exit_on_record: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -56,8 +59,15 @@ class WorkerService:
             max_message_bytes=self.max_message_bytes,
             poison_limit=self.poison_limit,
             exit_on_record=self.fault_exit_on_record,
+            tls=self.tls,
         )
-        self.archiver = DeadLetterArchiver(self.broker_url, self.topology, self.ctx.sessions)
+        self.archiver = DeadLetterArchiver(
+            self.broker_url,
+            self.topology,
+            self.ctx.sessions,
+            max_message_bytes=self.max_message_bytes,
+            tls=self.tls,
+        )
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -66,7 +76,7 @@ class WorkerService:
 
         self.metrics = instrument_worker(self)
         self.metrics_server = (
-            start_metrics_server(self.metrics_port, self.metrics.registry)
+            start_metrics_server(self.metrics_port, self.metrics.registry, addr=self.metrics_host)
             if self.metrics_port
             else None
         )

@@ -22,7 +22,11 @@ from billsync.messages import is_salesforce_id
 from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer, UnknownOpportunity
 
 HostOption = Annotated[
-    str, typer.Option("--host", help="Address for the push endpoint (put TLS in front of it).")
+    str | None,
+    typer.Option(
+        "--host",
+        help="Address for the push endpoint (BILLSYNC_HTTP_HOST; put TLS in front of it).",
+    ),
 ]
 PortOption = Annotated[
     int | None, typer.Option("--port", help="Port for the push endpoint (BILLSYNC_HTTP_PORT).")
@@ -30,7 +34,7 @@ PortOption = Annotated[
 
 
 def _push_server(
-    settings: Settings, salesforce: SalesforceClient, host: str, port: int | None
+    settings: Settings, salesforce: SalesforceClient, host: str | None, port: int | None
 ) -> tuple[PushServer, BrokerSender]:
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
@@ -40,7 +44,9 @@ def _push_server(
         PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
     )
     return PushServer(
-        endpoint, host=host, port=settings.http_port if port is None else port
+        endpoint,
+        host=host or settings.http_host,
+        port=settings.http_port if port is None else port,
     ), sender
 
 
@@ -67,7 +73,7 @@ def register(app: typer.Typer) -> None:
         serve_push: Annotated[
             bool, typer.Option("--serve-push", help="Also serve the HTTP push endpoint.")
         ] = False,
-        host: HostOption = "127.0.0.1",
+        host: HostOption = None,
         port: PortOption = None,
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
@@ -95,7 +101,9 @@ def register(app: typer.Typer) -> None:
             from billsync.metrics import instrument_ingest, start_metrics_server
 
             metrics_server = start_metrics_server(
-                settings.metrics_port, instrument_ingest(service).registry
+                settings.metrics_port,
+                instrument_ingest(service).registry,
+                addr=settings.metrics_host,
             )
         try:
             service.run(stop)
@@ -111,7 +119,7 @@ def register(app: typer.Typer) -> None:
     @app.command("serve-push")
     @guarded
     def serve_push_command(
-        ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = None
+        ctx: typer.Context, host: HostOption = None, port: PortOption = None
     ) -> None:
         """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
         settings = settings_of(ctx)
