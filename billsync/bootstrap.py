@@ -81,5 +81,6 @@ def worker_service(
         metrics_port=settings.metrics_port,
         metrics_host=settings.metrics_host,
         tls=BrokerTls.from_settings(settings),
+        heartbeat_s=settings.broker_heartbeat_s,
         fault_exit_on_record=settings.fault_exit_on_record,
     )

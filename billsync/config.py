@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     broker_cert_file: str | None = None
     broker_key_file: str | None = None
     dead_letter_max_length: int = Field(default=100_000, ge=1)
+    broker_heartbeat_s: int = Field(default=20, ge=0, le=600)
     store_connect_timeout_s: float = Field(default=10.0, gt=0)
     store_statement_timeout_s: float = Field(default=60.0, ge=0)
 

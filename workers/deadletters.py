@@ -81,8 +81,10 @@ class DeadLetterArchiver:
         sessions: sessionmaker[Session],
         *,
         max_message_bytes: int = MAX_STORED_BYTES,
+        heartbeat: int = 20,
         tls: BrokerTls | None = None,
     ) -> None:
+        self.heartbeat = heartbeat
         self.url = url
         self.topology = topology
         self.sessions = sessions
@@ -117,7 +119,7 @@ class DeadLetterArchiver:
 
     def _session(self, stop: threading.Event, url: str, *, reconnected: bool) -> None:
         tolerate_invalid_utf8()
-        with open_connection(url, heartbeat=20, tls=self.tls) as connection:
+        with open_connection(url, heartbeat=self.heartbeat, tls=self.tls) as connection:
             connection.ensure_connection(max_retries=1)
             self.topology.declare(connection)
             if reconnected:

@@ -34,6 +34,7 @@ class WorkerService:
     metrics_port: int = 0
     metrics_host: str = "127.0.0.1"
     tls: BrokerTls | None = None
+    heartbeat_s: int = 20
     fault_exit_on_record: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -59,6 +60,7 @@ class WorkerService:
             max_message_bytes=self.max_message_bytes,
             poison_limit=self.poison_limit,
             exit_on_record=self.fault_exit_on_record,
+            heartbeat=self.heartbeat_s,
             tls=self.tls,
         )
         self.archiver = DeadLetterArchiver(
@@ -66,6 +68,7 @@ class WorkerService:
             self.topology,
             self.ctx.sessions,
             max_message_bytes=self.max_message_bytes,
+            heartbeat=self.heartbeat_s,
             tls=self.tls,
         )
         self._threads: list[threading.Thread] = []

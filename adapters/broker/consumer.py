@@ -89,6 +89,8 @@ class ConsumerLink:
     tls: BrokerTls | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     dead_lettered: int = 0
+    #: Connections lost and made again (a store outage must not cause any).
+    reconnects: int = 0
 
     def __post_init__(self) -> None:
         self._buffer: list[Delivery] = []
@@ -108,6 +110,7 @@ class ConsumerLink:
             try:
                 with self._connected(url):
                     if failures:
+                        self.reconnects += 1
                         log.warning("consumer reconnected to %s", redact(url))
                     failures = 0
                     session()

@@ -2,7 +2,7 @@
 
 kombu decompresses a body in ``Message.__init__`` whenever a ``compression`` header names a codec
 (a 391-byte bz2 body became 31 MB there), before any consumer code runs. So each channel that
-consumes billsync queues gets a guard in front of kombu's ``message_to_python``: it takes the
+consumes billsync queues gets a guard in front of kombu's message construction: it takes the
 ``compression`` header off the raw delivery (kombu then hands the body over as it came) and
 records why the delivery is refused: a compression header, a content type or encoding other than
 billsync's, or a body over the size limit. The consumer dead-letters a refused delivery with that
@@ -17,7 +17,6 @@ the guard refuses as a foreign content type).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 #: The content types and encodings billsync's producers use (and an absent one, for old
@@ -69,18 +68,21 @@ def refusal(
 
 
 def guard_channel(channel: Any, *, max_bytes: int) -> None:
-    """Put the guard in front of ``channel.message_to_python`` (py-amqp and kombu's virtual
-    transports); idempotent."""
-    convert: Callable[[Any], Any] = channel.message_to_python
-    if getattr(convert, "billsync_guard", False):
+    """Put the guard in front of the channel's message class, which py-amqp's
+    ``message_to_python`` and kombu's virtual transports (``memory://``) both call with the raw
+    delivery; idempotent. The guard is a subclass, so kombu's own ``isinstance`` checks hold."""
+    original: type[Any] = channel.Message
+    if getattr(original, "billsync_guard", False):
         return
 
-    def guarded(raw: Any) -> Any:
-        _inspect(raw, max_bytes)
-        return convert(raw)
+    class GuardedMessage(original):
+        billsync_guard = True
 
-    guarded.billsync_guard = True  # type: ignore[attr-defined]
-    channel.message_to_python = guarded
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            _inspect(args[0] if args else kwargs["payload"], max_bytes)
+            super().__init__(*args, **kwargs)
+
+    channel.Message = GuardedMessage
 
 
 def _inspect(raw: Any, max_bytes: int) -> None:

@@ -25,6 +25,8 @@ POSTGRES_KEEPALIVES = {
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 3,
+    # Sent data unacknowledged this long (a blackholed server) breaks the connection.
+    "tcp_user_timeout": 30_000,
 }
 
 
