@@ -1,0 +1,158 @@
+"""Outages are not crashes: PostgreSQL or RabbitMQ unreachable (through a TCP proxy the test
+controls, never a restart of the shared servers), and the worker waits, keeps its broker
+connection serviced, dead-letters nothing valid, and pushes everything once afterwards.
+
+Each test runs a short outage in the normal test run, and the full length of issue 12 (2 minutes)
+when ``BILLSYNC_LONG_FAULTS=1`` (``scripts/reliability`` sets it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from billsync.bootstrap import open_store, worker_service
+from tests.conftest import settings_for, wait_until
+from tests.core.helpers import Store
+from tests.factories import account, account_id
+from tests.reliability.proxy import FaultProxy
+from workers import deadletters
+
+LONG = os.environ.get("BILLSYNC_LONG_FAULTS") == "1"
+SHORT_OUTAGE_S = 20
+LONG_OUTAGE_S = 120
+
+pytestmark = [pytest.mark.reliability, pytest.mark.rabbitmq, pytest.mark.postgres]
+
+
+def outage_lengths() -> list[Any]:
+    """The short outage always; the 2-minute one only in the long suite."""
+    long = pytest.param(
+        LONG_OUTAGE_S,
+        id="2min",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(not LONG, reason="2-minute outage: scripts/reliability runs it"),
+        ],
+    )
+    return [pytest.param(SHORT_OUTAGE_S, id="short"), long]
+
+
+@pytest.fixture
+def worker(backend: Any, logisense: Any) -> Iterator[Any]:
+    """Start a worker (in this process) with fault-test settings; stopped afterwards."""
+    services: list[Any] = []
+
+    def start(**overrides: Any) -> Any:
+        values = {
+            "broker_heartbeat_s": 5,
+            "store_connect_timeout_s": 2,
+            "store_statement_timeout_s": 10,
+            "lease_s": 5,
+            "max_attempts": 1000,
+        }
+        values.update(overrides)
+        service = worker_service(settings_for(backend, logisense, **values))
+        service.start()
+        assert service.consumer.ready.wait(15), "consumer did not start"
+        services.append(service)
+        return service
+
+    yield start
+    for service in services:
+        service.stop(timeout=10)
+
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def _settle(backend: Any, logisense: Any, ids: list[str], timeout: float) -> None:
+    store = Store(backend.database_url)
+    wait_until(lambda: store.settled(ids, ("pushed",)), timeout=timeout, what="all pushed")
+
+
+def _assert_once_each(logisense: Any, ids: list[str]) -> None:
+    with logisense.state.lock:
+        sfdcids = [
+            r["sfdcid"] for r in logisense.state.tables["Account"].values() if r.get("sfdcid")
+        ]
+    assert sorted(sfdcids) == sorted(ids), "every account in LogiSense exactly once"
+
+
+@pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
+@pytest.mark.parametrize("seconds", outage_lengths())
+def test_postgres_unreachable(
+    backend: Any, logisense: Any, worker: Any, publish: Any, seconds: int, caplog: Any
+) -> None:
+    """The store refuses connections for ``seconds`` while changes arrive: the consumer pauses,
+    keeps its AMQP connection (with 5 s heartbeats, an unserviced one drops within ~15 s),
+    logs the outage once, and pushes every account once when the store is back."""
+    caplog.set_level(logging.WARNING, logger="billsync.consumer")
+    with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
+        service = worker(database_url=proxy.url_for(backend.database_url))
+        before = [account_id(n) for n in range(1, 4)]
+        publish([account(n) for n in range(1, 4)])
+        _settle(backend, logisense, before, 60)
+
+        proxy.set_mode("refuse")
+        started = time.monotonic()
+        publish([account(n) for n in range(4, 24)])
+        wait_until(
+            lambda: service.consumer.store_down_since is not None,
+            timeout=30,
+            what="the consumer noticed the outage",
+        )
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        assert service.consumer.store_down_since is not None, "still waiting at the end"
+        assert proxy.cut >= 1, "the outage cut live connections"
+        proxy.set_mode("pass")
+
+        ids = [account_id(n) for n in range(1, 24)]
+        _settle(backend, logisense, ids, 90)
+    _assert_once_each(logisense, ids)
+    assert service.consumer.link.reconnects == 0, "the broker connection survived the outage"
+    assert service.consumer.store_outages == 1
+    assert service.consumer.dead_lettered == 0
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    assert deadletters.list_dead_letters(sessions) == []
+    outage_lines = [r for r in caplog.records if "holding the messages in hand" in r.message]
+    back_lines = [r for r in caplog.records if "store available again" in r.message]
+    assert (len(outage_lines), len(back_lines)) == (1, 1), "one line per state change"
+
+
+@pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
+@pytest.mark.parametrize("mode", ["blackhole", "refuse"])
+@pytest.mark.parametrize("seconds", outage_lengths())
+def test_rabbitmq_unreachable(
+    backend: Any, logisense: Any, worker: Any, publish: Any, seconds: int, mode: str
+) -> None:
+    """The worker's broker link is cut (or blackholed: packets dropped, no reset) for
+    ``seconds`` while changes keep arriving at the broker: the worker reconnects, nothing valid
+    is dead-lettered, every account is pushed once."""
+    with FaultProxy(*_host_port(backend.broker_url, 5672)) as proxy:
+        service = worker(broker_url=proxy.url_for(backend.broker_url))
+        publish([account(n) for n in range(1, 4)])
+        _settle(backend, logisense, [account_id(n) for n in range(1, 4)], 60)
+
+        proxy.set_mode(mode)  # type: ignore[arg-type]
+        started = time.monotonic()
+        publish([account(n) for n in range(4, 24)])
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        proxy.set_mode("pass")
+
+        ids = [account_id(n) for n in range(1, 24)]
+        _settle(backend, logisense, ids, 90)
+    _assert_once_each(logisense, ids)
+    assert service.consumer.link.reconnects >= 1, "the outage was real"
+    assert service.consumer.dead_lettered == 0
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    assert deadletters.list_dead_letters(sessions) == []
+    assert all(thread.is_alive() for thread in service._threads)
