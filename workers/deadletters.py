@@ -29,6 +29,7 @@ from adapters.broker.wire import REFUSED_HEADER, guard_channel, tolerate_invalid
 from adapters.store.errors import StoreRefused, StoreUnavailable, translated
 from adapters.store.models import DeadLetter
 from billsync.messages import MAX_DEPTH, json_depth
+from workers.ingest_parking import is_parked_event, request_replay
 
 log = logging.getLogger("billsync.deadletters")
 
@@ -283,6 +284,9 @@ def replay(
             topology.declare(connection)
             producer = Producer(connection.channel())
             for letter in letters:
+                if is_parked_event(letter):
+                    request_replay(letter)  # the ingest handles it again, then marks it
+                    continue
                 producer.publish(
                     letter.body,
                     exchange=topology.exchange(),

@@ -44,6 +44,7 @@ from statemachine.fieldmap import FieldMap
 from workers.ingest_cursors import LISTENING, Cursor, CursorStore
 from workers.ingest_events import Interpretation, channel_objects, interpret
 from workers.ingest_metrics import IngestMetrics
+from workers.ingest_parking import EventParking
 from workers.ingest_reread import Rereader
 
 log = logging.getLogger("billsync.ingest")
@@ -118,6 +119,7 @@ class StreamIngest:
         self.retention_ms = int(settings.sf_retention_hours * 3_600_000)
         self.cursors = CursorStore(sessions)
         self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
+        self.parking = EventParking(sessions, passthrough=(PublisherLost,))
         self.metrics = IngestMetrics()
         self.ready = threading.Event()
         self._safe: dict[str, Cursor] = {}
@@ -203,9 +205,18 @@ class StreamIngest:
             if time.monotonic() - last_summary >= self.summary_interval_s:
                 last_summary = time.monotonic()
                 log.info(self.metrics.summary())
+            if self._publisher is not None:
+                self._replay_parked()
         stream = self._stream
         if stream is not None:
             stream.close()
+
+    def _replay_parked(self) -> None:
+        """Handle the parked events an operator asked to replay (``billsync dlq replay``)."""
+        try:
+            self.parking.replay_requested(self.handle_batch)
+        except Exception as exc:
+            log.warning("replaying parked events failed (%s); will try again", exc)
 
     def _settle_when_idle(self) -> None:
         """Settle from the watcher; a failed publisher ends the stream so that run recovers."""
@@ -269,8 +280,9 @@ class StreamIngest:
             )
             ticket = _Ticket(event.channel, event.replay_id, meaning.event_time_ms)
             self._tickets.append(ticket)
-            for message in self._messages(event, meaning):
-                self._publish(message, ticket)
+            with self.parking.guard(event):  # one bad event is parked; the stream goes on
+                for message in self._messages(event, meaning):
+                    self._publish(message, ticket)
             ticket.sealed = True
             self._advance()
         if time.monotonic() - self._last_save >= self.save_interval_s:
