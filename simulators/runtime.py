@@ -7,6 +7,7 @@ counting live in one WSGI middleware, so every route of either simulator honours
 
 from __future__ import annotations
 
+import errno
 import json
 import random
 import signal
@@ -41,6 +42,9 @@ class Faults:
     retry_after_s: int = 1
     token_ttl_s: float | None = None
     drop_longpoll_rate: float = 0.0
+    #: Share of writes that are applied and then lose their response: the connection drops
+    #: before any byte of it is sent (the client cannot tell whether the write happened).
+    response_lost_rate: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys raise ``ValueError`` naming them."""
@@ -59,6 +63,7 @@ class Stats:
     requests_total: int = 0
     writes_total: int = 0
     faults_injected: int = 0
+    responses_lost: int = 0
     routes: Counter[str] = field(default_factory=Counter)
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -79,6 +84,7 @@ class Stats:
                 "requests_total": self.requests_total,
                 "writes_total": self.writes_total,
                 "faults_injected": self.faults_injected,
+                "responses_lost": self.responses_lost,
                 "routes": dict(self.routes),
             }
 
@@ -86,6 +92,7 @@ class Stats:
         """Forget every count (``POST /__sim/reset``)."""
         with self.lock:
             self.requests_total = self.writes_total = self.faults_injected = 0
+            self.responses_lost = 0
             self.routes.clear()
             self.log.clear()
 
@@ -156,9 +163,31 @@ class FaultInjector:
         if injected is not None:
             self.stats.record(method, route, status_box[0])
             return injected
+        lose_response = method in WRITE_METHODS and self.roll(self.faults.response_lost_rate)
+        if lose_response:
+            return self._apply_then_drop(environ, method, route)
         result = self.app(environ, recording_start)
         self.stats.record(method, route, status_box[0])
         return result
+
+    def _apply_then_drop(self, environ: dict[str, Any], method: str, route: str) -> Any:
+        """Apply the write, then drop the connection without a response. cheroot closes a
+        connection quietly when the application raises a connection-reset error."""
+        status_box: list[int] = [0]
+
+        def swallow(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status_box[0] = int(status.split(" ", 1)[0])
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, swallow))  # the write is done once this returns
+        del body
+        self.stats.record(method, route, status_box[0])
+        with self.stats.lock:
+            self.stats.faults_injected += 1
+            self.stats.responses_lost += 1
+        raise ConnectionResetError(
+            errno.ECONNRESET, "fault injection: the write was applied, its response is lost"
+        )
 
     def _inject(self, start_response: Callable[..., Any]) -> list[bytes] | None:
         faults = self.faults
