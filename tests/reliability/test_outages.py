@@ -21,7 +21,9 @@ from billsync.bootstrap import open_store, worker_service
 from tests.conftest import settings_for, wait_until
 from tests.core.helpers import Store
 from tests.factories import account, account_id
+from tests.reliability.checker import check
 from tests.reliability.proxy import FaultProxy
+from tests.reliability.report import record
 from workers import deadletters
 
 LONG = os.environ.get("BILLSYNC_LONG_FAULTS") == "1"
@@ -79,12 +81,23 @@ def _settle(backend: Any, logisense: Any, ids: list[str], timeout: float) -> Non
     wait_until(lambda: store.settled(ids, ("pushed",)), timeout=timeout, what="all pushed")
 
 
-def _assert_once_each(logisense: Any, ids: list[str]) -> None:
-    with logisense.state.lock:
-        sfdcids = [
-            r["sfdcid"] for r in logisense.state.tables["Account"].values() if r.get("sfdcid")
-        ]
-    assert sorted(sfdcids) == sorted(ids), "every account in LogiSense exactly once"
+def _checked(
+    fault: str, started: float, backend: Any, logisense: Any, count: int, dead: int, notes: str
+) -> None:
+    """Run the outcome checker over the whole history, record its row, and assert it clean."""
+    outcome = check(
+        fault=fault,
+        duration_s=time.monotonic() - started,
+        changes=count,
+        database_url=backend.database_url,
+        logisense=logisense,
+        expected={account_id(n): {"name": f"Account {n}"} for n in range(1, count + 1)},
+        dead_lettered=dead,
+        notes=notes,
+    )
+    record(outcome)
+    assert outcome.clean, outcome.row()
+    assert dead == 0, "no valid message dead-lettered"
 
 
 @pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
@@ -97,6 +110,7 @@ def test_postgres_unreachable(
     logs the outage once, and pushes every account once when the store is back."""
     caplog.set_level(logging.WARNING, logger="billsync.consumer")
     with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
+        logisense.faults.update({"record_writes": True})
         service = worker(database_url=proxy.url_for(backend.database_url))
         before = [account_id(n) for n in range(1, 4)]
         publish([account(n) for n in range(1, 4)])
@@ -113,16 +127,26 @@ def test_postgres_unreachable(
         time.sleep(max(0.0, seconds - (time.monotonic() - started)))
         assert service.consumer.store_down_since is not None, "still waiting at the end"
         assert proxy.cut >= 1, "the outage cut live connections"
+        outage = time.monotonic() - started
         proxy.set_mode("pass")
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    _assert_once_each(logisense, ids)
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    dead = len(deadletters.list_dead_letters(sessions))
+    _checked(
+        f"PostgreSQL unreachable (refused) {seconds} s",
+        started,
+        backend,
+        logisense,
+        23,
+        dead,
+        f"outage {outage:.0f} s; {proxy.cut} connections cut; broker reconnects "
+        f"{service.consumer.link.reconnects}",
+    )
     assert service.consumer.link.reconnects == 0, "the broker connection survived the outage"
     assert service.consumer.store_outages == 1
     assert service.consumer.dead_lettered == 0
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    assert deadletters.list_dead_letters(sessions) == []
     outage_lines = [r for r in caplog.records if "holding the messages in hand" in r.message]
     back_lines = [r for r in caplog.records if "store available again" in r.message]
     assert (len(outage_lines), len(back_lines)) == (1, 1), "one line per state change"
@@ -138,6 +162,7 @@ def test_rabbitmq_unreachable(
     ``seconds`` while changes keep arriving at the broker: the worker reconnects, nothing valid
     is dead-lettered, every account is pushed once."""
     with FaultProxy(*_host_port(backend.broker_url, 5672)) as proxy:
+        logisense.faults.update({"record_writes": True})
         service = worker(broker_url=proxy.url_for(backend.broker_url))
         publish([account(n) for n in range(1, 4)])
         _settle(backend, logisense, [account_id(n) for n in range(1, 4)], 60)
@@ -150,9 +175,17 @@ def test_rabbitmq_unreachable(
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    _assert_once_each(logisense, ids)
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    dead = len(deadletters.list_dead_letters(sessions))
+    _checked(
+        f"RabbitMQ unreachable ({mode}) {seconds} s",
+        started,
+        backend,
+        logisense,
+        23,
+        dead,
+        f"worker reconnected {service.consumer.link.reconnects} time(s)",
+    )
     assert service.consumer.link.reconnects >= 1, "the outage was real"
     assert service.consumer.dead_lettered == 0
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    assert deadletters.list_dead_letters(sessions) == []
     assert all(thread.is_alive() for thread in service._threads)
