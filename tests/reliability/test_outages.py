@@ -189,3 +189,69 @@ def test_rabbitmq_unreachable(
     assert service.consumer.link.reconnects >= 1, "the outage was real"
     assert service.consumer.dead_lettered == 0
     assert all(thread.is_alive() for thread in service._threads)
+
+
+LOGISENSE_SHORT_S = 20
+LOGISENSE_LONG_S = 300
+
+
+def logisense_lengths() -> list[Any]:
+    """LogiSense down 20 s always; 5 minutes (issue 12, acceptance 2) in the long suite."""
+    long = pytest.param(
+        LOGISENSE_LONG_S,
+        id="5min",
+        marks=[
+            pytest.mark.slow,
+            pytest.mark.skipif(not LONG, reason="5-minute outage: scripts/reliability runs it"),
+        ],
+    )
+    return [pytest.param(LOGISENSE_SHORT_S, id="short"), long]
+
+
+def _production_retry_settings() -> dict[str, Any]:
+    """The retry settings as shipped (the test fixtures shorten them), whatever they are."""
+    from billsync.config import Settings
+
+    names = ("backoff_base_s", "backoff_cap_s", "max_attempts")
+    return {n: Settings.model_fields[n].default for n in names if n in Settings.model_fields}
+
+
+@pytest.mark.parametrize("backend", ["embedded", "rabbitmq-postgres"], indirect=True)
+@pytest.mark.parametrize("seconds", logisense_lengths())
+def test_logisense_down(
+    backend: Any, logisense: Any, worker: Any, publish: Any, seconds: int
+) -> None:
+    """LogiSense unreachable for ``seconds`` (connections refused) while changes arrive, with the
+    retry settings as shipped: nothing dead-lettered, no entity failed, each account pushed once
+    within a minute of LogiSense's return."""
+    base = urlsplit(logisense.base_url)
+    with FaultProxy(base.hostname or "127.0.0.1", base.port or 80) as proxy:
+        logisense.faults.update({"record_writes": True})
+        service = worker(
+            ls_base_url=f"http://127.0.0.1:{proxy.port}", **_production_retry_settings()
+        )
+        publish([account(n) for n in range(1, 4)])
+        _settle(backend, logisense, [account_id(n) for n in range(1, 4)], 60)
+
+        proxy.set_mode("refuse")
+        started = time.monotonic()
+        publish([account(n) for n in range(4, 24)])
+        time.sleep(max(0.0, seconds - (time.monotonic() - started)))
+        proxy.set_mode("pass")
+        returned = time.monotonic()
+
+        ids = [account_id(n) for n in range(1, 24)]
+        _settle(backend, logisense, ids, 60)
+        caught_up = time.monotonic() - returned
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    dead = len(deadletters.list_dead_letters(sessions))
+    _checked(
+        f"LogiSense unreachable {seconds} s ({backend.name})",
+        started,
+        backend,
+        logisense,
+        23,
+        dead,
+        f"all pushed {caught_up:.0f} s after LogiSense returned",
+    )
+    assert service.consumer.dead_lettered == 0
