@@ -49,6 +49,14 @@ def _rabbitmqctl(*args: str) -> str:
     return done.stdout.strip()
 
 
+def _watermark_args(shown: str) -> list[str]:
+    """``rabbitmqctl set_vm_memory_high_watermark`` arguments for what ``eval`` showed: a
+    fraction (``0.4``) or ``{absolute,N}``."""
+    if shown.startswith("{absolute,"):
+        return ["absolute", shown.removeprefix("{absolute,").rstrip("}")]
+    return [shown]
+
+
 @pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
 def test_memory_alarm_blocks_publishing_and_nothing_is_lost(
     backend: Any, logisense: Any, run_worker: Any, publish: Any
@@ -75,7 +83,7 @@ def test_memory_alarm_blocks_publishing_and_nothing_is_lost(
         blocked = True  # not confirmed: the producer must send these again
     finally:
         # Restore first: closing a blocked connection may wait for the broker.
-        _rabbitmqctl("set_vm_memory_high_watermark", watermark)
+        _rabbitmqctl("set_vm_memory_high_watermark", *_watermark_args(watermark))
         if publisher is not None:
             publisher.close()
     alarm_s = time.monotonic() - started
