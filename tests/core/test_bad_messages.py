@@ -8,6 +8,7 @@ from __future__ import annotations
 import bz2
 import json
 import os
+import time
 from typing import Any
 
 import kombu
@@ -20,6 +21,8 @@ from billsync.messages import is_salesforce_id
 from tests.conftest import settings_for, wait_until
 from tests.core.helpers import Store, ls_accounts
 from tests.factories import account, account_id
+from tests.reliability.checker import check
+from tests.reliability.report import record
 from workers import deadletters
 
 
@@ -198,7 +201,9 @@ def test_hostile_messages_are_refused_with_their_reason(
     """Every hostile case is dead-lettered within seconds with its true reason, visible in
     ``billsync dlq list``; the worker keeps running, its RSS grows less than 50 MB, and the
     valid messages around them are pushed."""
+    logisense.faults.update({"record_writes": True})
     service = run_worker()
+    started = time.monotonic()
     topology = Topology(prefix=backend.prefix)
     good = json.loads(account(1).model_dump_json(by_alias=True))
     cases = _hostile(good)
@@ -241,6 +246,18 @@ def test_hostile_messages_are_refused_with_their_reason(
         assert any(fragment in reason for reason in reasons), (name, fragment, reasons)
     assert not any("crashed" in reason for reason in reasons)
     growth = _rss_mb() - rss_before
+    outcome = check(
+        fault=f"hostile corpus, {len(cases)} cases ({backend.name})",
+        duration_s=time.monotonic() - started,
+        changes=6 + len(cases),
+        database_url=backend.database_url,
+        logisense=logisense,
+        expected={account_id(n): {"name": f"Account {n}"} for n in range(1, 7)},
+        dead_lettered=len(letters),
+        notes=f"every case dead-lettered with its reason; worker RSS +{growth:.0f} MB",
+    )
+    record(outcome)
+    assert outcome.clean, outcome.row()
     assert growth < 50, f"RSS grew {growth:.0f} MB"
     assert all(thread.is_alive() for thread in service._threads)
     assert service.consumer.link.reconnects == 0
