@@ -348,7 +348,10 @@ def _text(value: Any) -> str:
         value = value.decode("utf-8", "backslashreplace")
     text = str(value)
     if not text.isascii():
-        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+        try:  # bytes that were not UTF-8 (decoded with surrogateescape) shown as \xNN
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text.replace("\x00", "\\x00")
 
 
