@@ -116,6 +116,9 @@ class ConsumerLink:
                     session()
                 return
             except Exception as exc:
+                if stop.is_set():
+                    log.info("consumer stopped (%s); what it held goes back to the queue", exc)
+                    return
                 delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
                 if failures == 0:
                     log.warning(

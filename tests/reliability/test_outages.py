@@ -255,3 +255,61 @@ def test_logisense_down(
         f"all pushed {caught_up:.0f} s after LogiSense returned",
     )
     assert service.consumer.dead_lettered == 0
+
+
+@pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
+def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
+    backend: Any, logisense: Any, publish: Any
+) -> None:
+    """``billsync worker`` processes: one is stopped (SIGTERM) while the store is unreachable
+    and exits 0 promptly, holding nothing; a worker started after the outage pushes everything
+    once. The kills and the exit codes are counted."""
+    import signal
+
+    from tests.core.helpers import worker_process
+
+    settings = {"broker_heartbeat_s": "5", "store_connect_timeout_s": "2"}
+    logisense.faults.update({"record_writes": True})
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)  # migrated first
+    exits: list[int | None] = []
+    with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
+        first = worker_process(
+            backend.broker_url,
+            proxy.url_for(backend.database_url),
+            backend.prefix,
+            logisense,
+            **settings,
+        )
+        try:
+            publish([account(n) for n in range(1, 4)])
+            _settle(backend, logisense, [account_id(n) for n in range(1, 4)], 60)
+            proxy.set_mode("refuse")
+            started = time.monotonic()
+            publish([account(n) for n in range(4, 14)])
+            time.sleep(8)
+            first.send_signal(signal.SIGTERM)
+            exits.append(first.wait(timeout=40))
+            stopped_in = time.monotonic() - started - 8
+        finally:
+            if first.poll() is None:
+                first.kill()
+    second = worker_process(
+        backend.broker_url, backend.database_url, backend.prefix, logisense, **settings
+    )
+    try:
+        _settle(backend, logisense, [account_id(n) for n in range(1, 14)], 90)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        exits.append(second.wait(timeout=40))
+    dead = len(deadletters.list_dead_letters(sessions))
+    _checked(
+        "worker SIGTERMed during a store outage, another started after",
+        started,
+        backend,
+        logisense,
+        13,
+        dead,
+        f"1 SIGTERM; exit codes {exits}; stopped {stopped_in:.1f} s after the signal",
+    )
+    assert exits == [0, 0], "both workers exit 0"
+    assert stopped_in < 30
