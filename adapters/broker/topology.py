@@ -90,6 +90,12 @@ class Topology:
         return CHANGE_ROUTING_KEY
 
     @property
+    def inspected_queue_names(self) -> tuple[str, ...]:
+        """The queues operators watch (``billsync queues``): the work and dead-letter queues.
+        The dropped queue is counted by the archiver (``billsync_dead_letters_dropped``)."""
+        return (self.work_queue_name, self.dead_letter_queue_name)
+
+    @property
     def queue_names(self) -> tuple[str, ...]:
         """Every queue of the topology, work queue first."""
         return (self.work_queue_name, self.dead_letter_queue_name, self.dropped_queue_name)
