@@ -22,6 +22,7 @@ from workers.accounts import AccountSync
 from workers.contacts import ContactSync
 from workers.context import SyncContext
 from workers.opportunities import OpportunitySync
+from workers.outage_notice import OutageNotice
 from workers.steps import LeaseLost, ObjectSync
 
 log = logging.getLogger("billsync.engine")
@@ -166,6 +167,7 @@ class WorkPool:
         self.engine = engine
         self.concurrency = concurrency
         self.sweep_interval_s = sweep_interval_s
+        self.store_notice = OutageNotice(log, "the store (sync pool)")
         self._queue: queue.Queue[int] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
@@ -212,8 +214,8 @@ class WorkPool:
             try:
                 if self.engine.process(record_id):
                     self.processed += 1
-            except Exception:
-                log.exception("record %s: the store could not be reached", record_id)
+            except Exception as exc:
+                self.store_notice.failed(exc)
 
     def _sweep(self) -> None:
         last_repair = 0.0
@@ -223,8 +225,8 @@ class WorkPool:
                 self._repair_waits()
             try:
                 self.engine.renew_leases()
-            except Exception:
-                log.exception("could not renew leases")
+            except Exception as exc:
+                self.store_notice.failed(exc)
             if self.backlog() > self.concurrency * 4:
                 continue
             try:
@@ -232,17 +234,18 @@ class WorkPool:
                     due = store.due_ids(
                         session, now=self.engine.ctx.clock(), limit=self.concurrency * 8
                     )
-            except Exception:
-                log.exception("sweep failed: the store could not be reached")
+            except Exception as exc:
+                self.store_notice.failed(exc)
                 continue
+            self.store_notice.succeeded()
             self.submit(due)
 
     def _repair_waits(self) -> None:
         try:
             with self.engine.ctx.sessions.begin() as session:
                 woken = store.wake_stale_waiters(session, now=self.engine.ctx.clock())
-        except Exception:
-            log.exception("wait repair failed: the store could not be reached")
+        except Exception as exc:
+            self.store_notice.failed(exc)
             return
         if woken:
             log.info("woke %d waiting entities that had missed their wake-up", len(woken))

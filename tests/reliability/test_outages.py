@@ -108,7 +108,7 @@ def test_postgres_unreachable(
     """The store refuses connections for ``seconds`` while changes arrive: the consumer pauses,
     keeps its AMQP connection (with 5 s heartbeats, an unserviced one drops within ~15 s),
     logs the outage once, and pushes every account once when the store is back."""
-    caplog.set_level(logging.WARNING, logger="billsync.consumer")
+    caplog.set_level(logging.WARNING, logger="billsync")
     with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
         logisense.faults.update({"record_writes": True})
         service = worker(database_url=proxy.url_for(backend.database_url))
@@ -150,6 +150,8 @@ def test_postgres_unreachable(
     outage_lines = [r for r in caplog.records if "holding the messages in hand" in r.message]
     back_lines = [r for r in caplog.records if "store available again" in r.message]
     assert (len(outage_lines), len(back_lines)) == (1, 1), "one line per state change"
+    lines = [r for r in caplog.records if r.name.startswith("billsync")]
+    assert len(lines) <= 12, "calm logs: " + " | ".join(r.getMessage()[:80] for r in lines)
 
 
 @pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
