@@ -14,6 +14,7 @@ declares the same names and routes the same way (without broker-side dead-letter
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,8 @@ from kombu.exceptions import OperationalError
 
 from billsync.config import Settings
 from billsync.errors import ConfigError, TransientError
+
+log = logging.getLogger("billsync.broker")
 
 CHANGE_ROUTING_KEY = "change"
 DEFAULT_PREFIX = "billsync"
@@ -174,8 +177,14 @@ class Topology:
         """
         try:
             channel = connection.default_channel
-            for queue in (self.dropped_queue(), self.dead_letter_queue(), self.work_queue()):
-                queue(channel).declare()
+            self.dropped_queue()(channel).declare()
+            try:
+                self.dead_letter_queue()(channel).declare()
+            except connection.channel_errors as exc:
+                if getattr(exc, "code", None) != PRECONDITION_FAILED:
+                    raise
+                channel = self._unbounded_dead_letter_queue(connection)
+            self.work_queue()(channel).declare()
         except (OperationalError, *connection.connection_errors) as exc:
             raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
         except connection.channel_errors as exc:
@@ -185,6 +194,24 @@ class Topology:
                     f"arguments ({_describe(exc)}); delete it or change the prefix"
                 ) from None
             raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
+
+    def _unbounded_dead_letter_queue(self, connection: kombu.Connection) -> Any:
+        """A dead-letter queue declared before it was bounded keeps working (a redeclare with
+        other arguments is refused): check it exists, say once how to bound it, go on."""
+        channel = connection.channel()
+        Queue(self.dead_letter_queue_name, channel=channel).queue_declare(passive=True)
+        if self.prefix not in _warned_unbounded:
+            _warned_unbounded.add(self.prefix)
+            log.warning(
+                "the dead-letter queue %s exists without its length bound: once it is empty, "
+                "delete it (the next start declares it bounded) or set the bound with a policy "
+                "(docs/messaging.md)",
+                self.dead_letter_queue_name,
+            )
+        return channel
+
+
+_warned_unbounded: set[str] = set()
 
 
 def _describe(exc: BaseException) -> str:
