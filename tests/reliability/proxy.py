@@ -121,7 +121,7 @@ class FaultProxy:
                         continue  # dropped on the floor, no reset
                     other = upstream if sock is client else client
                     other.sendall(data)
-        except OSError:
+        except (OSError, ValueError):  # reset by set_mode: the socket is already closed
             return
         finally:
             with self._lock:
