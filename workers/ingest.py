@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
@@ -120,6 +121,7 @@ class StreamIngest:
         self.cursors = CursorStore(sessions)
         self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
         self.parking = EventParking(sessions, passthrough=(PublisherLost,))
+        self.tls = BrokerTls.from_settings(settings)
         self.metrics = IngestMetrics()
         self.ready = threading.Event()
         self._safe: dict[str, Cursor] = {}
@@ -168,7 +170,9 @@ class StreamIngest:
 
     def _stream_once(self, stop: threading.Event) -> None:
         """One publisher and one streaming session, until stop or a failure."""
-        publisher = open_publisher(self.publisher_url, self.topology, window=self.window)
+        publisher = open_publisher(
+            self.publisher_url, self.topology, window=self.window, tls=self.tls
+        )
         with self._lock:
             self._tickets.clear()
             self._publisher = publisher

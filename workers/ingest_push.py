@@ -23,6 +23,7 @@ from typing import Any
 
 from cheroot import wsgi
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
@@ -56,9 +57,10 @@ class BrokerSender:
     Shared by the HTTP server's threads (a lock serialises them: requests are rare).
     """
 
-    def __init__(self, url: str, topology: Topology) -> None:
+    def __init__(self, url: str, topology: Topology, *, tls: BrokerTls | None = None) -> None:
         self.url = url
         self.topology = topology
+        self.tls = tls
         self._lock = threading.Lock()
         self._publisher: ConfirmedPublisher | None = None
 
@@ -83,7 +85,7 @@ class BrokerSender:
 
     def _open(self) -> ConfirmedPublisher:
         if self._publisher is None:
-            self._publisher = open_publisher(self.url, self.topology, window=16)
+            self._publisher = open_publisher(self.url, self.topology, window=16, tls=self.tls)
         return self._publisher
 
     def _discard(self) -> None:

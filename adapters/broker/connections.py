@@ -76,10 +76,11 @@ def open_connection(
     tls: BrokerTls | None = None,
     confirm_publish: bool = False,
     connect_timeout: float = CONNECT_TIMEOUT_S,
+    transport_options: dict[str, Any] | None = None,
 ) -> kombu.Connection:
     """A kombu connection (not yet connected) to one broker URL; TLS verified for amqps."""
     options: dict[str, Any] = {"connect_timeout": connect_timeout}
-    transport_options: dict[str, Any] = {}
+    transport_options = dict(transport_options or {})
     if url.startswith("memory"):
         transport_options["polling_interval"] = 0.01
     if confirm_publish and not url.startswith("memory"):

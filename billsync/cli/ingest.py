@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
 from billsync.cli.common import NOT_FOUND, USAGE, console, emit_json, fail, guarded, settings_of
@@ -39,7 +40,9 @@ def _push_server(
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
-    sender = BrokerSender(url, Topology.from_settings(settings))
+    sender = BrokerSender(
+        url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
+    )
     endpoint = PushEndpoint(
         PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
     )
@@ -146,7 +149,9 @@ def register(app: typer.Typer) -> None:
             fail(f"{record_id[:40]!r} is not a Salesforce id (15 or 18 letters and digits)", USAGE)
         salesforce = SalesforceClient.from_settings(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        sender = BrokerSender(url, Topology.from_settings(settings))
+        sender = BrokerSender(
+            url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
+        )
         try:
             request = PushDesk(salesforce, sender.send).request(
                 record_id, source="cli", requested_by=_user()

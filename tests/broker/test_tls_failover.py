@@ -166,6 +166,11 @@ def test_failover_urls_on_both_paths(broker_url: str) -> None:
     link.serve(stop, session)
     assert served == [True]
     assert link.reconnects == 1
+
+    from adapters.broker.publisher import publish_messages
+    from tests.factories import account
+
+    assert publish_messages(url, topology, [account(1), account(2)]) == 2  # the pika publisher
     with open_connection(second) as connection:
         channel = connection.channel()
         for name in topology.queue_names:
@@ -173,3 +178,42 @@ def test_failover_urls_on_both_paths(broker_url: str) -> None:
         for name in (topology.exchange_name, topology.dead_letter_exchange_name):
             channel.exchange_delete(name)
         channel.exchange_delete(topology.dropped_exchange_name)
+
+
+def test_the_confirmed_publisher_uses_tls_with_the_ca_bundle(broker_url: str, ca: Any) -> None:
+    """The ingest's publisher (pika) trusts BILLSYNC_BROKER_CA_BUNDLE and checks the host."""
+    import uuid
+
+    from adapters.broker.publisher import open_publisher
+    from adapters.broker.topology import Topology
+    from billsync.errors import TransientError
+    from billsync.messages import encode
+    from tests.factories import account
+
+    authority, bundle = ca
+    topology = Topology(prefix=f"bstest-tls-{uuid.uuid4().hex[:8]}")
+    tls = BrokerTls(ca_bundle=bundle)
+    try:
+        with front(broker_url, authority, ["127.0.0.1"]) as url:
+            publisher = open_publisher(url, topology, tls=tls)
+            try:
+                publisher.publish(encode(account(1)))
+                publisher.flush(timeout=10)
+            finally:
+                publisher.close()
+        with (
+            front(broker_url, authority, ["broker.example.invalid"]) as url,
+            pytest.raises(TransientError),
+        ):
+            open_publisher(url, topology, tls=tls)
+    finally:
+        with open_connection(broker_url) as connection:
+            channel = connection.channel()
+            for name in topology.queue_names:
+                channel.queue_delete(name)
+            for name in (
+                topology.exchange_name,
+                topology.dead_letter_exchange_name,
+                topology.dropped_exchange_name,
+            ):
+                channel.exchange_delete(name)
