@@ -33,6 +33,15 @@ LONG_OUTAGE_S = 120
 pytestmark = [pytest.mark.reliability, pytest.mark.rabbitmq, pytest.mark.postgres]
 
 
+def long_only(*values: Any, id: str) -> Any:
+    """A parameter set that runs only in the long suite (keeps the normal test run short)."""
+    return pytest.param(
+        *values,
+        id=id,
+        marks=[pytest.mark.skipif(not LONG, reason="variant run by scripts/reliability")],
+    )
+
+
 def outage_lengths() -> list[Any]:
     """The short outage always; the 2-minute one only in the long suite."""
     long = pytest.param(
@@ -156,7 +165,7 @@ def test_postgres_unreachable(
 
 
 @pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
-@pytest.mark.parametrize("mode", ["blackhole", "refuse"])
+@pytest.mark.parametrize("mode", ["blackhole", long_only("refuse", id="refuse")])
 @pytest.mark.parametrize("seconds", outage_lengths())
 def test_rabbitmq_unreachable(
     backend: Any, logisense: Any, worker: Any, publish: Any, seconds: int, mode: str
@@ -194,12 +203,12 @@ def test_rabbitmq_unreachable(
     assert all(thread.is_alive() for thread in service._threads)
 
 
-LOGISENSE_SHORT_S = 20
+LOGISENSE_SHORT_S = 10
 LOGISENSE_LONG_S = 300
 
 
 def logisense_lengths() -> list[Any]:
-    """LogiSense down 20 s always; 5 minutes (issue 12, acceptance 2) in the long suite."""
+    """LogiSense down 10 s always; 5 minutes (issue 12, acceptance 2) in the long suite."""
     long = pytest.param(
         LOGISENSE_LONG_S,
         id="5min",
@@ -220,7 +229,9 @@ def _production_retry_settings() -> dict[str, Any]:
     return {n: Settings.model_fields[n].default for n in names if n in Settings.model_fields}
 
 
-@pytest.mark.parametrize("backend", ["embedded", "rabbitmq-postgres"], indirect=True)
+@pytest.mark.parametrize(
+    "backend", [long_only("embedded", id="embedded"), "rabbitmq-postgres"], indirect=True
+)
 @pytest.mark.parametrize("seconds", logisense_lengths())
 def test_logisense_down(
     backend: Any, logisense: Any, worker: Any, publish: Any, seconds: int
