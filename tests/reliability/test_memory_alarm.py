@@ -73,7 +73,7 @@ def test_memory_alarm_blocks_publishing_and_nothing_is_lost(
     blocked = False
     publisher = None
     try:
-        _rabbitmqctl("set_vm_memory_high_watermark", "0.000001")
+        _rabbitmqctl("set_vm_memory_high_watermark", "0.0001")
         time.sleep(3)  # the memory monitor notices within its interval
         publisher = open_publisher(backend.broker_url, topology, window=8)
         for n in range(6, 11):
