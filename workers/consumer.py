@@ -68,6 +68,7 @@ class ChangeConsumer:
         heartbeat: int = 20,
         exit_on_record: str | None = None,
         tls: BrokerTls | None = None,
+        hold: Callable[[], str | None] | None = None,
     ) -> None:
         self.link = ConsumerLink(
             url,
@@ -89,6 +90,10 @@ class ChangeConsumer:
         self.store_outages = 0
         self.store_down_since: float | None = None
         self.ready = self.link.ready
+        #: Asked before each batch: a reason to take no new messages (an outside system the
+        #: circuit breaker holds open, say), or None. While it holds, the consumer pauses.
+        self.hold: Callable[[], str | None] = hold or (lambda: None)
+        self.held_for: str | None = None
         self._stop = threading.Event()
 
     @property
@@ -103,9 +108,25 @@ class ChangeConsumer:
 
     def _consume(self) -> None:
         while not self._stop.is_set():
+            reason = self.hold()
+            if reason:
+                self._hold(reason)
+                continue
+            if self.held_for is not None:
+                log.warning("no longer holding (%s); consuming", self.held_for)
+                self.held_for = None
+                self.link.resume()
             batch = self.link.take()
             if batch:
                 self._handle(batch)
+
+    def _hold(self, reason: str) -> None:
+        """Take no new messages while ``hold`` gives a reason; the connection stays serviced."""
+        if self.held_for is None:
+            self.held_for = reason
+            log.warning("holding: %s; taking no new messages", reason)
+            self.link.pause()
+        self.link.wait(1.0, self._stop)
 
     def _handle(self, batch: list[Delivery]) -> None:
         suspects = self._handle_unsuspected(batch)

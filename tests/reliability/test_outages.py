@@ -336,3 +336,34 @@ def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
     )
     assert exits == [0, 0], "both workers exit 0"
     assert stopped_in < 30
+
+
+@pytest.mark.parametrize("backend", ["rabbitmq-postgres"], indirect=True)
+def test_a_held_consumer_takes_no_new_messages(
+    backend: Any, logisense: Any, worker: Any, publish: Any
+) -> None:
+    """While the consumer's ``hold`` gives a reason (the hook for an outside system's circuit
+    breaker), it takes no new messages (``basic.cancel``: they stay ready in the queue) and keeps
+    its connection; when the hold ends, they are consumed and pushed."""
+    import pika
+
+    from adapters.broker.topology import Topology
+    from adapters.broker.urls import pika_parameters
+
+    service = worker()
+    held: list[str | None] = ["LogiSense is down (test)"]
+    service.consumer.hold = lambda: held[0]
+    wait_until(lambda: service.consumer.held_for is not None, what="holding")
+    publish([account(n) for n in range(1, 6)])
+    time.sleep(3)
+    connection = pika.BlockingConnection(pika_parameters(backend.broker_url))
+    try:
+        queue = Topology(prefix=backend.prefix).work_queue_name
+        ready = connection.channel().queue_declare(queue, passive=True).method.message_count
+    finally:
+        connection.close()
+    assert ready == 5, "nothing taken while held"
+    assert Store(backend.database_url).states() == {}
+    held[0] = None
+    _settle(backend, logisense, [account_id(n) for n in range(1, 6)], 60)
+    assert service.consumer.link.reconnects == 0
