@@ -18,7 +18,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,17 +131,14 @@ class ConsumerLink:
                 self._buffer.clear()
                 stop.wait(delay)
 
-    def _connected(self, url: str) -> Any:
-        link = self
-
-        class _Session:
-            def __enter__(self) -> None:
-                link._open(url)
-
-            def __exit__(self, *exc: Any) -> None:
-                link._close()
-
-        return _Session()
+    @contextlib.contextmanager
+    def _connected(self, url: str) -> Iterator[None]:
+        """A live, declared, consuming connection for the block; released however it ends."""
+        try:
+            self._open(url)
+            yield
+        finally:
+            self._close()
 
     def _open(self, url: str) -> None:
         tolerate_invalid_utf8()
