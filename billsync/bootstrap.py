@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
@@ -40,7 +41,13 @@ def open_store(
         if not create:
             require_existing(url)
         migrate(url)
-        return session_factory(make_engine(url, pool_size=pool_size))
+        engine = make_engine(
+            url,
+            pool_size=pool_size,
+            connect_timeout_s=settings.store_connect_timeout_s,
+            statement_timeout_s=settings.store_statement_timeout_s,
+        )
+        return session_factory(engine)
 
 
 def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
@@ -104,5 +111,8 @@ def worker_service(
         catalog_interval_s=settings.catalog_interval_s,
         metrics_port=settings.metrics_port,
         store_metrics=settings.store_metrics,
+        metrics_host=settings.metrics_host,
+        tls=BrokerTls.from_settings(settings),
+        heartbeat_s=settings.broker_heartbeat_s,
         fault_exit_on_record=settings.fault_exit_on_record,
     )

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     management_url: str | None = None
     queue_prefix: str = "billsync"
+    broker_ca_bundle: str | None = None
+    broker_cert_file: str | None = None
+    broker_key_file: str | None = None
+    dead_letter_max_length: int = Field(default=100_000, ge=1)
+    broker_heartbeat_s: int = Field(default=20, ge=0, le=600)
+    store_connect_timeout_s: float = Field(default=10.0, gt=0)
+    store_statement_timeout_s: float = Field(default=60.0, ge=0)
 
     # Salesforce
     sf_instance_url: str | None = None
@@ -111,7 +118,9 @@ class Settings(BaseSettings):
 
     # Operations
     metrics_port: int = Field(default=0, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
     http_port: int = Field(default=8088, ge=0, le=65535)
+    http_host: str = "127.0.0.1"
     push_token: SecretStr | None = None
     log_format: Literal["console", "text", "json"] = "console"
     log_level: str = "INFO"

@@ -45,6 +45,12 @@ CHANGE_TYPES = (
 )
 MAX_FIELDS = 500
 MAX_VALUE_CHARS = 32_768
+#: How deep a message's JSON may nest: a valid one nests 2 deep (the message, its fields).
+MAX_DEPTH = 8
+#: The largest integer a message may carry (PostgreSQL's BIGINT).
+MAX_INT = 2**63 - 1
+#: Custom lookup fields that hold a Salesforce id (standard lookups end in ``Id``).
+CUSTOM_ID_FIELDS = frozenset({"Subscription_Invoice_Recipient__c", "Usage_Invoice_Recipient__c"})
 
 #: Stored and compared in the 18-character form, whichever form the producer sent.
 SalesforceId = Annotated[
@@ -53,11 +59,18 @@ SalesforceId = Annotated[
     AfterValidator(canonical),
 ]
 FieldName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,79}$")]
-FieldValue = str | int | float | bool | None
+FieldValue = (
+    Annotated[str, StringConstraints(max_length=MAX_VALUE_CHARS)]
+    | Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+    | Annotated[float, Field(allow_inf_nan=False)]
+    | bool
+    | None
+)
 ObjectName = Literal["Account", "Contact", "Opportunity", "AccountContactRelation"]
 ChangeType = Literal["CREATE", "UPDATE", "DELETE", "UNDELETE", "SNAPSHOT"]
 
-_ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_ID_RE = re.compile(r"[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?")
+_JSON_TOKENS = re.compile(rb'["\\\[\]{}]')
 
 
 class _Strict(BaseModel):
@@ -79,8 +92,8 @@ class ChangeMessage(_Strict):
     record_id: SalesforceId
     change_type: ChangeType
     commit_timestamp: Annotated[int, Field(ge=0, le=32503680000000)]
-    sequence: Annotated[int, Field(ge=0)] = 0
-    replay_id: Annotated[int, Field(ge=0)] = 0
+    sequence: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
+    replay_id: Annotated[int, Field(ge=0, le=MAX_INT)] = 0
     transaction_key: Annotated[str, StringConstraints(max_length=128)] = ""
     fields: Annotated[dict[FieldName, FieldValue], Field(max_length=MAX_FIELDS)] = {}
     nulled_fields: Annotated[list[FieldName], Field(max_length=MAX_FIELDS)] = []
@@ -90,7 +103,10 @@ class ChangeMessage(_Strict):
 
     @field_validator("fields", mode="after")
     @classmethod
-    def _canonical_references(cls, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    def _storable_canonical_values(cls, fields: dict[str, FieldValue]) -> dict[str, FieldValue]:
+        problems = field_problems(fields)
+        if problems:
+            raise ValueError("; ".join(problems))
         return canonical_references(fields)
 
 
@@ -101,7 +117,7 @@ class PushRequest(_Strict):
     id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
     object: Literal["Opportunity"] = "Opportunity"
     record_id: SalesforceId
-    requested_at: Annotated[int, Field(ge=0)]
+    requested_at: Annotated[int, Field(ge=0, le=MAX_INT)]
     requested_by: Annotated[str, StringConstraints(max_length=255)] = ""
     source: Literal["platform-event", "cli", "http", "api", "replay"] = "api"
 
@@ -113,8 +129,76 @@ Message = ChangeMessage | PushRequest
 
 def is_salesforce_id(value: str) -> bool:
     """True for a 15- or 18-character Salesforce id (and nothing that could carry SOQL); an
-    18-character id must carry its own checksum suffix."""
-    return bool(_ID_RE.match(value)) and canonical_or_none(value) is not None
+    18-character id must carry its own checksum suffix. The whole string must match: a trailing
+    newline or a quote is not part of an id."""
+    return (
+        isinstance(value, str)
+        and _ID_RE.fullmatch(value) is not None
+        and canonical_or_none(value) is not None
+    )
+
+
+def is_id_field(name: str) -> bool:
+    """True for a field whose value is a Salesforce id: ``Id``, standard lookups (``AccountId``,
+    ``ParentId``) and the custom lookups billsync reads."""
+    return name.endswith("Id") or name in CUSTOM_ID_FIELDS
+
+
+def field_problems(fields: dict[str, Any]) -> list[str]:
+    """What makes field values unsafe to store: an id field that holds no Salesforce id, a NUL
+    character or a lone surrogate (PostgreSQL refuses both in text)."""
+    problems = []
+    for name, value in fields.items():
+        if not isinstance(value, str):
+            continue
+        if is_id_field(name) and value and not is_salesforce_id(value):
+            problems.append(
+                f"{name} must be a 15- or 18-character Salesforce id, got {value[:40]!r}"
+            )
+        elif "\x00" in value:
+            problems.append(f"{name} contains a NUL character")
+        elif not value.isascii() and _has_surrogate(value):
+            problems.append(f"{name} contains text that is not valid Unicode")
+    return problems
+
+
+def _has_surrogate(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_depth(body: bytes) -> int:
+    """How deep ``body``'s JSON nests, counted without parsing it (strings skipped), so that a
+    message nested 100,000 deep is refused before any parser recurses into it. Linear in the
+    body's size; a body with no more brackets than the limit needs no scan (its count bounds
+    its depth)."""
+    openings = body.count(b"[") + body.count(b"{")
+    if openings <= MAX_DEPTH:
+        return openings
+    depth = deepest = 0
+    in_string = False
+    escaped_at = -1
+    for token in _JSON_TOKENS.finditer(body):
+        at = token.start()
+        if at == escaped_at:
+            continue
+        char = body[at]
+        if in_string:
+            if char == 0x5C:
+                escaped_at = at + 1
+            elif char == 0x22:
+                in_string = False
+        elif char == 0x22:
+            in_string = True
+        elif char in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 def new_message_id() -> str:
@@ -184,11 +268,23 @@ def parse_message(body: bytes, *, max_bytes: int) -> Message:
             f"message is {len(body):,} bytes, over the {max_bytes:,}-byte limit; "
             "send one record per message"
         )
+    depth = json_depth(body)
+    if depth > MAX_DEPTH:
+        raise InvalidMessage(
+            f"message JSON nests {depth} levels deep, over the limit of {MAX_DEPTH}; "
+            "a billsync message nests 2 deep"
+        )
     try:
-        payload = json.loads(body)
+        payload = json.loads(body, parse_constant=_refuse_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidMessage(f"not valid UTF-8 JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:
+        raise InvalidMessage(f"not valid JSON for billsync: {str(exc)[:200]}") from None
     return parse_payload(payload)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number; billsync takes finite numbers only")
 
 
 def parse_payload(payload: Any) -> Message:

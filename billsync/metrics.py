@@ -205,7 +205,7 @@ class MetricsServer:
 
 
 def start_metrics_server(
-    port: int, metrics: Metrics | CollectorRegistry, *, addr: str = "0.0.0.0"
+    port: int, metrics: Metrics | CollectorRegistry, *, addr: str = "127.0.0.1"
 ) -> MetricsServer:
     """Serve ``/metrics``, ``/healthz`` and ``/readyz`` at ``http://addr:port`` on a daemon
     thread (port 0: any free). A bare registry is served with no readiness probes."""

@@ -220,6 +220,16 @@ class WorkerCollector(Collector):
             service.archiver.archived,
         )
         yield _counter(
+            "billsync_dead_letters_dropped",
+            "Dead letters the broker dropped because its dead-letter queue was full.",
+            service.archiver.dropped,
+        )
+        yield GaugeMetricFamily(
+            "billsync_store_unavailable",
+            "1 while this worker's consumer waits for the store to come back.",
+            value=1 if service.consumer.store_down_since is not None else 0,
+        )
+        yield _counter(
             "billsync_entities_processed",
             "Entity advances run by this worker.",
             service.pool.processed,

@@ -7,6 +7,8 @@ counting live in one WSGI middleware, so every route of either simulator honours
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import random
 import signal
@@ -26,6 +28,8 @@ ErrorBody = Callable[[int], tuple[bytes, str]]
 ADMIN_PREFIX = "/__sim/"
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 REQUEST_LOG_SIZE = 2000
+WRITE_JOURNAL_SIZE = 200_000
+MAX_JOURNALED_BODY = 65_536
 
 
 @dataclass
@@ -41,6 +45,12 @@ class Faults:
     retry_after_s: int = 1
     token_ttl_s: float | None = None
     drop_longpoll_rate: float = 0.0
+    #: Share of writes that are applied and then lose their response: the connection drops
+    #: before any byte of it is sent (the client cannot tell whether the write happened).
+    response_lost_rate: float = 0.0
+    #: Keep every write (method, path, status, JSON body) for ``GET /__sim/writes``: the
+    #: history an outcome checker compares with the final state. Off by default (it costs).
+    record_writes: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown keys raise ``ValueError`` naming them."""
@@ -59,8 +69,10 @@ class Stats:
     requests_total: int = 0
     writes_total: int = 0
     faults_injected: int = 0
+    responses_lost: int = 0
     routes: Counter[str] = field(default_factory=Counter)
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
+    writes: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=WRITE_JOURNAL_SIZE))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, method: str, route: str, status: int) -> None:
@@ -79,6 +91,7 @@ class Stats:
                 "requests_total": self.requests_total,
                 "writes_total": self.writes_total,
                 "faults_injected": self.faults_injected,
+                "responses_lost": self.responses_lost,
                 "routes": dict(self.routes),
             }
 
@@ -86,8 +99,10 @@ class Stats:
         """Forget every count (``POST /__sim/reset``)."""
         with self.lock:
             self.requests_total = self.writes_total = self.faults_injected = 0
+            self.responses_lost = 0
             self.routes.clear()
             self.log.clear()
+            self.writes.clear()
 
 
 def json_response(
@@ -156,9 +171,59 @@ class FaultInjector:
         if injected is not None:
             self.stats.record(method, route, status_box[0])
             return injected
+        body = self._keep_body(environ) if method in WRITE_METHODS else None
+        lose_response = method in WRITE_METHODS and self.roll(self.faults.response_lost_rate)
+        if lose_response:
+            return self._apply_then_drop(environ, method, route, body)
         result = self.app(environ, recording_start)
         self.stats.record(method, route, status_box[0])
+        self._journal(method, path, status_box[0], body, lost=False)
         return result
+
+    def _keep_body(self, environ: dict[str, Any]) -> bytes | None:
+        """Read a write's body for the journal, leaving it readable for the application."""
+        if not self.faults.record_writes:
+            return None
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        data = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(data)
+        return data
+
+    def _journal(
+        self, method: str, path: str, status: int, body: bytes | None, *, lost: bool
+    ) -> None:
+        if body is None:
+            return
+        try:
+            parsed = json.loads(body[:MAX_JOURNALED_BODY]) if body else None
+        except ValueError:
+            parsed = None
+        entry = {"t": time.time(), "method": method, "path": path, "status": status}
+        entry.update({"body": parsed, "response_lost": lost})
+        with self.stats.lock:
+            self.stats.writes.append(entry)
+
+    def _apply_then_drop(
+        self, environ: dict[str, Any], method: str, route: str, kept: bytes | None
+    ) -> Any:
+        """Apply the write, then drop the connection without a response. cheroot closes a
+        connection quietly when the application raises a connection-reset error."""
+        status_box: list[int] = [0]
+
+        def swallow(status: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
+            status_box[0] = int(status.split(" ", 1)[0])
+            return lambda _data: None
+
+        body = b"".join(self.app(environ, swallow))  # the write is done once this returns
+        del body
+        self.stats.record(method, route, status_box[0])
+        self._journal(method, environ.get("PATH_INFO", ""), status_box[0], kept, lost=True)
+        with self.stats.lock:
+            self.stats.faults_injected += 1
+            self.stats.responses_lost += 1
+        raise ConnectionResetError(
+            errno.ECONNRESET, "fault injection: the write was applied, its response is lost"
+        )
 
     def _inject(self, start_response: Callable[..., Any]) -> list[bytes] | None:
         faults = self.faults
@@ -195,6 +260,9 @@ class FaultInjector:
             if name == "requests" and method == "GET":
                 with self.stats.lock:
                     return json_response(start_response, 200, list(self.stats.log))
+            if name == "writes" and method == "GET":
+                with self.stats.lock:
+                    return json_response(start_response, 200, list(self.stats.writes))
             if name == "reset" and method == "POST":
                 self.faults = Faults()
                 self.stats.clear()

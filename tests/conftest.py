@@ -118,12 +118,12 @@ def _delete_queues(url: str, prefix: str) -> None:
 
     with kombu.Connection(url) as conn:
         channel = conn.channel()
-        for queue in (f"{prefix}.changes", f"{prefix}.dead"):
+        for queue in (f"{prefix}.changes", f"{prefix}.dead", f"{prefix}.dropped"):
             try:
                 channel.queue_delete(queue)
             except Exception:
                 channel = conn.channel()
-        for exchange in (prefix, f"{prefix}.dlx"):
+        for exchange in (prefix, f"{prefix}.dlx", f"{prefix}.dropped"):
             try:
                 channel.exchange_delete(exchange)
             except Exception:

@@ -1,32 +1,40 @@
-"""The change consumer: kombu drives it, on RabbitMQ or on the embedded in-memory transport.
+"""The change consumer's policy: batching, the poison limit, and acking after the commit.
 
-It takes up to ``prefetch`` messages at a time, merges the good ones into the store in one
-transaction, dead-letters the bad ones with their reason, and acks only after the commit. A
-message that was redelivered (a worker died holding it) is handled alone, behind a crash counter
-in the store: a message that keeps killing workers is dead-lettered before it takes its
-neighbours down with it. A redelivered message that was being handled when a worker stopped is a
-suspect: it is handled after every other message the worker holds, so that its next crash sends
-none of them back to the queue.
+The broker side (connection, guard, heartbeats, pause, confirmed dead letters) is
+``adapters.broker.consumer.ConsumerLink``; this module decides what happens to each delivery.
+
+- It takes up to ``prefetch`` deliveries at a time, merges the good ones into the store in one
+  transaction, dead-letters the bad ones with their reason, and acks only after the commit.
+- A store refusal of the data (``StoreRefused``: a value too long, a NUL byte, an integrity
+  error) is one message's fault: the batch is split until that message is alone, and it is
+  dead-lettered with the store's reason while the rest is merged.
+- A store outage (``StoreUnavailable``) is nobody's fault: the consumer stops taking deliveries
+  (``basic.cancel``), keeps the connection serviced while it waits, logs once when the store goes
+  and once when it is back, and merges what it holds when it can. Nothing is redelivered, so
+  nothing counts towards the poison limit.
+- A redelivered message (a worker died holding it) is handled alone, behind a crash counter in the
+  store: one that keeps killing workers is dead-lettered before it takes its neighbours with it.
+  A redelivered message that was being handled alone when a worker stopped is a suspect: it is
+  handled after every other message the worker holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
-from kombu import Connection, Consumer, Producer
-from kombu.message import Message as KombuMessage
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.broker.connections import BrokerTls
+from adapters.broker.consumer import REASON_HEADER, ConsumerLink, Delivery
 from adapters.broker.topology import Topology
-from adapters.broker.urls import redact
 from adapters.store.connect import root_cause, shown_url
+from adapters.store.errors import StoreRefused, StoreUnavailable, translated
 from adapters.store.models import InflightMessage
 from billsync.errors import InvalidMessage
 from billsync.logs import ConnectionState
@@ -35,10 +43,14 @@ from workers.intake import Intake
 
 log = logging.getLogger("billsync.consumer")
 
-REASON_HEADER = "x-billsync-reason"
-RECONNECT_BACKOFF_S = (0.5, 1, 2, 5, 10)
+__all__ = ["FAULT_EXIT_STATUS", "REASON_HEADER", "ChangeConsumer"]
+
 #: Exit status of a worker stopped by the ``fault_exit_on_record`` testing aid.
 FAULT_EXIT_STATUS = 70
+#: Waits between store attempts during an outage (the last repeats).
+OUTAGE_BACKOFF_S = (0.5, 1, 2, 5)
+
+T = TypeVar("T")
 
 
 class ChangeConsumer:
@@ -57,143 +69,171 @@ class ChangeConsumer:
         poison_limit: int,
         heartbeat: int = 20,
         exit_on_record: str | None = None,
+        tls: BrokerTls | None = None,
+        hold: Callable[[], str | None] | None = None,
     ) -> None:
+        self.link = ConsumerLink(
+            url,
+            topology,
+            prefetch=prefetch,
+            max_message_bytes=max_message_bytes,
+            heartbeat=heartbeat,
+            tls=tls,
+        )
         self.url = url
         self.topology = topology
         self.intake = intake
         self.sessions = sessions
         self.on_due = on_due
-        self.prefetch = prefetch
         self.max_message_bytes = max_message_bytes
         self.poison_limit = poison_limit
-        self.heartbeat = heartbeat
         self.exit_on_record = exit_on_record
-        self._batch: list[KombuMessage] = []
         self.consumed = 0
-        self.dead_lettered = 0
-        self.ready = threading.Event()
+        self.store_outages = 0
+        self.store_down_since: float | None = None
         #: Logs ``connection.lost`` (with the cause) and ``connection.back`` once each.
-        self.broker_state = ConnectionState("broker", redact(self.url))
         bind = getattr(sessions, "kw", {}).get("bind")
         self.store_state = ConnectionState("store", shown_url(str(bind.url)) if bind else "")
+        self.ready = self.link.ready
+        #: Asked before each batch: a reason to take no new messages (an outside system the
+        #: circuit breaker holds open, say), or None. While it holds, the consumer pauses.
+        self.hold: Callable[[], str | None] = hold or (lambda: None)
+        self.held_for: str | None = None
+        self._stop = threading.Event()
+
+    @property
+    def dead_lettered(self) -> int:
+        """Messages this consumer dead-lettered (refused, invalid, poison)."""
+        return self.link.dead_lettered
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop``; every broker failure leads to a reconnect with backoff."""
-        failures = 0
-        while not stop.is_set():
-            try:
-                self._session(stop)
-                failures = 0
-            except Exception as exc:
-                delay = RECONNECT_BACKOFF_S[min(failures, len(RECONNECT_BACKOFF_S) - 1)]
-                failures += 1
-                self.broker_state.lost(exc)
-                log.debug("consumer reconnecting in %.1fs (%s)", delay, type(exc).__name__)
-                self._batch.clear()
-                stop.wait(delay)
+        """Consume until ``stop``."""
+        self._stop = stop
+        self.link.serve(stop, self._consume)
 
-    def _session(self, stop: threading.Event) -> None:
-        options: dict[str, Any] = {}
-        if self.url.startswith("memory"):
-            options["transport_options"] = {"polling_interval": 0.01}
-        with Connection(self.url, heartbeat=self.heartbeat, **options) as connection:
-            connection.ensure_connection(max_retries=1)
-            self.topology.declare(connection)
-            self.broker_state.back()
-            channel = connection.channel()
-            producer = Producer(channel)
-            consumer = Consumer(
-                channel,
-                queues=[self.topology.work_queue()],
-                on_message=self._batch.append,
-                prefetch_count=self.prefetch,
-                no_ack=False,
-            )
-            with consumer:
-                self.ready.set()
-                while not stop.is_set():
-                    self._drain(connection)
-                    if self._batch:
-                        batch, self._batch[:] = list(self._batch), []
-                        self._handle(batch, producer, connection)
+    def _consume(self) -> None:
+        while not self._stop.is_set():
+            reason = self.hold()
+            if reason:
+                self._hold(reason)
+                continue
+            if self.held_for is not None:
+                log.warning("no longer holding (%s); consuming", self.held_for)
+                self.held_for = None
+                self.link.resume()
+            batch = self.link.take()
+            if batch:
+                self._handle(batch)
 
-    def _drain(self, connection: Connection) -> None:
-        try:
-            connection.drain_events(timeout=0.2)
-        except TimeoutError:
-            connection.heartbeat_check()
-            return
-        deadline = time.monotonic() + 0.01
-        while len(self._batch) < self.prefetch and time.monotonic() < deadline:
-            try:
-                connection.drain_events(timeout=0.002)
-            except TimeoutError:
-                break
+    def _hold(self, reason: str) -> None:
+        """Take no new messages while ``hold`` gives a reason; the connection stays serviced."""
+        if self.held_for is None:
+            self.held_for = reason
+            log.warning("holding: %s; taking no new messages", reason)
+            self.link.pause()
+        self.link.wait(1.0, self._stop)
 
-    def _handle(
-        self, batch: list[KombuMessage], producer: Producer, connection: Connection
-    ) -> None:
-        suspects = self._handle_unsuspected(batch, producer, connection)
+    def _handle(self, batch: list[Delivery]) -> None:
+        suspects = self._handle_unsuspected(batch)
         if suspects:
             # A suspect may stop this worker again, and every message held unacked would go
             # back to the queue with it, one delivery closer to the limit: first take in what
             # the broker has already sent (up to the prefetch), and handle the rest of it.
-            self._take_held(connection)
-            held, self._batch[:] = list(self._batch), []
-            suspects += self._handle_unsuspected(held, producer, connection)
-        for message in suspects:
-            self._handle_alone(message, producer, connection)
+            suspects += self._handle_unsuspected(self.link.take_held())
+        for delivery in suspects:
+            self._handle_alone(delivery)
 
-    def _handle_unsuspected(
-        self, batch: list[KombuMessage], producer: Producer, connection: Connection
-    ) -> list[KombuMessage]:
-        """Merge the fresh messages, handle redelivered ones alone, and return the suspects:
+    def _handle_unsuspected(self, batch: list[Delivery]) -> list[Delivery]:
+        """Merge the fresh deliveries, handle redelivered ones alone, and return the suspects:
         redelivered messages that were being handled alone when a worker stopped."""
-        fresh = [m for m in batch if not m.delivery_info.get("redelivered")]
-        redelivered = [m for m in batch if m.delivery_info.get("redelivered")]
+        fresh = [d for d in batch if not d.redelivered]
+        redelivered = [d for d in batch if d.redelivered]
         if fresh:
-            self._merge(fresh, producer, connection)
-        suspected = self._crash_counted({_message_key(m) for m in redelivered})
+            self._merge(fresh)
+        keys = {d.key for d in redelivered}
+        suspected = self._with_store(lambda: self._crash_counted(keys)) if keys else set()
         suspects = []
-        for message in redelivered:
-            if _message_key(message) in suspected:
-                suspects.append(message)
+        for delivery in redelivered:
+            if delivery.key in suspected:
+                suspects.append(delivery)
             else:
-                self._handle_alone(message, producer, connection)
+                self._handle_alone(delivery)
         return suspects
 
-    def _crash_counted(self, keys: set[str]) -> set[str]:
-        if not keys:
-            return set()
-        with self.sessions() as session:
-            rows = session.scalars(
-                select(InflightMessage.message_key).where(InflightMessage.message_key.in_(keys))
-            )
-            return set(rows)
-
-    def _take_held(self, connection: Connection) -> None:
-        """Read the deliveries the broker has sent and this consumer has not taken yet."""
-        while len(self._batch) < self.prefetch:
-            try:
-                connection.drain_events(timeout=0.05)
-            except TimeoutError:
-                return
-
-    def _merge(self, batch: list[KombuMessage], producer: Producer, connection: Connection) -> None:
-        good: list[Message] = []
-        for raw in batch:
-            try:
-                good.append(parse_message(_body(raw), max_bytes=self.max_message_bytes))
-            except InvalidMessage as exc:
-                self._dead_letter(raw, str(exc), producer)
+    def _merge(self, batch: list[Delivery]) -> None:
+        good: list[tuple[Delivery, Message]] = []
+        for delivery in batch:
+            reason = delivery.refused
+            if reason is None:
+                try:
+                    good.append(
+                        (delivery, parse_message(delivery.body, max_bytes=self.max_message_bytes))
+                    )
+                    continue
+                except InvalidMessage as exc:
+                    reason = str(exc)
+            self.link.dead_letter(delivery, reason)
         if self.exit_on_record is not None:
-            self._exit_if_faulty(good)
-        result = self._apply_until_stored(good, connection)
-        for raw in batch:
-            raw.ack()
+            self._exit_if_faulty([m for _, m in good])
+        due = self._store(good)
+        for delivery in batch:
+            delivery.ack()
         self.consumed += len(batch)
-        if result:
-            self.on_due(result)
+        if due:
+            self.on_due(due)
+
+    def _store(self, items: list[tuple[Delivery, Message]]) -> set[int]:
+        """Merge ``items``; a part the store refuses is split until the refused message is alone,
+        and that message is dead-lettered with the store's reason."""
+        due: set[int] = set()
+        parts = [items] if items else []
+        while parts:
+            part = parts.pop()
+            try:
+                due |= self._with_store(lambda part=part: self._apply(part))  # type: ignore[misc]
+            except StoreRefused as exc:
+                if len(part) == 1:
+                    self.link.dead_letter(part[0][0], str(exc))
+                    continue
+                middle = len(part) // 2
+                parts += [part[middle:], part[:middle]]
+        return due
+
+    def _apply(self, part: list[tuple[Delivery, Message]]) -> set[int]:
+        with translated():
+            return self.intake.apply([m for _, m in part]).due
+
+    def _with_store(self, work: Callable[[], T]) -> T:
+        """Run ``work``; while the store is unavailable, pause consuming, keep the connection
+        serviced, and try again (one log line when the store goes, one when it is back)."""
+        failures = 0
+        while True:
+            try:
+                result = work()
+            except StoreUnavailable as exc:
+                if self.store_down_since is None:
+                    self.store_down_since = time.monotonic()
+                    self.store_outages += 1
+                    self.store_state.lost(root_cause(exc))
+                    log.info(
+                        "holding the messages in hand, taking no more, until the store is back"
+                    )
+                    self.link.pause()
+                delay = OUTAGE_BACKOFF_S[min(failures, len(OUTAGE_BACKOFF_S) - 1)]
+                failures += 1
+                self.link.wait(delay, self._stop)
+                if self._stop.is_set():
+                    raise
+                continue
+            if self.store_down_since is not None:
+                self.store_state.back()
+                log.info(
+                    "store available again after %.0f s; consuming",
+                    time.monotonic() - self.store_down_since,
+                )
+                self.store_down_since = None
+                self.link.resume()
+            return result
 
     def _exit_if_faulty(self, good: list[Message]) -> None:
         """The ``fault_exit_on_record`` testing aid: die hard, holding the batch unacked, as a
@@ -203,41 +243,36 @@ class ChangeConsumer:
             logging.shutdown()
             os._exit(FAULT_EXIT_STATUS)
 
-    def _apply_until_stored(self, good: list[Message], connection: Connection) -> set[int]:
-        """Merge, retrying while the store is down (messages stay unacked, heartbeats go on)."""
-        delay = 0.5
-        while True:
-            try:
-                due = self.intake.apply(good).due
-                self.store_state.back()
-                return due
-            except Exception as exc:
-                self.store_state.lost(root_cause(exc))
-                log.debug("store unavailable while merging; retrying in %.1fs", delay)
-                end = time.monotonic() + delay
-                while time.monotonic() < end:
-                    connection.heartbeat_check()
-                    time.sleep(min(1.0, delay))
-                delay = min(delay * 2, 10.0)
-
-    def _handle_alone(self, raw: KombuMessage, producer: Producer, connection: Connection) -> None:
-        key = _message_key(raw)
-        crashes = self._count_crash(key)
+    def _handle_alone(self, delivery: Delivery) -> None:
+        key = delivery.key
+        crashes = self._with_store(lambda: self._count_crash(key))
         if crashes >= self.poison_limit:
-            self._dead_letter(
-                raw,
+            self.link.dead_letter(
+                delivery,
                 f"the message was being handled each of the {crashes} times "
                 "a worker stopped; set aside so it cannot stop more",
-                producer,
             )
-            raw.ack()
-            self._forget(key)
+            delivery.ack()
+            self._with_store(lambda: self._forget(key))
             return
-        self._merge([raw], producer, connection)
-        self._forget(key)
+        try:
+            self._merge([delivery])
+        except Exception:
+            # The broker link failed while this message was in hand: the worker did not stop,
+            # so its next delivery must not count as a crash.
+            self._forget_quietly(key)
+            raise
+        self._with_store(lambda: self._forget(key))
+
+    def _crash_counted(self, keys: set[str]) -> set[str]:
+        with translated(), self.sessions() as session:
+            rows = session.scalars(
+                select(InflightMessage.message_key).where(InflightMessage.message_key.in_(keys))
+            )
+            return set(rows)
 
     def _count_crash(self, key: str) -> int:
-        with self.sessions.begin() as session:
+        with translated(), self.sessions.begin() as session:
             row = session.get(InflightMessage, key)
             if row is None:
                 session.add(InflightMessage(message_key=key, crashes=0, first_seen=time.time()))
@@ -246,35 +281,13 @@ class ChangeConsumer:
             return row.crashes
 
     def _forget(self, key: str) -> None:
-        with self.sessions.begin() as session:
+        with translated(), self.sessions.begin() as session:
             row = session.get(InflightMessage, key)
             if row is not None:
                 session.delete(row)
 
-    def _dead_letter(self, raw: KombuMessage, reason: str, producer: Producer) -> None:
-        """Park a message on the dead-letter exchange with its reason; the caller acks it."""
-        headers = dict(raw.headers or {})
-        headers[REASON_HEADER] = reason[:2000]
-        headers["x-billsync-queue"] = self.topology.work_queue_name
-        headers["x-billsync-at"] = time.time()
-        producer.publish(
-            _body(raw),
-            exchange=self.topology.dead_letter_exchange(),
-            routing_key=self.topology.dead_letter_queue_name,
-            headers=headers,
-            content_type=raw.content_type or "application/octet-stream",
-            content_encoding="binary",
-            delivery_mode=2,
-            declare=[self.topology.dead_letter_queue()],
-        )
-        self.dead_lettered += 1
-        log.warning("dead-lettered a message: %s", reason[:300])
-
-
-def _message_key(raw: KombuMessage) -> str:
-    return hashlib.sha256(_body(raw)).hexdigest()
-
-
-def _body(raw: KombuMessage) -> bytes:
-    body = raw.body
-    return body if isinstance(body, bytes) else str(body).encode()
+    def _forget_quietly(self, key: str) -> None:
+        try:
+            self._forget(key)
+        except StoreUnavailable:
+            log.warning("could not clear the crash mark of a message (store unavailable)")

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
@@ -56,6 +57,7 @@ from workers.ingest_cursors import LISTENING, Cursor, CursorFenced, CursorStore
 from workers.ingest_events import Interpretation, channel_objects, interpret
 from workers.ingest_lease import StreamLease
 from workers.ingest_metrics import IngestMetrics
+from workers.ingest_parking import EventParking
 from workers.ingest_reread import Rereader
 
 log = logging.getLogger("billsync.ingest")
@@ -131,6 +133,8 @@ class StreamIngest:
         self.retention_ms = int(settings.sf_retention_hours * 3_600_000)
         self.cursors = CursorStore(sessions)
         self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
+        self.parking = EventParking(sessions, passthrough=(PublisherLost,))
+        self.tls = BrokerTls.from_settings(settings)
         self.metrics = IngestMetrics()
         self.lease = StreamLease(
             sessions, holder or ingest_identity(), ttl_s=settings.ingest_lease_s, clock=time.time
@@ -208,7 +212,9 @@ class StreamIngest:
 
     def _stream_once(self, stop: threading.Event) -> None:
         """One publisher and one streaming session, until stop or a failure."""
-        publisher = open_publisher(self.publisher_url, self.topology, window=self.window)
+        publisher = open_publisher(
+            self.publisher_url, self.topology, window=self.window, tls=self.tls
+        )
         with self._lock:
             self._tickets.clear()
             self._publisher = publisher
@@ -246,9 +252,18 @@ class StreamIngest:
             if time.monotonic() - last_summary >= self.summary_interval_s:
                 last_summary = time.monotonic()
                 log.info(self.metrics.summary())
+            if self._publisher is not None:
+                self._replay_parked()
         stream = self._stream
         if stream is not None:
             stream.close()
+
+    def _replay_parked(self) -> None:
+        """Handle the parked events an operator asked to replay (``billsync dlq replay``)."""
+        try:
+            self.parking.replay_requested(self.handle_batch)
+        except Exception as exc:
+            log.warning("replaying parked events failed (%s); will try again", exc)
 
     def _settle_when_idle(self) -> None:
         """Settle from the watcher; a failed publisher ends the stream so that run recovers."""
@@ -312,8 +327,9 @@ class StreamIngest:
             )
             ticket = _Ticket(event.channel, event.replay_id, meaning.event_time_ms)
             self._tickets.append(ticket)
-            for message in self._messages(event, meaning):
-                self._publish(message, ticket)
+            with self.parking.guard(event):  # one bad event is parked; the stream goes on
+                for message in self._messages(event, meaning):
+                    self._publish(message, ticket)
             ticket.sealed = True
             self._advance()
         if time.monotonic() - self._last_save >= self.save_interval_s:

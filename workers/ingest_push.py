@@ -23,6 +23,7 @@ from typing import Any
 
 from cheroot import wsgi
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
@@ -34,6 +35,11 @@ log = logging.getLogger("billsync.push")
 ROUTE = re.compile(r"^/push/opportunity/([^/]{1,64})/?$")
 CONFIRM_TIMEOUT_S = 10.0
 MAX_BODY_BYTES = 4096
+MAX_HEADER_BYTES = 8192
+#: A socket that sends nothing for this long (headers or body) is closed, freeing its thread.
+SOCKET_TIMEOUT_S = 5
+#: Worker threads: slow or idle sockets each hold one for at most SOCKET_TIMEOUT_S.
+SERVER_THREADS = 32
 StartResponse = Callable[..., Any]
 
 
@@ -51,9 +57,10 @@ class BrokerSender:
     Shared by the HTTP server's threads (a lock serialises them: requests are rare).
     """
 
-    def __init__(self, url: str, topology: Topology) -> None:
+    def __init__(self, url: str, topology: Topology, *, tls: BrokerTls | None = None) -> None:
         self.url = url
         self.topology = topology
+        self.tls = tls
         self._lock = threading.Lock()
         self._publisher: ConfirmedPublisher | None = None
 
@@ -78,7 +85,7 @@ class BrokerSender:
 
     def _open(self) -> ConfirmedPublisher:
         if self._publisher is None:
-            self._publisher = open_publisher(self.url, self.topology, window=16)
+            self._publisher = open_publisher(self.url, self.topology, window=16, tls=self.tls)
         return self._publisher
 
     def _discard(self) -> None:
@@ -159,9 +166,26 @@ class PushServer:
     """The push endpoint on cheroot, in background threads (``start``/``stop``)."""
 
     def __init__(
-        self, endpoint: PushEndpoint, *, host: str = "127.0.0.1", port: int = 8088
+        self,
+        endpoint: PushEndpoint,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8088,
+        threads: int = SERVER_THREADS,
+        timeout_s: int = SOCKET_TIMEOUT_S,
     ) -> None:
-        self._server = wsgi.Server((host, port), endpoint, numthreads=4)
+        # Bounded: headers and body sizes (cheroot answers 413/431 beyond them), a read
+        # timeout per socket, and enough threads that a few slow sockets cannot hold them all.
+        self._server = wsgi.Server(
+            (host, port),
+            endpoint,
+            numthreads=threads,
+            max=threads,
+            timeout=timeout_s,
+            accepted_queue_timeout=timeout_s,
+        )
+        self._server.max_request_header_size = MAX_HEADER_BYTES
+        self._server.max_request_body_size = MAX_BODY_BYTES
         self._thread: threading.Thread | None = None
 
     def start(self) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from adapters.store import leases
 from adapters.store import records as store
 from workers.engine import SyncEngine
+from workers.outage_notice import OutageNotice
 
 log = logging.getLogger("billsync.engine")
 
@@ -35,6 +36,7 @@ class WorkPool:
         self.concurrency = concurrency
         self.batch_size = max(1, batch_size)
         self.sweep_interval_s = sweep_interval_s
+        self.store_notice = OutageNotice(log, "the store (sync pool)")
         self._queue: queue.Queue[int | leases.Claim] = queue.Queue()
         self._queued: set[int] = set()
         self._lock = threading.Lock()
@@ -106,8 +108,8 @@ class WorkPool:
                     self.processed += int(self.engine.process(batch[0]))
                 else:
                     self.processed += self.engine.process_batch(batch)
-            except Exception:
-                log.exception("a batch of %d: the store could not be reached", len(batch))
+            except Exception as exc:
+                self.store_notice.failed(exc)
 
     def _sweep(self) -> None:
         last_repair = 0.0
@@ -117,8 +119,8 @@ class WorkPool:
                 self._repair_waits()
             try:
                 self.engine.renew_leases()
-            except Exception:
-                log.exception("could not renew leases")
+            except Exception as exc:
+                self.store_notice.failed(exc)
             if self.backlog() > self.concurrency:
                 continue
             if self.engine.systems_up():
@@ -129,9 +131,10 @@ class WorkPool:
                 continue
             try:
                 claims = self.engine.claim_due(limit)
-            except Exception:
-                log.exception("sweep failed: the store could not be reached")
+            except Exception as exc:
+                self.store_notice.failed(exc)
                 continue
+            self.store_notice.succeeded()
             for claim in claims:
                 self._queue.put(claim)
 
@@ -139,8 +142,8 @@ class WorkPool:
         try:
             with self.engine.ctx.sessions.begin() as session:
                 woken = store.wake_stale_waiters(session, now=self.engine.ctx.clock())
-        except Exception:
-            log.exception("wait repair failed: the store could not be reached")
+        except Exception as exc:
+            self.store_notice.failed(exc)
             return
         if woken:
             log.info("woke %d waiting entities that had missed their wake-up", len(woken))

@@ -7,6 +7,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
 from workers.completion import CompletingIntake, completion_for
 from workers.consumer import ChangeConsumer
@@ -36,6 +37,9 @@ class WorkerService:
     catalog_interval_s: float = 0.0
     metrics_port: int = 0
     store_metrics: bool = False
+    metrics_host: str = "127.0.0.1"
+    tls: BrokerTls | None = None
+    heartbeat_s: int = 20
     fault_exit_on_record: str | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
 
@@ -65,8 +69,17 @@ class WorkerService:
             max_message_bytes=self.max_message_bytes,
             poison_limit=self.poison_limit,
             exit_on_record=self.fault_exit_on_record,
+            heartbeat=self.heartbeat_s,
+            tls=self.tls,
         )
-        self.archiver = DeadLetterArchiver(self.broker_url, self.topology, self.ctx.sessions)
+        self.archiver = DeadLetterArchiver(
+            self.broker_url,
+            self.topology,
+            self.ctx.sessions,
+            max_message_bytes=self.max_message_bytes,
+            heartbeat=self.heartbeat_s,
+            tls=self.tls,
+        )
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -78,7 +91,9 @@ class WorkerService:
         if self.ctx.breakers:
             self.metrics.watch(BreakerCollector(self.ctx.breakers))
         self.metrics_server = (
-            start_metrics_server(self.metrics_port, self.metrics) if self.metrics_port else None
+            start_metrics_server(self.metrics_port, self.metrics, addr=self.metrics_host)
+            if self.metrics_port
+            else None
         )
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):

@@ -10,6 +10,7 @@ messages' callbacks never run, so a replay id stored by a callback never passes 
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from collections import deque
@@ -55,13 +56,15 @@ class ConfirmWindowPublisher:
     Safe for one producer thread; every pika call happens in the publisher's own I/O thread.
     """
 
-    def __init__(self, url: str, topology: Topology, *, window: int) -> None:
+    def __init__(
+        self, url: str, topology: Topology, *, window: int, tls: ssl.SSLContext | None = None
+    ) -> None:
         if window < 1:
             raise ValueError("the confirm window must be at least 1")
         self._url = url
         self._exchange = topology.exchange_name
         self._window = window
-        self._params = pika_parameters(url)
+        self._params = pika_parameters(url, tls=tls)
         self._params.blocked_connection_timeout = BLOCKED_CONNECTION_TIMEOUT_S
         self._cond = threading.Condition()
         self._queued: deque[_Outgoing] = deque()

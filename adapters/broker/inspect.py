@@ -64,7 +64,7 @@ def _management_figures(base: str, vhost: str, topology: Topology) -> list[Queue
     session = _management_session(base)
     root = _strip_credentials(base).rstrip("/")
     vhost_path = quote(vhost, safe="")
-    names = list(topology.queue_names)
+    names = list(topology.inspected_queue_names)
     listing = _get_json(session, f"{root}/api/queues/{vhost_path}?columns=name")
     names += sorted(
         q["name"]
@@ -138,7 +138,7 @@ def _declare_figures(broker_url: str, topology: Topology) -> list[QueueFigures]:
         ) from None
     figures = []
     try:
-        for name in topology.queue_names:
+        for name in topology.inspected_queue_names:
             channel = connection.channel()
             try:
                 ok = channel.queue_declare(name, passive=True).method
@@ -164,7 +164,7 @@ def _declare_figures(broker_url: str, topology: Topology) -> list[QueueFigures]:
 def _memory_figures(broker_url: str, topology: Topology) -> list[QueueFigures]:
     figures = []
     with kombu.Connection(broker_url) as connection:
-        for name in topology.queue_names:
+        for name in topology.inspected_queue_names:
             channel = connection.channel()
             try:
                 ok = channel.queue_declare(name, passive=True)

@@ -17,8 +17,9 @@ import kombu
 from kombu.exceptions import KombuError
 
 from adapters.broker.confirm_window import ConfirmWindowPublisher
+from adapters.broker.connections import BrokerTls, is_tls, open_connection
 from adapters.broker.topology import Topology
-from adapters.broker.urls import is_amqp, scrub
+from adapters.broker.urls import failover_urls, is_amqp, scrub
 from billsync.errors import TransientError
 from billsync.messages import Message, encode
 
@@ -107,21 +108,35 @@ class KombuPublisher:
 
 
 def open_publisher(
-    url: str, topology: Topology, *, window: int = DEFAULT_WINDOW
+    url: str,
+    topology: Topology,
+    *,
+    window: int = DEFAULT_WINDOW,
+    tls: BrokerTls | None = None,
 ) -> ConfirmedPublisher:
     """Declare the topology and open the publisher that suits the broker URL.
 
     RabbitMQ (``amqp://``, ``amqps://``, ``pyamqp://``) gets the pipelined confirm window; any
-    other kombu transport gets a plain kombu Producer. Raises TransientError when the broker
-    cannot be reached.
+    other kombu transport gets a plain kombu Producer. With a failover URL (``a;b``) the first
+    broker that answers is used; TLS verifies the host name (and trusts ``tls``'s CA bundle).
+    Raises TransientError when no broker can be reached.
     """
-    if is_amqp(url):
-        with kombu.Connection(
-            url, connect_timeout=CONNECT_TIMEOUT_S, transport_options=NO_RETRIES
-        ) as connection:
-            topology.declare(connection)
-        return ConfirmWindowPublisher(url, topology, window=window)
-    return KombuPublisher(url, topology)
+    if not is_amqp(url):
+        return KombuPublisher(url, topology)
+    failure: TransientError | None = None
+    for one in failover_urls(url):
+        try:
+            with open_connection(
+                one, tls=tls, connect_timeout=CONNECT_TIMEOUT_S, transport_options=NO_RETRIES
+            ) as connection:
+                topology.declare(connection)
+        except TransientError as exc:
+            failure = exc
+            continue
+        context = (tls or BrokerTls()).context() if is_tls(one) else None
+        return ConfirmWindowPublisher(one, topology, window=window, tls=context)
+    assert failure is not None
+    raise failure
 
 
 def publish_messages(url: str, topology: Topology, messages: Iterable[Message]) -> int:

@@ -3,13 +3,18 @@
 One direct exchange ``<prefix>`` routes changes (routing key ``change``) to the quorum work queue
 ``<prefix>.changes``. The broker dead-letters whatever a worker rejects, or whatever trips the
 delivery limit (a poison message that keeps crashing workers), through the fanout exchange
-``<prefix>.dlx`` into the quorum queue ``<prefix>.dead``, where operators list, replay and purge
-it. Queue arguments are RabbitMQ's; kombu's in-memory transport ignores them, so the embedded demo
+``<prefix>.dlx`` into the quorum queue ``<prefix>.dead``, where the archiver moves it into the
+store for operators to list, replay and purge. The dead-letter queue is bounded
+(``x-max-length``): when the archiver is away and it fills, the broker drops the oldest
+(``drop-head``) into the small ``<prefix>.dropped`` queue, where the archiver counts and logs each
+one (``billsync_dead_letters_dropped``) before discarding it. Queue arguments are RabbitMQ's;
+kombu's in-memory transport ignores them, so the embedded demo
 declares the same names and routes the same way (without broker-side dead-lettering).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +25,14 @@ from kombu.exceptions import OperationalError
 from billsync.config import Settings
 from billsync.errors import ConfigError, TransientError
 
+log = logging.getLogger("billsync.broker")
+
 CHANGE_ROUTING_KEY = "change"
 DEFAULT_PREFIX = "billsync"
 DEFAULT_DELIVERY_LIMIT = 5
+DEFAULT_DEAD_LETTER_MAX_LENGTH = 100_000
+#: The dropped-dead-letter queue only needs to hold what the archiver has not counted yet.
+DROPPED_MAX_LENGTH = 10_000
 PRECONDITION_FAILED = 406
 
 
@@ -36,11 +46,16 @@ class Topology:
 
     prefix: str = DEFAULT_PREFIX
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
+    dead_letter_max_length: int = DEFAULT_DEAD_LETTER_MAX_LENGTH
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Topology:
-        """The topology the configured prefix and delivery limit call for."""
-        return cls(prefix=settings.queue_prefix, delivery_limit=settings.delivery_limit)
+        """The topology the configured prefix, delivery limit and dead-letter bound call for."""
+        return cls(
+            prefix=settings.queue_prefix,
+            delivery_limit=settings.delivery_limit,
+            dead_letter_max_length=settings.dead_letter_max_length,
+        )
 
     @property
     def exchange_name(self) -> str:
@@ -63,14 +78,30 @@ class Topology:
         return f"{self.prefix}.dead"
 
     @property
+    def dropped_exchange_name(self) -> str:
+        """The fanout exchange the full dead-letter queue drops its oldest letters into."""
+        return f"{self.prefix}.dropped"
+
+    @property
+    def dropped_queue_name(self) -> str:
+        """The queue where dropped dead letters wait to be counted."""
+        return f"{self.prefix}.dropped"
+
+    @property
     def routing_key(self) -> str:
         """The routing key of change messages."""
         return CHANGE_ROUTING_KEY
 
     @property
+    def inspected_queue_names(self) -> tuple[str, ...]:
+        """The queues operators watch (``billsync queues``): the work and dead-letter queues.
+        The dropped queue is counted by the archiver (``billsync_dead_letters_dropped``)."""
+        return (self.work_queue_name, self.dead_letter_queue_name)
+
+    @property
     def queue_names(self) -> tuple[str, ...]:
         """Every queue of the topology, work queue first."""
-        return (self.work_queue_name, self.dead_letter_queue_name)
+        return (self.work_queue_name, self.dead_letter_queue_name, self.dropped_queue_name)
 
     def exchange(self) -> Exchange:
         """The durable direct exchange for changes."""
@@ -101,18 +132,42 @@ class Topology:
         )
 
     def dead_letter_queue(self) -> Queue:
-        """The dead-letter queue: quorum, durable, no delivery limit (nothing leaves it unseen)."""
+        """The dead-letter queue: quorum, durable, no delivery limit; bounded, dropping its
+        oldest letters into the dropped queue (counted there) when full."""
         return Queue(
             self.dead_letter_queue_name,
             exchange=self.dead_letter_exchange(),
             routing_key="",
             durable=True,
-            queue_arguments={"x-queue-type": "quorum"},
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-max-length": self.dead_letter_max_length,
+                "x-overflow": "drop-head",
+                "x-dead-letter-exchange": self.dropped_exchange_name,
+            },
+        )
+
+    def dropped_exchange(self) -> Exchange:
+        """The durable fanout exchange for dropped dead letters."""
+        return Exchange(self.dropped_exchange_name, type="fanout", durable=True)
+
+    def dropped_queue(self) -> Queue:
+        """Where dropped dead letters wait to be counted: bounded, dropping for good when full."""
+        return Queue(
+            self.dropped_queue_name,
+            exchange=self.dropped_exchange(),
+            routing_key="",
+            durable=True,
+            queue_arguments={
+                "x-queue-type": "quorum",
+                "x-max-length": DROPPED_MAX_LENGTH,
+                "x-overflow": "drop-head",
+            },
         )
 
     def queues(self) -> list[Queue]:
         """Every queue with its binding, ready for a kombu Consumer or for declaring."""
-        return [self.work_queue(), self.dead_letter_queue()]
+        return [self.work_queue(), self.dead_letter_queue(), self.dropped_queue()]
 
     def declare(self, connection: kombu.Connection) -> None:
         """Declare exchanges, queues and bindings; declaring again changes nothing.
@@ -122,8 +177,14 @@ class Topology:
         """
         try:
             channel = connection.default_channel
-            for queue in (self.dead_letter_queue(), self.work_queue()):
-                queue(channel).declare()
+            self.dropped_queue()(channel).declare()
+            try:
+                self.dead_letter_queue()(channel).declare()
+            except connection.channel_errors as exc:
+                if getattr(exc, "code", None) != PRECONDITION_FAILED:
+                    raise
+                channel = self._unbounded_dead_letter_queue(connection)
+            self.work_queue()(channel).declare()
         except (OperationalError, *connection.connection_errors) as exc:
             raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
         except connection.channel_errors as exc:
@@ -133,6 +194,24 @@ class Topology:
                     f"arguments ({_describe(exc)}); delete it or change the prefix"
                 ) from None
             raise TransientError(f"cannot declare the topology: {_describe(exc)}") from None
+
+    def _unbounded_dead_letter_queue(self, connection: kombu.Connection) -> Any:
+        """A dead-letter queue declared before it was bounded keeps working (a redeclare with
+        other arguments is refused): check it exists, say once how to bound it, go on."""
+        channel = connection.channel()
+        Queue(self.dead_letter_queue_name, channel=channel).queue_declare(passive=True)
+        if self.prefix not in _warned_unbounded:
+            _warned_unbounded.add(self.prefix)
+            log.warning(
+                "the dead-letter queue %s exists without its length bound: once it is empty, "
+                "delete it (the next start declares it bounded) or set the bound with a policy "
+                "(docs/messaging.md)",
+                self.dead_letter_queue_name,
+            )
+        return channel
+
+
+_warned_unbounded: set[str] = set()
 
 
 def _describe(exc: BaseException) -> str:

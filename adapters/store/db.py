@@ -17,6 +17,17 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_S = 60
+#: Without a connect timeout, a blackholed PostgreSQL (packets dropped, no reset) holds a
+#: connection attempt for minutes; keepalives find a dead established connection in ~25 s.
+DEFAULT_CONNECT_TIMEOUT_S = 10
+POSTGRES_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    # Sent data unacknowledged this long (a blackholed server) breaks the connection.
+    "tcp_user_timeout": 30_000,
+}
 
 
 def normalise_url(url: str) -> str:
@@ -27,8 +38,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 16) -> Engine:
-    """An engine for ``url``, tuned for many short transactions from worker threads."""
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 16,
+    connect_timeout_s: float = DEFAULT_CONNECT_TIMEOUT_S,
+    statement_timeout_s: float = 0,
+) -> Engine:
+    """An engine for ``url``, tuned for many short transactions from worker threads.
+
+    On PostgreSQL, connecting gives up after ``connect_timeout_s`` and a statement after
+    ``statement_timeout_s`` (0: no limit), so that an unreachable store is an error the caller
+    can wait out, not a thread hung for minutes.
+    """
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -39,8 +61,20 @@ def make_engine(url: str, *, pool_size: int = 16) -> Engine:
         )
         _tune_sqlite(engine)
         return engine
+    connect_args: dict[str, Any] = {
+        "connect_timeout": max(1, round(connect_timeout_s)),
+        **POSTGRES_KEEPALIVES,
+    }
+    if statement_timeout_s > 0:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
     return create_engine(
-        url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_timeout=connect_timeout_s + 5,
+        connect_args=connect_args,
     )
 
 

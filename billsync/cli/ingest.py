@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from workers.ingest_push import BrokerSender, PushServer
 
 HostOption = Annotated[
-    str, typer.Option("--host", help="Address for the push endpoint (put TLS in front of it).")
+    str | None,
+    typer.Option(
+        "--host",
+        help="Address for the push endpoint (BILLSYNC_HTTP_HOST; put TLS in front of it).",
+    ),
 ]
 PortOption = Annotated[
     int | None, typer.Option("--port", help="Port for the push endpoint (BILLSYNC_HTTP_PORT).")
@@ -38,8 +42,9 @@ PortOption = Annotated[
 
 
 def _push_server(
-    settings: Settings, salesforce: SalesforceClient, host: str, port: int | None
+    settings: Settings, salesforce: SalesforceClient, host: str | None, port: int | None
 ) -> tuple[PushServer, BrokerSender]:
+    from adapters.broker.connections import BrokerTls
     from adapters.broker.topology import Topology
     from billsync.config import DEFAULT_AMQP_URL
     from billsync.errors import ConfigError
@@ -48,12 +53,16 @@ def _push_server(
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
-    sender = BrokerSender(url, Topology.from_settings(settings))
+    sender = BrokerSender(
+        url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
+    )
     endpoint = PushEndpoint(
         PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
     )
     return PushServer(
-        endpoint, host=host, port=settings.http_port if port is None else port
+        endpoint,
+        host=host or settings.http_host,
+        port=settings.http_port if port is None else port,
     ), sender
 
 
@@ -80,7 +89,7 @@ def register(app: typer.Typer) -> None:
         serve_push: Annotated[
             bool, typer.Option("--serve-push", help="Also serve the HTTP push endpoint.")
         ] = False,
-        host: HostOption = "127.0.0.1",
+        host: HostOption = None,
         port: PortOption = None,
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
@@ -114,7 +123,9 @@ def register(app: typer.Typer) -> None:
             from billsync.metrics import instrument_ingest, start_metrics_server
 
             metrics_server = start_metrics_server(
-                settings.metrics_port, instrument_ingest(service, sessions=sessions)
+                settings.metrics_port,
+                instrument_ingest(service, sessions=sessions),
+                addr=settings.metrics_host,
             )
         try:
             service.run(stop)
@@ -130,7 +141,7 @@ def register(app: typer.Typer) -> None:
     @app.command("serve-push")
     @guarded
     def serve_push_command(
-        ctx: typer.Context, host: HostOption = "127.0.0.1", port: PortOption = None
+        ctx: typer.Context, host: HostOption = None, port: PortOption = None
     ) -> None:
         """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
         from adapters.salesforce.rest import SalesforceClient
@@ -154,6 +165,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Request a push of a won opportunity as an Account Price Plan."""
+        from adapters.broker.connections import BrokerTls
         from adapters.broker.topology import Topology
         from adapters.salesforce.rest import SalesforceClient
         from billsync.config import DEFAULT_AMQP_URL
@@ -165,7 +177,9 @@ def register(app: typer.Typer) -> None:
             fail(f"{record_id[:40]!r} is not a Salesforce id (15 or 18 letters and digits)", USAGE)
         salesforce = SalesforceClient.from_settings(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        sender = BrokerSender(url, Topology.from_settings(settings))
+        sender = BrokerSender(
+            url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
+        )
         try:
             request = PushDesk(salesforce, sender.send).request(
                 record_id, source="cli", requested_by=_user()

@@ -77,6 +77,7 @@ def topology(broker_url: str) -> Iterator[Topology]:
         channel.queue_delete(name)
     channel.exchange_delete(topo.exchange_name)
     channel.exchange_delete(topo.dead_letter_exchange_name)
+    channel.exchange_delete(topo.dropped_exchange_name)
     connection.close()
 
 

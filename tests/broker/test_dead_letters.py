@@ -89,3 +89,114 @@ def test_a_kombu_consumer_rejecting_dead_letters_too(
         message.reject(requeue=False)
     properties, _ = wait_for_dead_letter(amqp, topology)
     assert properties.headers["x-death"][0]["reason"] == "rejected"
+
+
+def test_a_full_dead_letter_queue_drops_its_oldest_and_the_archiver_counts_them(
+    broker_url: str, amqp: Any, tmp_path: Any, caplog: Any
+) -> None:
+    """The dead-letter queue is bounded: past its length the broker drops the oldest letters
+    (keeping the newest); the archiver counts each dropped one (metric) and logs it, and stores
+    the rest. Nothing is dropped silently."""
+    import logging
+    import threading
+    import uuid
+
+    from adapters.store.db import make_engine, migrate, session_factory
+    from tests.conftest import wait_until
+    from workers.deadletters import DeadLetterArchiver, list_dead_letters
+
+    topology = Topology(prefix=f"bstest-{uuid.uuid4().hex[:10]}", dead_letter_max_length=2)
+    url = f"sqlite:///{tmp_path}/store.db"
+    migrate(url)
+    sessions = session_factory(make_engine(url, pool_size=2))
+    with kombu.Connection(broker_url) as connection:
+        topology.declare(connection)
+    try:
+        for n in range(5):
+            amqp.basic_publish(
+                topology.dead_letter_exchange_name,
+                "",
+                f'{{"id": "letter-{n}"}}'.encode(),
+                pika.BasicProperties(headers={"x-billsync-reason": f"reason {n}"}),
+            )
+        caplog.set_level(logging.WARNING, logger="billsync.deadletters")
+        archiver = DeadLetterArchiver(broker_url, topology, sessions)
+        stop = threading.Event()
+        thread = threading.Thread(target=archiver.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            wait_until(lambda: archiver.archived == 2 and archiver.dropped == 3, timeout=20)
+        finally:
+            stop.set()
+            thread.join(timeout=10)
+        kept = sorted(letter.message_id or "" for letter in list_dead_letters(sessions))
+        assert kept == ["letter-3", "letter-4"], "the newest are kept"
+        dropped_lines = [r for r in caplog.records if "dropped its oldest" in r.message]
+        assert len(dropped_lines) == 3
+        assert "letter-0" in dropped_lines[0].message
+    finally:
+        for name in topology.queue_names:
+            amqp.queue_delete(name)
+        for name in (
+            topology.exchange_name,
+            topology.dead_letter_exchange_name,
+            topology.dropped_exchange_name,
+        ):
+            amqp.exchange_delete(name)
+
+
+def test_the_archiver_stores_hostile_letters_without_looping(
+    broker_url: str, topology: Topology, tmp_path: Any
+) -> None:
+    """Letters published straight to the dead-letter exchange (a bz2 bomb, JSON nested 100,000
+    deep, a non-UTF-8 content type, headers longer than the store's columns) are each stored
+    once, safely, and listed; the archiver keeps its connection."""
+    import bz2
+    import threading
+
+    import amqp
+
+    from adapters.store.db import make_engine, migrate, session_factory
+    from tests.conftest import wait_until
+    from workers.deadletters import DeadLetterArchiver, get_dead_letter, list_dead_letters
+
+    url = f"sqlite:///{tmp_path}/store.db"
+    migrate(url)
+    sessions = session_factory(make_engine(url, pool_size=2))
+    bomb = bz2.compress(b"\0" * (100 * 1024 * 1024), 9)
+    with kombu.Connection(broker_url) as connection:
+        topology.declare(connection)
+        channel = connection.connection.channel()
+        letters = [
+            amqp.Message(bomb, application_headers={"compression": "application/x-bz2"}),
+            amqp.Message(b"[" * 100_000 + b"]" * 100_000, content_type="application/json"),
+            amqp.Message(b'{"id": "x"}', content_type=b"\xff\xfe/json"),
+            amqp.Message(
+                b"{}",
+                application_headers={
+                    "x-billsync-reason": "r" * 100_000,
+                    "x-billsync-queue": "q" * 1000,
+                    "nul": "a\x00b",
+                },
+            ),
+        ]
+        for letter in letters:
+            channel.basic_publish(letter, exchange=topology.dead_letter_exchange_name)
+    archiver = DeadLetterArchiver(broker_url, topology, sessions)
+    stop = threading.Event()
+    thread = threading.Thread(target=archiver.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: archiver.archived >= len(letters), timeout=30, what="all archived")
+        time.sleep(1)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    stored = list_dead_letters(sessions)
+    assert len(stored) == len(letters) == archiver.archived
+    sizes = sorted(letter.size for letter in stored)
+    assert len(bomb) in sizes, "the bomb is stored as it came, never decompressed"
+    assert all(len(letter.reason) <= 2000 for letter in stored)
+    assert all(len(letter.source_queue or "") <= 120 for letter in stored)
+    odd = [get_dead_letter(sessions, letter.id) for letter in stored]
+    assert any("\\xff" in str((o.headers if o else {}).get("x-billsync-content-type")) for o in odd)

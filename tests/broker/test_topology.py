@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import kombu
 import pika
 import pika.exceptions
@@ -88,3 +90,22 @@ def test_memory_transport_routes_changes_to_the_work_queue() -> None:
         channel = connection.default_channel
         assert channel.queue_declare(topology.work_queue_name, passive=True).message_count == 1
         assert channel.queue_purge(topology.work_queue_name) == 1
+
+
+def test_a_dead_letter_queue_declared_before_it_was_bounded_keeps_working(
+    broker_url: str, topology: Topology, amqp: Any, caplog: Any
+) -> None:
+    """An existing deployment's unbounded dead-letter queue is not a start-up error: the
+    topology declares around it and says once how to bound it."""
+    import logging
+
+    amqp.queue_declare(
+        topology.dead_letter_queue_name, durable=True, arguments={"x-queue-type": "quorum"}
+    )
+    caplog.set_level(logging.WARNING, logger="billsync.broker")
+    with kombu.Connection(broker_url) as connection:
+        topology.declare(connection)
+        topology.declare(connection)
+    warnings = [r for r in caplog.records if "without its length bound" in r.getMessage()]
+    assert len(warnings) == 1
+    assert amqp.queue_declare(topology.work_queue_name, passive=True).method.message_count == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.ingest.conftest import run_ingest, salesforce  # noqa: F401  (fixtures used here too)
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register the marker (pyproject lists the project-wide ones)."""
