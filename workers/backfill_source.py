@@ -60,18 +60,19 @@ class BackfillSource:
         *,
         bulk_threshold: int = DEFAULT_BULK_THRESHOLD,
         bulk: BulkQueryClient | None = None,
-        pace: Callable[[], None] | None = None,
+        pace: Callable[[], object] | None = None,
     ) -> None:
         self.salesforce = salesforce
         self.rereader = Rereader(salesforce, field_map)
         self.bulk_threshold = bulk_threshold
         self.bulk = bulk or BulkQueryClient(salesforce)
-        self._pace = pace
+        # A backfill is the least urgent reader there is: it slows down as the org's daily API
+        # usage nears the limit (docs/adapters-salesforce.md, "API limits").
+        self._pace = pace or salesforce.pace_non_urgent
 
     def pace(self) -> None:
-        """Called before every page read: the API-usage pacer's call site (none by default)."""
-        if self._pace is not None:
-            self._pace()
+        """Called before every page read: waits as the daily API usage nears its limit."""
+        self._pace()
 
     def count(self, object_name: str) -> int:
         """How many in-scope records ``object_name`` has (one ``COUNT()`` query)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -22,37 +21,17 @@ import pytest
 import requests
 
 from simulators.salesforce import SalesforceSimulator
-from tests.conftest import CI
+from tests.node_packages import installed
 
 JS_DIR = Path(__file__).parent / "js"
 CLIENT_ID, CLIENT_SECRET = "contract-app", "contract-Secret-9021"
 USERNAME, PASSWORD, SECURITY_TOKEN = "integration@contract.example", "Pw-5512", "TOKEN77"
-NPM_TIMEOUT_S = 300
-
-
-def _need(message: str) -> None:
-    if CI:
-        pytest.fail(message + " (CI=true: the contract clients must run)")
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def node_clients() -> Path:
     """``tests/contract/js`` with its packages installed (``npm ci`` when missing)."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        _need("node and npm are needed for the JavaScript contract clients")
-    if not (JS_DIR / "node_modules").is_dir():
-        done = subprocess.run(
-            [str(npm), "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=JS_DIR,
-            capture_output=True,
-            text=True,
-            timeout=NPM_TIMEOUT_S,
-        )
-        if done.returncode != 0:
-            _need(f"npm ci failed in {JS_DIR}: {done.stderr[-2000:]}")
-    return JS_DIR
+    return installed(JS_DIR, "the JavaScript contract clients")
 
 
 @pytest.fixture(scope="module")

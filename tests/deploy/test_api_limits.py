@@ -121,3 +121,24 @@ def test_at_the_limit_a_record_never_seen_waits_on_the_broker_and_is_pushed_afte
     rep.admin("api-usage", {"used": 0})
     wait_until(lambda: store.settled([opp], ("pushed",)), what="pushed after the limit")
     assert all(h.to_state != "failed" for h in store.history(opp))
+
+
+def test_the_backfill_reader_slows_as_usage_nears_the_limit(rep: Rep) -> None:  # noqa: F811
+    """The backfill's own reader (not a stand-in) waits before its reads near the limit."""
+    from statemachine.fieldmap import FieldMap
+    from workers.backfill_source import BackfillSource
+
+    original = rep.admin("api-usage", {})["limit"]
+    rep.admin("api-usage", {"used": 90, "limit": 100})
+    try:
+        client = salesforce_client(rep.sim)
+        slept: list[float] = []
+        client.pacer = ReadPacer(
+            client.api_usage, slow_share=0.8, max_delay_s=2.0, sleep=slept.append
+        )
+        source = BackfillSource(client, FieldMap.load(None))
+        source.count("Account")  # learns the usage from the answer's Sforce-Limit-Info
+        source.count("Account")
+        assert slept and all(0 < s <= 2.0 for s in slept)
+    finally:
+        rep.admin("api-usage", {"used": 0, "limit": original})

@@ -5,7 +5,6 @@ format. Runs ``node salesforce/tools/check-source.js``; skipped locally when Nod
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,18 +12,16 @@ from pathlib import Path
 import pytest
 
 from billsync import org_metadata
+from tests.node_packages import installed
 
 PROJECT = Path(__file__).resolve().parents[2] / "salesforce"
 LIBRARY = PROJECT / "node_modules" / "@salesforce" / "source-deploy-retrieve"
 
 
 def run_check(source: Path) -> subprocess.CompletedProcess[str]:
+    installed(PROJECT, "Salesforce's source-format library")
     node = shutil.which("node")
-    if node is None or not LIBRARY.is_dir():
-        message = "Node.js and salesforce/node_modules (npm ci --prefix salesforce) are needed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    assert node is not None and LIBRARY.is_dir(), f"npm ci left no {LIBRARY}"
     script = PROJECT / "tools" / "check-source.js"
     return subprocess.run(
         [node, str(script), str(source)],
