@@ -29,6 +29,10 @@ PUSHED_AT = "pushed_at"
 
 ENTITY_OBJECTS = ("Account", "Contact", "Opportunity")
 LINKS_FIELD = "__accounts"
+#: ``detail`` key set when a whole record came from a read (backfill, completion, re-read) rather
+#: than from its CREATE event: the record existed before billsync saw it born, so an earlier tool
+#: may already have made it in LogiSense, and its first create must search by ``sfdcid`` first.
+PREEXISTING = "preexisting"
 
 
 def stamp_of(message: ChangeMessage) -> tuple[int, int, int]:
@@ -162,6 +166,8 @@ class Intake:
             fields = changes_of(message.change_type, message.fields, message.nulled_fields)
             if message.change_type == "CREATE" or message.change_type == "SNAPSHOT":
                 fields.setdefault("Id", message.record_id)
+            if message.change_type == "SNAPSHOT" and not (record.detail or {}).get(PREEXISTING):
+                record.detail = {**(record.detail or {}), PREEXISTING: True}
             stamp = stamp_of(message)
             self._pin_currency(record, snapshot, fields, stamp)
             moved |= snapshot.merge(fields, stamp)

@@ -24,7 +24,7 @@ from billsync.errors import RemoteRejected, TransientError
 from statemachine import lifecycle
 from statemachine.machine import ACCOUNT_SYNCED, VALIDATED
 from workers.context import SyncContext
-from workers.intake import PUSHED_AT
+from workers.intake import PREEXISTING, PUSHED_AT
 from workers.outcomes import log_outcome, log_released
 
 
@@ -190,9 +190,13 @@ class ObjectSync:
 
         No create ever attempted means none can have happened, so the write skips the search by
         ``sfdcid`` (one call per new entity instead of two). Every later attempt searches first:
-        a create whose answer was lost is found, never repeated.
+        a create whose answer was lost is found, never repeated. A record that existed before
+        billsync saw it (``PREEXISTING``: read by a backfill or on first sight) always searches
+        first, since an earlier tool may have made it in LogiSense: it is adopted, not copied.
         """
         if record.ls_id is not None or record.create_attempted_at is not None:
+            return False
+        if (record.detail or {}).get(PREEXISTING):
             return False
         record.create_attempted_at = self.ctx.clock()
         return True
