@@ -91,7 +91,7 @@ def _progress(quiet: bool) -> Progress:
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console.real(),
         disable=quiet,
         transient=False,
     )

@@ -64,9 +64,6 @@ def test_both_forms_make_one_logisense_account(
     publish([parse_payload(as_json), full])
     store = Store(backend.database_url)
     wait_until(lambda: store.settled([full.record_id], ("pushed",)), what="pushed")
-    with logisense.state.lock:
-        sfdcids = [
-            r["sfdcid"] for r in logisense.state.tables["Account"].values() if r.get("sfdcid")
-        ]
+    sfdcids = [r["sfdcid"] for r in logisense.state.account_views() if r.get("sfdcid")]
     assert sfdcids == [full.record_id]
     assert list(store.states("Account")) == [full.record_id]
