@@ -85,20 +85,20 @@ class ContactSync(ObjectSync):
             )
             written = (record.detail or {}).get("written") or {}
             payload = typed
-            # LogiSense keeps the account a contact was created under; Salesforce's may move later
+            linked = linked_account_ids(
+                session,
+                record.sfid,
+                {int(a.ls_id) for a in synced if a.ls_id is not None},
+                set(written.get("accountIds") or []),
+            )
+            # The contact keeps the LogiSense account it was created under while it still
+            # relates to it; once that relation ended, Salesforce's own account takes its place.
             before = written.get("accountIds") or []
-            primary_ls = (
-                before[0] if before else (accounts[primary].ls_id if primary in accounts else None)
+            own = accounts[primary].ls_id if primary in accounts else None
+            primary_ls = next(
+                (c for c in (*before[:1], own) if c is not None and int(c) in set(linked)), None
             )
-            payload["accountIds"] = primary_first(
-                primary_ls,
-                linked_account_ids(
-                    session,
-                    record.sfid,
-                    {int(a.ls_id) for a in synced if a.ls_id is not None},
-                    set(written.get("accountIds") or []),
-                ),
-            )
+            payload["accountIds"] = primary_first(primary_ls, linked)
             return Plan(
                 record_id=record.id,
                 version=record.version,

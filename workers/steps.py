@@ -190,7 +190,10 @@ class ObjectSync:
 
         No create ever attempted means none can have happened, so the write skips the search by
         ``sfdcid`` (one call per new entity instead of two). Every later attempt searches first:
-        a create whose answer was lost is found, never repeated.
+        a create whose answer was lost is found, never repeated. A record that existed before
+        billsync saw it (first seen through a backfill, a re-read or a partial update: the intake
+        sets ``create_attempted_at`` to 0) searches first too, since an earlier tool may have made
+        it in LogiSense: it is adopted, not copied.
         """
         if record.ls_id is not None or record.create_attempted_at is not None:
             return False

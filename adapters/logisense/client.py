@@ -145,7 +145,7 @@ class LogiSenseClient:
         return self.contacts.create(fields)
 
     def update_contact(self, identity: int, fields: dict[str, Any]) -> None:
-        """Change only ``fields`` of a contact (``accountIds`` only ever adds links)."""
+        """Change only ``fields`` of a contact (``accountIds``: its whole set of accounts)."""
         self.contacts.update(identity, fields)
 
     def get_contact(self, identity: int) -> dict[str, Any] | None:

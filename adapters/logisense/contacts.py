@@ -113,7 +113,8 @@ class ContactRecords:
         return view
 
     def update(self, identity: int, changes: dict[str, Any]) -> None:
-        """PATCH the changed fields (a changed ``points`` replaces the list); add new links."""
+        """PATCH the changed fields (a changed ``points`` replaces the list); a changed
+        ``accountIds`` is the contact's whole set of accounts (see ``relink``)."""
         changes = dict(changes)
         accounts = changes.pop("accountIds", None)
         if "points" in changes and "contactTypeId" not in changes:
@@ -123,10 +124,32 @@ class ContactRecords:
         if body:
             self.resource.update(identity, body)
         if accounts:
-            current = self.get(identity)
-            if current is None:
-                raise PermanentError(f"LogiSense contact {identity} no longer exists")
-            self._link(current, [int(a) for a in accounts])
+            self.relink(identity, [int(a) for a in accounts])
+
+    def relink(self, identity: int, accounts: list[int]) -> None:
+        """Make ``accounts`` the contact's accounts: links are added and removed (only the link
+        rows, never an account or the contact), and a primary account that is no longer among
+        them is replaced by the first of ``accounts``, since a contact always belongs to one."""
+        record = self.resource.get(identity)
+        if record is None:
+            raise PermanentError(f"LogiSense contact {identity} no longer exists")
+        field = self.mapping.contact.account_field
+        primary = record.get(field)
+        if primary is None or int(primary) not in accounts:
+            primary = accounts[0]
+            self.resource.update(identity, {field: primary})
+        if self.mapping.contact.shared_contacts != "link":
+            return
+        wanted = set(accounts) - {int(primary)}
+        have: set[int] = set()
+        for row in self.links.search([("contactId", "eq", identity)], top=1000):
+            account = int(row["accountId"])
+            if account in wanted and account not in have:
+                have.add(account)
+            else:
+                self.links.delete(int(row["identity"]))
+        for account in sorted(wanted - have):
+            self.links.create({"accountId": account, "contactId": identity})
 
     def wire(self, payload: dict[str, Any]) -> dict[str, Any]:
         """billsync's view -> a Contact body (contact points as child objects)."""

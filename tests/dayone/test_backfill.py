@@ -80,11 +80,11 @@ def made_by_an_earlier_tool(backend: Any, logisense: Any, sfid: str) -> int:
     created = client.create_account(
         {
             "name": "Legacy Customer (old import)",
-            "sfdcid": sfid,
+            "extensions": {"sfdcid": sfid},
             "currencyId": reference.currencies[ACCOUNT_FIELDS["CurrencyIsoCode"]],
             "accountStatusTypeId": reference.account_statuses["Active"],
             "billGroupId": reference.bill_groups["Monthly 1st"],
-            "accountsReceivableTermId": reference.ar_terms["Net 30"],
+            "accountsReceivableTermsId": reference.ar_terms["Net 30"],
         }
     )
     client.close()
@@ -108,7 +108,7 @@ def test_backfill_loads_the_existing_org_once(
 
     loaded = runner.invoke(app, ["backfill", "--json"], env=env)
     assert loaded.exit_code == 0, loaded.output
-    report = {o["object"]: o for o in json.loads(loaded.output)["objects"]}
+    report = {o["object"]: o for o in json.loads(loaded.stdout)["objects"]}
     assert report["Account"]["published"] == 4
     assert report["Contact"]["published"] == 2
     assert report["Opportunity"]["read"] == 1 and report["Opportunity"]["published"] == 0
@@ -145,7 +145,7 @@ def test_backfill_loads_the_existing_org_once(
         app, ["backfill", "--object", "Account", "--dry-run", "--json"], env=env
     )
     assert preview.exit_code == 0, preview.output
-    verdicts = json.loads(preview.output)
+    verdicts = json.loads(preview.stdout)
     assert verdicts["totals"] == {"create": 0, "update": 1, "unchanged": 3, "fail": 0, "skip": 0}
     assert verdicts["notes"][0]["sfid"] == leaf and "Name" in verdicts["notes"][0]["reason"]
     backfill_again(runner, env, service, store, org)
@@ -160,7 +160,7 @@ def backfill_again(runner: Any, env: dict[str, str], service: Any, store: Store,
     consumed = service.consumer.consumed
     again = runner.invoke(app, ["backfill", "--json"], env=env)
     assert again.exit_code == 0, again.output
-    published = sum(o["published"] for o in json.loads(again.output)["objects"])
+    published = sum(o["published"] for o in json.loads(again.stdout)["objects"])
     wait_until(
         lambda: service.consumer.consumed >= consumed + published, what="the backfill merged"
     )

@@ -72,10 +72,7 @@ def test_backfill_killed_halfway_resumes_without_duplicates(
     assert report["read"] <= ACCOUNTS - at_kill + SET_SIZE  # went on, did not start over
 
     def every_account_once() -> bool:
-        with logisense.state.lock:
-            sfdcids = [
-                r["sfdcid"] for r in logisense.state.tables["Account"].values() if r.get("sfdcid")
-            ]
+        sfdcids = [r["sfdcid"] for r in logisense.state.account_views() if r.get("sfdcid")]
         return len(sfdcids) == ACCOUNTS and set(sfdcids) == ids
 
     wait_until(every_account_once, timeout=120, what="every account in LogiSense once")

@@ -53,7 +53,7 @@ def test_dry_run_previews_without_writing(backend: Any, logisense: Any, salesfor
     assert "'Fortnightly' (LogiSense_Bill_Group__c) does not exist in LogiSense" in shown.output
 
     as_json = runner.invoke(app, ["backfill", "--dry-run", "--json"], env=env)
-    preview = json.loads(as_json.output)
+    preview = json.loads(as_json.stdout)
     assert preview["totals"]["create"] == valid
     failed = {n["sfid"]: n["reason"] for n in preview["notes"] if n["outcome"] == "fail"}
     assert set(failed) == no_term | bad_group

@@ -15,7 +15,7 @@ RESOLVED = (
     "currencyId",
     "accountStatusTypeId",
     "billGroupId",
-    "accountsReceivableTermId",
+    "accountsReceivableTermsId",
 )
 
 

@@ -71,7 +71,7 @@ def test_merge_is_listed_and_ended_relations_unlink(
     runner = CliRunner()
     listed = runner.invoke(app, ["merges", "--json"], env=cli_env(backend, logisense, salesforce))
     assert listed.exit_code == 0, listed.output
-    merged = json.loads(listed.output)["merged"]
+    merged = json.loads(listed.stdout)["merged"]
     assert merged == [
         {
             "object": "Account",

@@ -84,19 +84,13 @@ def test_standby_takes_over_and_nothing_is_lost_or_doubled(
         assert took_over_s <= 10, f"standby took {took_over_s:.1f} s to take over"
 
         def all_once() -> bool:
-            with logisense.state.lock:
-                counts = Counter(
-                    r["sfdcid"]
-                    for r in logisense.state.tables["Account"].values()
-                    if r.get("sfdcid")
-                )
+            counts = Counter(
+                r["sfdcid"] for r in logisense.state.account_views() if r.get("sfdcid")
+            )
             return all(counts.get(i) == 1 for i in ids)
 
         wait_until(all_once, timeout=180, what="the 1,000 accounts in LogiSense")
-        with logisense.state.lock:
-            counts = Counter(
-                r["sfdcid"] for r in logisense.state.tables["Account"].values() if r.get("sfdcid")
-            )
+        counts = Counter(r["sfdcid"] for r in logisense.state.account_views() if r.get("sfdcid"))
         assert max(counts.values()) == 1 and len(counts) == CHANGES + 1
     finally:
         for process in (active, standby):
