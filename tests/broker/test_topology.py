@@ -58,7 +58,12 @@ def test_arguments_as_the_management_api_reports_them(
         auth=("guest", "guest"),
         timeout=5,
     ).json()
-    assert dead["type"] == "quorum" and dead["arguments"] == {"x-queue-type": "quorum"}
+    assert dead["type"] == "quorum" and dead["arguments"] == {
+        "x-queue-type": "quorum",
+        "x-max-length": topology.dead_letter_max_length,
+        "x-overflow": "drop-head",
+        "x-dead-letter-exchange": topology.dropped_exchange_name,
+    }
     bindings = requests.get(
         f"{base}/api/exchanges/%2F/{topology.exchange_name}/bindings/source",
         auth=("guest", "guest"),

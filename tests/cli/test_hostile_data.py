@@ -22,7 +22,9 @@ from tests.ingest.conftest import salesforce, silent_account  # noqa: F401  (fix
 
 EVIL_NAME = "Evil [/bold] Corp \u202egnp.exe\u202c [link=http://x]click[/link] :smile:"
 EVIL_BILL_GROUP = "[red]Monthly[/red]"
-CONTROL_NAME = "Ctl \x1b[31mred\x1b[0m bell\x07 lone \ud800 end"
+CONTROL_NAME = "Ctl \x1b[31mred\x1b[0m bell\x07 end"
+#: Not storable (PostgreSQL refuses it in text): such a message is dead-lettered with its reason.
+SURROGATE_NAME = "lone \ud800 end"
 
 
 @pytest.fixture
@@ -36,15 +38,19 @@ def backend(tmp_path: Any) -> Iterator[Backend]:
 
 @pytest.fixture
 def hostile(backend: Backend, run_worker: Any, publish: Any) -> Store:
-    """A failed account with a markup name and bill group, one with control characters and a
-    lone surrogate, and a dead letter whose reason holds the id pattern's brackets."""
+    """A failed account with a markup name and bill group, one with control characters, a
+    dead letter whose reason holds the id pattern's brackets, and one whose body holds a lone
+    surrogate."""
     run_worker()
     publish([account(1, Name=EVIL_NAME, LogiSense_Bill_Group__c=EVIL_BILL_GROUP)])
     topology = Topology(prefix=backend.prefix)
     publisher = open_publisher(backend.broker_url, topology)
+    control = account(2, CurrencyIsoCode=None).model_dump(mode="json", by_alias=True)
+    control["fields"]["Name"] = CONTROL_NAME
+    publisher.publish(json.dumps(control).encode(), routing_key=topology.routing_key)
     # A lone surrogate is valid JSON (an escape) but not UTF-8: sent as the escaped text.
-    surrogate = account(2, CurrencyIsoCode=None).model_dump(mode="json", by_alias=True)
-    surrogate["fields"]["Name"] = CONTROL_NAME
+    surrogate = account(4).model_dump(mode="json", by_alias=True)
+    surrogate["fields"]["Name"] = SURROGATE_NAME
     publisher.publish(json.dumps(surrogate).encode(), routing_key=topology.routing_key)
     bad = {"schema": "billsync.change/1", "id": "m1", "object": "Account", "record_id": "[b]x"}
     publisher.publish(json.dumps(bad).encode(), routing_key=topology.routing_key)
@@ -70,7 +76,7 @@ def test_status_shows_markup_and_control_characters_as_they_are(hostile: Store, 
     other = cli("status", account_id(2))
     assert other.exit_code == 0, other.output
     _clean(other.output)
-    assert "\\x1b[31mred\\x1b[0m bell\\x07 lone \\ud800 end" in other.output
+    assert "\\x1b[31mred\\x1b[0m bell\\x07 end" in other.output
     as_json = cli("status", account_id(2), "--json")
     assert as_json.exit_code == 0
     assert json.loads(as_json.stdout)["name"] == CONTROL_NAME
@@ -83,21 +89,26 @@ def test_listings_show_names_and_reasons_as_they_are(hostile: Store, cli: Any) -
         _clean(listed.output)
         assert "Evil [/bold] Corp" in listed.output
         assert f"Bill group '{EVIL_BILL_GROUP}'" in listed.output
-        assert "\\ud800" in listed.output
+        assert "bell\\x07" in listed.output
     found = cli("failed", "--reason", "[red]monthly", "--json")
     assert [e["sfid"] for e in json.loads(found.stdout)["entities"]] == [account_id(1)]
 
 
 def test_dead_letters_show_brackets_of_the_reason(hostile: Store, cli: Any) -> None:
-    def listed() -> Any:
+    def both() -> Any:
         result = cli("dlq", "list", "--json")
-        return json.loads(result.stdout)["dead_letters"] if result.exit_code == 0 else None
+        found = json.loads(result.stdout)["dead_letters"] if result.exit_code == 0 else None
+        return found if found and len(found) >= 2 else None
 
-    letters = wait_until(listed, what="dead letter archived")
-    assert "[a-zA-Z0-9]{15}" in letters[0]["reason"]
+    letters = wait_until(both, what="both dead letters archived")
+    pattern = next(x for x in letters if "[a-zA-Z0-9]{15}" in x["reason"])
+    lone = next(x for x in letters if "unicode" in x["reason"].lower())
+    shown_lone = cli("dlq", "show", str(lone["id"]))
+    assert shown_lone.exit_code == 0, shown_lone.output
+    _clean(shown_lone.output)
     table = cli("dlq", "list")
     assert table.exit_code == 0 and "[a-zA-Z0-9]{15}" in table.output, table.output
-    shown = cli("dlq", "show", str(letters[0]["id"]))
+    shown = cli("dlq", "show", str(pattern["id"]))
     assert shown.exit_code == 0, shown.output
     _clean(shown.output)
     assert "[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$" in shown.output
