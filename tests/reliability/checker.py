@@ -101,24 +101,25 @@ def check(
 def _check_logisense(
     outcome: Outcome, logisense: Any, expected: dict[str, dict[str, Any]], invalid: set[str]
 ) -> None:
-    with logisense.state.lock:
-        rows = [dict(r) for r in logisense.state.tables["Account"].values() if r.get("sfdcid")]
+    # The documented shape keeps sfdcid among the extensions: the views flatten it.
+    rows = [r for r in logisense.state.account_views() if r.get("sfdcid")]
     with logisense.stats.lock:
         journal = list(logisense.stats.writes)
     outcome.writes = len(journal)
-    held = Counter(r["sfdcid"].casefold() for r in rows)
-    by_sfdcid = {r["sfdcid"].casefold(): r for r in rows}
+    # Salesforce ids are case-sensitive: ...7a and ...7A are two records.
+    held = Counter(r["sfdcid"] for r in rows)
+    by_sfdcid = {r["sfdcid"]: r for r in rows}
     creates: Counter[str] = Counter()
     for write in journal:
         sfdcid = _sfdcid_of(write.get("body"))
         if sfdcid is None or write["status"] >= 400:
             continue
-        if sfdcid in {i.casefold() for i in invalid}:
+        if sfdcid in invalid:
             outcome.invalid_in_logisense.append(sfdcid)
         if write["method"] == "POST" and write["path"].rstrip("/").endswith("/Account"):
             creates[sfdcid] += 1
     for sfid, values in expected.items():
-        key = sfid.casefold()
+        key = sfid
         if held[key] == 0:
             outcome.lost.append(sfid)
             continue
@@ -156,14 +157,14 @@ def _check_history(outcome: Outcome, database_url: str, expected: dict[str, Any]
 
 
 def _sfdcid_of(body: Any) -> str | None:
-    """The ``sfdcid`` a write's JSON body carries (at any depth), case-folded."""
+    """The ``sfdcid`` a write's JSON body carries (at any depth: an extension, a contact point)."""
     stack = [body]
     while stack:
         value = stack.pop()
         if isinstance(value, dict):
             found = value.get("sfdcid")
             if isinstance(found, str) and found:
-                return found.casefold()
+                return found
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)

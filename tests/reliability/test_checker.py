@@ -13,8 +13,10 @@ from tests.reliability.checker import check
 
 
 def _logisense(rows: list[dict[str, Any]], writes: list[dict[str, Any]]) -> Any:
+    """What the checker reads of the LogiSense simulator: its flattened account views and its
+    write journal."""
     return SimpleNamespace(
-        state=SimpleNamespace(lock=threading.Lock(), tables={"Account": dict(enumerate(rows))}),
+        state=SimpleNamespace(account_views=lambda: [dict(r) for r in rows]),
         stats=SimpleNamespace(lock=threading.Lock(), writes=writes),
     )
 
@@ -67,6 +69,6 @@ def test_the_checker_reports_every_kind_of_problem(tmp_path: Any) -> None:
     assert outcome.lost == ["A2"]
     assert outcome.stale == ["A3"]
     assert outcome.failed == ["A2"]
-    assert outcome.invalid_in_logisense == ["bad"]
+    assert outcome.invalid_in_logisense == ["BAD"]  # ids are case-sensitive, kept as they are
     assert outcome.bad_history == ["A3: pending->pushed"]
     assert not outcome.clean
