@@ -36,7 +36,7 @@ from adapters.broker.topology import Topology
 from adapters.store.connect import root_cause, shown_url
 from adapters.store.errors import StoreRefused, StoreUnavailable, translated
 from adapters.store.models import InflightMessage
-from billsync.errors import InvalidMessage
+from billsync.errors import InvalidMessage, TransientError
 from billsync.logs import ConnectionState
 from billsync.messages import Message, parse_message
 from workers.intake import Intake
@@ -94,6 +94,9 @@ class ChangeConsumer:
         #: Logs ``connection.lost`` (with the cause) and ``connection.back`` once each.
         bind = getattr(sessions, "kw", {}).get("bind")
         self.store_state = ConnectionState("store", shown_url(str(bind.url)) if bind else "")
+        #: Salesforce as the merge reads it (completion on first sight).
+        self.read_state = ConnectionState("salesforce (completion reads)")
+        self.outage_state = self.store_state
         self.ready = self.link.ready
         #: Asked before each batch: a reason to take no new messages (an outside system the
         #: circuit breaker holds open, say), or None. While it holds, the consumer pauses.
@@ -210,14 +213,16 @@ class ChangeConsumer:
         while True:
             try:
                 result = work()
-            except StoreUnavailable as exc:
+            except TransientError as exc:
+                # The store, or an outside system a merge reads (Salesforce, to complete a
+                # record first seen in part): an outage to wait out, never the message's fault.
+                state = self.store_state if isinstance(exc, StoreUnavailable) else self.read_state
                 if self.store_down_since is None:
                     self.store_down_since = time.monotonic()
                     self.store_outages += 1
-                    self.store_state.lost(root_cause(exc))
-                    log.info(
-                        "holding the messages in hand, taking no more, until the store is back"
-                    )
+                    self.outage_state = state
+                    state.lost(root_cause(exc.__cause__ or exc))
+                    log.info("holding the messages in hand, taking no more, until it is back")
                     self.link.pause()
                 delay = OUTAGE_BACKOFF_S[min(failures, len(OUTAGE_BACKOFF_S) - 1)]
                 failures += 1
@@ -226,9 +231,9 @@ class ChangeConsumer:
                     raise
                 continue
             if self.store_down_since is not None:
-                self.store_state.back()
+                self.outage_state.back()
                 log.info(
-                    "store available again after %.0f s; consuming",
+                    "available again after %.0f s; consuming",
                     time.monotonic() - self.store_down_since,
                 )
                 self.store_down_since = None

@@ -50,7 +50,9 @@ def translated() -> Iterator[None]:
     StoreUnavailable."""
     try:
         yield
-    except (StoreRefused, StoreUnavailable):
+    except TransientError:
+        raise  # StoreUnavailable, or an outside system's outage met inside (a completion read)
+    except StoreRefused:
         raise
     except Exception as exc:
         if is_refusal(exc):
