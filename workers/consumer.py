@@ -222,7 +222,7 @@ class ChangeConsumer:
                     self.store_outages += 1
                     self.outage_state = state
                     state.lost(root_cause(exc.__cause__ or exc))
-                    log.info("holding the messages in hand, taking no more, until it is back")
+                    log.warning("%s; holding the messages in hand, taking no more, waiting", exc)
                     self.link.pause()
                 delay = OUTAGE_BACKOFF_S[min(failures, len(OUTAGE_BACKOFF_S) - 1)]
                 failures += 1
@@ -232,8 +232,9 @@ class ChangeConsumer:
                 continue
             if self.store_down_since is not None:
                 self.outage_state.back()
-                log.info(
-                    "available again after %.0f s; consuming",
+                log.warning(
+                    "%s available again after %.0f s; consuming",
+                    "store" if self.outage_state is self.store_state else "Salesforce",
                     time.monotonic() - self.store_down_since,
                 )
                 self.store_down_since = None

@@ -208,7 +208,8 @@ class SyncEngine:
             try:
                 self.release(claim)  # a no-op for every entity that gave its lease back
             except Exception:
-                log.warning("could not give back the lease on record %s", claim.record_id)
+                # The store is away (the pool logs that once); the lease simply expires.
+                log.debug("could not give back the lease on record %s", claim.record_id)
 
     def _wake(self, session: Session, targets: list[str]) -> None:
         """Wake, in one statement, whoever waits for the entities a batch settled."""
