@@ -166,19 +166,7 @@ def failed_transiently(
             f"gave up after {attempts} attempts over {now - since:.0f}s (retry budget "
             f"{policy.budget_s:.0f}s); last error: {error}"
         )
-        row = _move(entity, failure_trigger(entity.state), reason, attempts)
-        return Change(
-            row.to_state,
-            attempts,
-            Outcome.FAILED,
-            reason,
-            due_in=None,
-            retry_since=None,
-            last_error=error,
-            waiting_for=None,
-            history=(row,),
-            wake_waiters=True,
-        )
+        return _failed(entity, reason, attempts, last_error=error)
     delay = policy.delay(attempts, retry_after=retry_after, rng=rng)
     reason = f"attempt {attempts} failed: {error}; next in {delay:.1f}s"
     return Change(
@@ -219,6 +207,11 @@ def waiting_for_quota(
 def rejected(entity: Entity, reason: str, *, count_attempt: bool = False) -> Change:
     """A rule failed, or LogiSense refused the write for good: ``failed`` now, no retry."""
     attempts = (entity.attempts or 0) + (1 if count_attempt else 0)
+    return _failed(entity, reason, attempts, last_error=reason)
+
+
+def _failed(entity: Entity, reason: str, attempts: int, *, last_error: str) -> Change:
+    """``failed`` with ``reason``: nothing due, the retry run over, whoever waited woken."""
     row = _move(entity, failure_trigger(entity.state), reason, attempts)
     return Change(
         row.to_state,
@@ -227,7 +220,7 @@ def rejected(entity: Entity, reason: str, *, count_attempt: bool = False) -> Cha
         reason,
         due_in=None,
         retry_since=None,
-        last_error=reason,
+        last_error=last_error,
         waiting_for=None,
         history=(row,),
         wake_waiters=True,

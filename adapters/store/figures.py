@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from adapters.store.leases import db_now
-from adapters.store.models import DeadLetter, SyncRecord, Transition
+from adapters.store.models import SyncRecord, Transition
 from statemachine.machine import ACTIVE_STATES
 
 
@@ -34,16 +34,6 @@ def due_work(session: Session) -> DueWork:
     ).one()
     wait = max(0.0, float(at) - float(oldest)) if oldest is not None else 0.0
     return DueWork(int(count or 0), wait)
-
-
-def dead_letters_stored(session: Session) -> int:
-    """Dead letters kept in the store and not replayed."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-        )
-        or 0
-    )
 
 
 def states_of(session: Session, object_name: str) -> dict[str, int]:
