@@ -20,9 +20,9 @@ from adapters.store.db import make_engine, migrate, session_factory
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from statemachine.fieldmap import FieldMap
 from statemachine.lifecycle import RetryPolicy
-from workers.context import DatabaseClock, ReferenceCache, SyncContext
-from workers.retries import CircuitBreaker, GuardedClient
-from workers.service import WorkerService
+from workers.sync.context import DatabaseClock, ReferenceCache, SyncContext
+from workers.sync.retries import CircuitBreaker, GuardedClient
+from workers.sync.service import WorkerService
 
 
 def worker_identity() -> str:

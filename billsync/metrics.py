@@ -56,8 +56,8 @@ from billsync.metrics_collectors import (
 )
 
 if TYPE_CHECKING:
-    from workers.ingest import StreamIngest
-    from workers.service import WorkerService
+    from workers.ingest.stream import StreamIngest
+    from workers.sync.service import WorkerService
 
 __all__ = [
     "LATENCY_BUCKETS",

@@ -25,8 +25,8 @@ from statemachine.machine import FAILED
 if TYPE_CHECKING:
     from adapters.broker.topology import Topology
     from billsync.metrics import Metrics
-    from workers.ingest import StreamIngest
-    from workers.service import WorkerService
+    from workers.ingest.stream import StreamIngest
+    from workers.sync.service import WorkerService
 
 log = logging.getLogger("billsync.metrics")
 

@@ -13,7 +13,7 @@ capped exponential backoff with jitter (``RetryPolicy.delay``; a server's ``Retr
 floor). The entity keeps its state and stays due: no operator action is needed. Only when the
 whole run of failures has lasted longer than the retry budget (``RetryPolicy.budget_s``, hours
 by default) does the entity go to ``failed`` with the last error. Meanwhile the worker's circuit
-breaker for that system (``workers.retries``) stops claiming entities while the system is down
+breaker for that system (``workers.sync.retries``) stops claiming entities while the system is down
 and probes it, so an outage costs one call per probe interval rather than one per entity; when
 the system is back the breaker makes every scheduled retry due at once (``released``, which the
 store applies to all of them in one statement, as it does for the waiters an entity wakes).

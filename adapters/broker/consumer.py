@@ -4,7 +4,8 @@
 connecting (with failover between broker URLs), declaring the topology, the raw-delivery guard
 (``adapters.broker.wire``), prefetch, heartbeats, pausing (``basic.cancel``) while the store is
 away, and publishing dead letters with publisher confirms. The worker's policy (batching, the
-poison limit, acking after the commit) lives in ``workers.consumer`` and sees only ``Delivery``.
+poison limit, acking after the commit) lives in ``workers.sync.consumer`` and sees only
+``Delivery``.
 
 Heartbeats are kept by reading frames: every wait goes through ``drain_events(timeout=...)`` and
 ``heartbeat_check()``, never ``time.sleep``, so a worker that waits minutes for PostgreSQL keeps

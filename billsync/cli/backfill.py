@@ -30,9 +30,9 @@ if TYPE_CHECKING:
 
     from billsync.config import Settings
     from statemachine.fieldmap import FieldMap
-    from workers.backfill import BackfillReport
-    from workers.backfill_preview import Preview
-    from workers.backfill_source import BackfillSource
+    from workers.backfill.preview import Preview
+    from workers.backfill.run import BackfillReport
+    from workers.backfill.source import BackfillSource
 
 #: Updates shown with their cause (failures are always all shown).
 NOTES_SHOWN = 200
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         from adapters.salesforce.bulk import BulkQueryClient
         from adapters.salesforce.rest import SalesforceClient
         from statemachine.fieldmap import FieldMap
-        from workers.backfill_source import OBJECT_SETS, BackfillSource
+        from workers.backfill.source import OBJECT_SETS, BackfillSource
 
         if object_set not in OBJECT_SETS:
             fail(f"--object must be one of {', '.join(OBJECT_SETS)}, not {object_set!r}", USAGE)
@@ -94,7 +94,7 @@ def _load(
     from adapters.store.backfill import BackfillCursors
     from billsync.bootstrap import open_store
     from billsync.config import DEFAULT_AMQP_URL
-    from workers.backfill import Backfill, restart_from_scratch
+    from workers.backfill.run import Backfill, restart_from_scratch
 
     cursors = BackfillCursors(open_store(settings, pool_size=2))
     if restart:
@@ -181,7 +181,7 @@ def _preview(
     as_json: bool,
 ) -> None:
     from adapters.logisense import LogiSenseClient
-    from workers.backfill_preview import BackfillPreview
+    from workers.backfill.preview import BackfillPreview
 
     sessions = _read_only_store(settings)
     logisense = LogiSenseClient.from_settings(settings)
@@ -215,7 +215,7 @@ def _read_only_store(settings: Settings) -> sessionmaker[Session] | None:
 
 
 def _print_preview(preview: Preview, as_json: bool) -> None:
-    from workers.backfill_preview import OUTCOMES
+    from workers.backfill.preview import OUTCOMES
 
     totals = preview.totals()
     if as_json:

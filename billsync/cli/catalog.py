@@ -22,7 +22,7 @@ from billsync.cli.common import (
 if TYPE_CHECKING:
     from adapters.logisense import LogiSenseClient
     from adapters.salesforce.rest import SalesforceClient
-    from workers.catalog import CatalogSummary, Progress
+    from workers.catalog.sync import CatalogSummary, Progress
 
 
 def _summary_table(summary: CatalogSummary) -> None:
@@ -94,7 +94,7 @@ def _run(
     currency: str | None,
     progress: Progress | None,
 ) -> CatalogSummary:
-    from workers.catalog import CatalogSync
+    from workers.catalog.sync import CatalogSync
 
     return CatalogSync(
         logisense,

@@ -36,7 +36,7 @@ from billsync.cli.filters import (
 
 if TYPE_CHECKING:
     from adapters.store.dead_letter_listing import LetterFilter
-    from workers.deadletters import DeadLetterView, LetterAction
+    from workers.ops.deadletters import DeadLetterView, LetterAction
 
 dlq_app = typer.Typer(help="Dead letters: list, show, replay, purge.", no_args_is_help=True)
 SHOW_BYTES = 4096
@@ -88,7 +88,7 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """Dead letters, newest first, with the total."""
-    from workers import deadletters
+    from workers.ops import deadletters
 
     where = _filter(None, reason, since, include_replayed)
     listing = deadletters.find_dead_letters(_sessions(ctx), where, limit=limit)
@@ -126,7 +126,7 @@ def show(
     as_json: JsonOption = False,
 ) -> None:
     """One dead letter: reason, headers and (the start of) its body."""
-    from workers import deadletters
+    from workers.ops import deadletters
 
     letter = deadletters.get_dead_letter(_sessions(ctx), letter_id)
     if letter is None:
@@ -187,7 +187,7 @@ def replay(
     """Publish dead letters back to the work queue (after fixing the cause)."""
     from adapters.broker.topology import Topology
     from billsync.config import DEFAULT_AMQP_URL
-    from workers import admin, deadletters
+    from workers.ops import admin, deadletters
 
     _choose(letter_ids, replay_all, reason, since, "replay")
     settings = settings_of(ctx)
@@ -218,7 +218,7 @@ def purge(
     as_json: JsonOption = False,
 ) -> None:
     """Delete dead letters for good (asks first unless --yes or --dry-run)."""
-    from workers import admin, deadletters
+    from workers.ops import admin, deadletters
 
     if not (letter_ids or reason or since):
         purge_all = True

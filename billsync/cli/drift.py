@@ -14,9 +14,9 @@ from billsync.cli.common import text as shown_text
 if TYPE_CHECKING:
     from billsync.config import Settings
     from billsync.messages import ChangeMessage
-    from workers.drift import Difference, DriftReport
+    from workers.drift.check import Difference, DriftReport
 
-#: Records per Salesforce read (workers.drift.DEFAULT_BATCH_SIZE, kept here for ``--help``).
+#: Records per Salesforce read (workers.drift.check.DEFAULT_BATCH_SIZE, kept here for ``--help``).
 DEFAULT_BATCH_SIZE = 200
 
 MAX_SHOWN_CHARS = 60
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         from adapters.salesforce.rest import SalesforceClient
         from billsync.bootstrap import open_store
         from statemachine.fieldmap import FieldMap
-        from workers.drift import DriftChecker, repair
+        from workers.drift.check import DriftChecker, repair
 
         settings = settings_of(ctx)
         sessions = open_store(settings, pool_size=2, create=False)

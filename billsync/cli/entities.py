@@ -39,7 +39,7 @@ from billsync.cli.filters import (
 
 if TYPE_CHECKING:
     from adapters.store.entity_listing import EntityFilter, EntityRow
-    from workers.admin import EntityStatus
+    from workers.ops.admin import EntityStatus
 
 PLAN_ITEMS = "packageServicePricePlan"
 DEFAULT_LIMIT = 100
@@ -177,7 +177,7 @@ def _row_json(row: EntityRow) -> dict[str, Any]:
 
 def _show_listing(ctx: typer.Context, where: EntityFilter, limit: int, as_json: bool) -> None:
     from billsync.bootstrap import open_store
-    from workers import admin
+    from workers.ops import admin
 
     listing = admin.entities(
         open_store(settings_of(ctx), pool_size=2, create=False), where, limit=limit
@@ -230,7 +230,7 @@ def register(app: typer.Typer) -> None:
         """An entity's state, snapshot, LogiSense id, history and operator actions."""
         from billsync.bootstrap import open_store
         from billsync.sfid import canonical_or_none
-        from workers import admin
+        from workers.ops import admin
 
         sessions = open_store(settings_of(ctx), pool_size=2, create=False)
         salesforce_id = canonical_or_none(salesforce_id) or salesforce_id  # 15 or 18 chars
@@ -287,7 +287,7 @@ def register(app: typer.Typer) -> None:
         """Move failed entities back to pending (a worker picks them up); recorded as yours."""
         from billsync.bootstrap import open_store
         from billsync.sfid import canonical_or_none
-        from workers import admin
+        from workers.ops import admin
 
         if not (salesforce_ids or all_failed or object_ or reason or since):
             fail(

@@ -27,7 +27,7 @@ from billsync.cli.common import (
 if TYPE_CHECKING:
     from adapters.salesforce.rest import SalesforceClient
     from billsync.config import Settings
-    from workers.ingest_push import BrokerSender, PushServer
+    from workers.ingest.push import BrokerSender, PushServer
 
 HostOption = Annotated[
     str | None,
@@ -48,7 +48,7 @@ def _push_server(
     from adapters.broker.topology import Topology
     from billsync.config import DEFAULT_AMQP_URL
     from billsync.errors import ConfigError
-    from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer
+    from workers.ingest.push import BrokerSender, PushDesk, PushEndpoint, PushServer
 
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
@@ -96,7 +96,7 @@ def register(app: typer.Typer) -> None:
         from adapters.salesforce.rest import SalesforceClient
         from billsync.bootstrap import open_store
         from billsync.config import DEFAULT_AMQP_URL
-        from workers.ingest import StreamIngest, backfill_hint
+        from workers.ingest.stream import StreamIngest, backfill_hint
 
         settings = settings_of(ctx)
         settings.require("sf_instance_url")
@@ -170,7 +170,7 @@ def register(app: typer.Typer) -> None:
         from adapters.salesforce.rest import SalesforceClient
         from billsync.config import DEFAULT_AMQP_URL
         from billsync.messages import is_salesforce_id
-        from workers.ingest_push import BrokerSender, PushDesk, UnknownOpportunity
+        from workers.ingest.push import BrokerSender, PushDesk, UnknownOpportunity
 
         settings = settings_of(ctx)
         if not is_salesforce_id(record_id):

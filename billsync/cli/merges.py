@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
     def merges(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Merged accounts and contacts (with the winner), and ended links kept in LogiSense."""
         from billsync.bootstrap import open_store
-        from workers.merges import kept_links, merged
+        from workers.sync.merges import kept_links, merged
 
         sessions = open_store(settings_of(ctx), pool_size=2, create=False)
         losers, kept = merged(sessions), kept_links(sessions)

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from billsync.bootstrap import open_store
         from billsync.config import DEFAULT_AMQP_URL
         from billsync.errors import TransientError
-        from workers.deadletters import count_dead_letters
+        from workers.ops.deadletters import count_dead_letters
 
         settings = settings_of(ctx)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)

@@ -25,9 +25,9 @@ from billsync import bootstrap
 from billsync.config import MEMORY_BROKER_URL, Settings
 from billsync.demo.rep import Rep
 from billsync.demo.scenario import NOT_REQUESTED, Expectations, MorningScenario
-from workers.catalog import CatalogSync
-from workers.ingest import StreamIngest
-from workers.service import WorkerService
+from workers.catalog.sync import CatalogSync
+from workers.ingest.stream import StreamIngest
+from workers.sync.service import WorkerService
 
 #: Wide enough for the summary when the output is a file or a CI log rather than a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)

@@ -103,7 +103,7 @@ def test_a_full_dead_letter_queue_drops_its_oldest_and_the_archiver_counts_them(
 
     from adapters.store.db import make_engine, migrate, session_factory
     from tests.conftest import wait_until
-    from workers.deadletters import DeadLetterArchiver, list_dead_letters
+    from workers.ops.deadletters import DeadLetterArchiver, list_dead_letters
 
     topology = Topology(prefix=f"bstest-{uuid.uuid4().hex[:10]}", dead_letter_max_length=2)
     url = f"sqlite:///{tmp_path}/store.db"
@@ -158,7 +158,7 @@ def test_the_archiver_stores_hostile_letters_without_looping(
 
     from adapters.store.db import make_engine, migrate, session_factory
     from tests.conftest import wait_until
-    from workers.deadletters import DeadLetterArchiver, get_dead_letter, list_dead_letters
+    from workers.ops.deadletters import DeadLetterArchiver, get_dead_letter, list_dead_letters
 
     url = f"sqlite:///{tmp_path}/store.db"
     migrate(url)

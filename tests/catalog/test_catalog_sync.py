@@ -14,7 +14,7 @@ from adapters.salesforce.rest import SalesforceClient
 from simulators.logisense import seed
 from tests.catalog.rep import Rep
 from tests.conftest import wait_until
-from workers.catalog import CatalogScheduler, CatalogSync
+from workers.catalog.sync import CatalogScheduler, CatalogSync
 
 ACTIVE = [c for c in seed.CATALOG if c[1]]  # Legacy DSL is inactive: no product at all
 PRODUCTS = len(ACTIVE) * len(seed.FREQUENCIES) * 3

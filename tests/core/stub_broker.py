@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from adapters.store import figures
-from workers.engine import SyncEngine
-from workers.intake import Intake
+from workers.sync.engine import SyncEngine
+from workers.sync.intake import Intake
 
 
 class StubBroker:

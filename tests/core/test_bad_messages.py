@@ -23,7 +23,7 @@ from tests.core.helpers import Store, ls_accounts
 from tests.factories import account, account_id
 from tests.reliability.checker import check
 from tests.reliability.report import record
-from workers import deadletters
+from workers.ops import deadletters
 
 
 def _bad_bodies() -> list[bytes]:

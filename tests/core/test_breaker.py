@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from billsync.errors import AuthenticationFailed, RemoteRejected, TransientError
-from workers.retries import CircuitBreaker, CircuitOpen, GuardedClient
+from workers.sync.retries import CircuitBreaker, CircuitOpen, GuardedClient
 
 
 class Clock:

@@ -23,10 +23,10 @@ from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
 from tests.core.helpers import Store, ls_accounts
 from tests.core.stub_broker import StubBroker
 from tests.factories import account, account_id, contact, contact_id
-from workers.context import DatabaseClock, ReferenceCache, SyncContext
-from workers.engine import SyncEngine
-from workers.intake import Intake
-from workers.retries import CircuitBreaker, GuardedClient
+from workers.sync.context import DatabaseClock, ReferenceCache, SyncContext
+from workers.sync.engine import SyncEngine
+from workers.sync.intake import Intake
+from workers.sync.retries import CircuitBreaker, GuardedClient
 
 AHEAD_S = 3600.0
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.store import leases
 from adapters.store.db import make_engine, migrate, session_factory
 from adapters.store.models import SyncRecord
-from workers.context import DatabaseClock
+from workers.sync.context import DatabaseClock
 
 SKEW_S = 31.0
 

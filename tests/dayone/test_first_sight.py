@@ -9,7 +9,7 @@ from adapters.store.db import make_engine, session_factory
 from tests.conftest import wait_until
 from tests.dayone.conftest import soql_reads
 from tests.ingest.conftest import ls_accounts, ls_contacts, new_account, silent_account
-from workers import admin
+from workers.ops import admin
 
 RESOLVED = (
     "currencyId",

@@ -13,7 +13,7 @@ from billsync.sfid import canonical
 from tests.conftest import wait_until
 from tests.core.helpers import Store
 from tests.factories import account
-from workers.ingest_events import interpret
+from workers.ingest.events import interpret
 
 MIXED = "001Ab00000Xy7aQ"  # upper and lower case: a suffix other than AAA
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from adapters.store.db import make_engine, migrate, session_factory
-from workers.ingest import backfill_hint
-from workers.ingest_cursors import Cursor, CursorFenced, CursorStore
-from workers.ingest_lease import StreamLease
+from workers.ingest.cursors import Cursor, CursorFenced, CursorStore
+from workers.ingest.lease import StreamLease
+from workers.ingest.stream import backfill_hint
 
 CHANNEL = "/data/AccountChangeEvent"
 

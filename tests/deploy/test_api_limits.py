@@ -126,7 +126,7 @@ def test_at_the_limit_a_record_never_seen_waits_on_the_broker_and_is_pushed_afte
 def test_the_backfill_reader_slows_as_usage_nears_the_limit(rep: Rep) -> None:  # noqa: F811
     """The backfill's own reader (not a stand-in) waits before its reads near the limit."""
     from statemachine.fieldmap import FieldMap
-    from workers.backfill_source import BackfillSource
+    from workers.backfill.source import BackfillSource
 
     original = rep.admin("api-usage", {})["limit"]
     rep.admin("api-usage", {"used": 90, "limit": 100})

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from statemachine.rules import LineItem, opportunity_problems
-from workers.opportunities import _services
+from workers.sync.opportunities import _services
 
 ITEM = "00k000000000001AAA"
 OTHER = "00k000000000009AAA"

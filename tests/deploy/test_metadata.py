@@ -16,10 +16,11 @@ from adapters.salesforce.rest import WRITABLE_OBJECTS
 from billsync import org_metadata
 from billsync.config import Settings
 from simulators.salesforce.schema import SCHEMA
-from simulators.salesforce.soql_parse import parse
-from simulators.salesforce.soql_tree import BoolOp, FieldPath, Not, Query, SemiJoin
+from simulators.salesforce.soql.parse import parse
+from simulators.salesforce.soql.tree import BoolOp, FieldPath, Not, Query, SemiJoin
 from statemachine.fieldmap import FieldMap
-from workers import catalog_mirror, opportunities
+from workers.catalog import mirror as catalog_mirror
+from workers.sync import opportunities
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = REPO / "salesforce"

@@ -32,8 +32,8 @@ from adapters.salesforce.streaming import StreamEvent
 from billsync.bootstrap import open_store
 from billsync.config import load_settings
 from billsync.messages import encode
-from workers.ingest import StreamIngest
-from workers.ingest_events import interpret
+from workers.ingest.events import interpret
+from workers.ingest.stream import StreamIngest
 
 CHANNEL = "/data/AccountChangeEvent"
 ROUNDS = 5

@@ -68,7 +68,7 @@ def run_ingest(backend: Backend, logisense: Any, salesforce: Any) -> Iterator[Ca
     """Start a StreamIngest thread (settings overridable); stopped cleanly after the test."""
     from adapters.salesforce.rest import SalesforceClient
     from billsync.bootstrap import open_store
-    from workers.ingest import StreamIngest
+    from workers.ingest.stream import StreamIngest
 
     running: list[tuple[Any, threading.Event, threading.Thread]] = []
 

@@ -8,7 +8,7 @@ from typing import Any
 from adapters.store.db import make_engine, session_factory
 from tests.conftest import wait_until
 from tests.ingest.conftest import ls_accounts, ls_contacts, new_account
-from workers.ingest_cursors import CursorStore
+from workers.ingest.cursors import CursorStore
 
 
 def test_rest_changes_reach_logisense(

@@ -11,8 +11,8 @@ from typing import Any
 
 from billsync.messages import ChangeMessage
 from statemachine.snapshot import Snapshot, changes_of
-from workers.ingest_events import interpret
-from workers.intake import stamp_of
+from workers.ingest.events import interpret
+from workers.sync.intake import stamp_of
 
 ACCOUNT = "001000000000001AAA"
 CONTACT = "003000000000001AAA"

@@ -19,8 +19,8 @@ from tests.catalog.rep import Line, Rep, Service, salesforce_client
 from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, wait_until
 from tests.core.helpers import Store
 from tests.ingest.conftest import PUSH_TOKEN, ingest_settings
-from workers.catalog import CatalogSync
-from workers.ingest_push import BrokerSender, PushDesk, PushEndpoint, PushServer
+from workers.catalog.sync import CatalogSync
+from workers.ingest.push import BrokerSender, PushDesk, PushEndpoint, PushServer
 
 UNKNOWN = "006000000000042AAA"
 

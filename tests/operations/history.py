@@ -16,8 +16,8 @@ from billsync.bootstrap import open_store
 from billsync.config import load_settings
 from statemachine.lifecycle import RetryPolicy
 from tests.core.helpers import Store
-from workers.admin import state_counts
-from workers.deadletters import DeadLetterView, list_dead_letters
+from workers.ops.admin import state_counts
+from workers.ops.deadletters import DeadLetterView, list_dead_letters
 
 RETRY_SCHEDULED = "retry-scheduled"
 #: Triggers after which an entity's attempts count from 1 again (a success, an operator retry).

@@ -18,7 +18,7 @@ from tests.core.helpers import Store
 from tests.factories import account, account_id
 from tests.operations.conftest import publish_raw
 from tests.operations.history import ls_account_copies, wait_for_dead_letters
-from workers.deadletters import DeadLetter
+from workers.ops.deadletters import DeadLetter
 
 
 @pytest.mark.parametrize("backend", ["embedded"], indirect=True)

@@ -34,8 +34,8 @@ from tests.core.helpers import Store
 from tests.factories import account, account_id
 from tests.operations.conftest import backend_env
 from tests.operations.history import ls_account_copies, states_total
-from workers import deadletters
-from workers.consumer import FAULT_EXIT_STATUS
+from workers.ops import deadletters
+from workers.sync.consumer import FAULT_EXIT_STATUS
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.postgres, pytest.mark.slow]
 

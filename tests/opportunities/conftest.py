@@ -10,7 +10,7 @@ import pytest
 
 from tests.catalog.rep import Rep, salesforce_client
 from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET
-from workers.catalog import CatalogSync
+from workers.catalog.sync import CatalogSync
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from simulators.logisense import LogiSenseSimulator
 from tests.conftest import wait_until
 from tests.core.helpers import Store
 from tests.factories import account, account_id, contact, contact_id, update
-from workers import deadletters
+from workers.ops import deadletters
 
 PASSWORD = "Pw-Zebra-93fq1-Kettle"
 CLIENT_ID = "client-Quartz-5521"

@@ -11,7 +11,7 @@ from billsync.bootstrap import open_store
 from billsync.errors import RemoteRejected
 from tests.conftest import settings_for, wait_until
 from tests.ingest.conftest import ls_accounts, new_account, rep_api, silent_account
-from workers import deadletters
+from workers.ops import deadletters
 
 
 def test_a_failing_event_is_parked_and_the_stream_goes_on(

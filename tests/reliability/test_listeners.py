@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from billsync.config import load_settings
 from billsync.metrics import start_metrics_server
-from workers.ingest_push import MAX_BODY_BYTES, PushDesk, PushEndpoint, PushServer
+from workers.ingest.push import MAX_BODY_BYTES, PushDesk, PushEndpoint, PushServer
 
 TOKEN = "a-long-random-push-token-1234"
 

@@ -27,7 +27,7 @@ from tests.core.helpers import Store
 from tests.factories import account, account_id
 from tests.reliability.checker import check
 from tests.reliability.report import record
-from workers import deadletters
+from workers.ops import deadletters
 
 ENABLED = os.environ.get("BILLSYNC_BROKER_ALARM_TEST") == "1" or os.environ.get("CI") == "true"
 

@@ -24,7 +24,7 @@ from tests.factories import account, account_id
 from tests.reliability.checker import check
 from tests.reliability.proxy import FaultProxy
 from tests.reliability.report import record
-from workers import deadletters
+from workers.ops import deadletters
 
 LONG = os.environ.get("BILLSYNC_LONG_FAULTS") == "1"
 SHORT_OUTAGE_S = 20

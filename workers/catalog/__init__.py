@@ -1,0 +1,1 @@
+"""LogiSense's catalog and reference data into a Salesforce price book."""

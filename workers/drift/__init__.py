@@ -1,0 +1,1 @@
+"""Drift between the store, LogiSense and Salesforce: found, compared and repaired."""

@@ -1,0 +1,1 @@
+"""What operators do: entity actions and dead letters."""
