@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from billsync import clients
 from billsync.config import Settings
 from billsync.errors import BillsyncError
 
@@ -35,10 +36,9 @@ def read_api_usage(settings: Settings) -> ApiUsageLine | str | None:
     """The usage (one API call), a sentence saying why it is unknown, or None without an org."""
     if not settings.sf_instance_url:
         return None
-    from adapters.salesforce.rest import SalesforceClient
 
     try:
-        used, limit = SalesforceClient.from_settings(settings).daily_api_requests()
+        used, limit = clients.salesforce_client(settings).daily_api_requests()
     except BillsyncError as exc:
         usage_line = f"Salesforce daily API requests: unknown ({exc})"
         if "REQUEST_LIMIT_EXCEEDED" in str(exc):

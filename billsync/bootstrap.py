@@ -10,16 +10,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from adapters.broker.connections import BrokerTls
-from adapters.broker.topology import Topology
-from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
 from adapters.store import leases
 from adapters.store.connect import require_existing, store_errors
 from adapters.store.db import make_engine, migrate, session_factory
+from billsync import clients
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from statemachine.fieldmap import FieldMap
 from statemachine.lifecycle import RetryPolicy
+from workers.ingest.stream import StreamIngest, StreamOptions
 from workers.sync.context import DatabaseClock, ReferenceCache, SyncContext
 from workers.sync.retries import CircuitBreaker, GuardedClient
 from workers.sync.service import WorkerService
@@ -63,9 +62,9 @@ def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncCon
         )
         for name in ("logisense", "salesforce")
     }
-    logisense: Any = GuardedClient(LogiSenseClient.from_settings(settings), breakers["logisense"])
+    logisense: Any = GuardedClient(clients.logisense_client(settings), breakers["logisense"])
     salesforce: Any = (
-        GuardedClient(SalesforceClient.from_settings(settings), breakers["salesforce"])
+        GuardedClient(clients.salesforce_client(settings), breakers["salesforce"])
         if settings.sf_instance_url
         else None
     )
@@ -101,7 +100,7 @@ def worker_service(
     return WorkerService(
         ctx=sync_context(settings, sessions),
         broker_url=settings.broker_url_or(default_broker),
-        topology=Topology.from_settings(settings),
+        topology=clients.topology(settings),
         concurrency=settings.worker_concurrency,
         prefetch=settings.prefetch,
         max_message_bytes=settings.max_message_bytes,
@@ -112,7 +111,37 @@ def worker_service(
         metrics_port=settings.metrics_port,
         store_metrics=settings.store_metrics,
         metrics_host=settings.metrics_host,
-        tls=BrokerTls.from_settings(settings),
+        tls=clients.broker_tls(settings),
         heartbeat_s=settings.broker_heartbeat_s,
         fault_exit_on_record=settings.fault_exit_on_record,
+    )
+
+
+def stream_ingest(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Session] | None = None,
+    salesforce: SalesforceClient | None = None,
+    broker_url: str | None = None,
+    **tuning: Any,
+) -> StreamIngest:
+    """A ready-to-run ``billsync ingest`` (``tuning``: the ingest's window and intervals)."""
+    settings.require("sf_instance_url")
+    assert settings.sf_instance_url
+    return StreamIngest(
+        sessions or open_store(settings, pool_size=2),
+        salesforce or clients.salesforce_client(settings),
+        broker_url or settings.broker_url_or(DEFAULT_AMQP_URL),
+        stream=StreamOptions(
+            channels=tuple(settings.sf_channels),
+            instance_url=settings.sf_instance_url,
+            api_version=settings.sf_api_version,
+            call_client=settings.sf_call_client,
+            retention_hours=settings.sf_retention_hours,
+            lease_ttl_s=settings.ingest_lease_s,
+        ),
+        topology=clients.topology(settings),
+        field_map=FieldMap.load(settings.field_map_file),
+        tls=clients.broker_tls(settings),
+        **tuning,
     )

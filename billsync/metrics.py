@@ -21,12 +21,8 @@ This module holds the registry, the server and the wiring; the collectors are in
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -43,6 +39,7 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from adapters.http_server import HttpServer
 from adapters.store.models import SyncRecord
 from billsync.health import Readiness, broker_probe, http_probe, store_probe
 from billsync.metrics_collectors import (
@@ -66,7 +63,6 @@ __all__ = [
     "ApiCollector",
     "IngestCollector",
     "Metrics",
-    "MetricsServer",
     "QueueCollector",
     "StoreCollector",
     "WorkerCollector",
@@ -147,15 +143,6 @@ class Metrics:
         self.api_duration.labels(system, operation).observe(max(0.0, seconds))
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Probes every few seconds are not news."""
-
-
 def http_app(metrics: Metrics) -> Callable[..., Iterable[bytes]]:
     """``/metrics``, ``/healthz`` (alive) and ``/readyz`` (dependencies reachable)."""
     exposition = make_wsgi_app(metrics.registry)
@@ -186,37 +173,18 @@ def _answer(start_response: Callable[..., Any], code: int, body: dict[str, Any])
     return [data]
 
 
-@dataclass
-class MetricsServer:
-    """The HTTP endpoint serving ``/metrics``; ``port`` is the bound one (also for port 0)."""
-
-    server: Any
-    thread: threading.Thread
-
-    @property
-    def port(self) -> int:
-        """The port it listens on."""
-        return int(self.server.server_address[1])
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def start_metrics_server(
     port: int, metrics: Metrics | CollectorRegistry, *, addr: str = "127.0.0.1"
-) -> MetricsServer:
+) -> HttpServer:
     """Serve ``/metrics``, ``/healthz`` and ``/readyz`` at ``http://addr:port`` on a daemon
     thread (port 0: any free). A bare registry is served with no readiness probes."""
     if isinstance(metrics, CollectorRegistry):
         bare = Metrics.__new__(Metrics)
         bare.registry, bare.readiness = metrics, Readiness()
         metrics = bare
-    server = make_server(addr, port, http_app(metrics), _Server, handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
-    thread.start()
-    return MetricsServer(server, thread)
+    server = HttpServer(http_app(metrics), host=addr, port=port, threads=4, name="metrics-http")
+    server.start()
+    return server
 
 
 def instrument_worker(

@@ -15,14 +15,12 @@ import signal
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cheroot import wsgi
-from cheroot.ssl.builtin import BuiltinSSLAdapter
+from adapters.http_server import HttpServer, WSGIApp
 
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 ErrorBody = Callable[[int], tuple[bytes, str]]
 
 ADMIN_PREFIX = "/__sim/"
@@ -317,8 +315,8 @@ def public_host(bind_host: str, advertised: str | None = None) -> str:
     return "127.0.0.1" if bind_host in WILDCARD_HOSTS else bind_host
 
 
-class SimulatorServer:
-    """A cheroot server on a background thread; ``port=0`` picks a free port.
+class SimulatorServer(HttpServer):
+    """A simulator's server (``adapters.http_server``); ``port=0`` picks a free port.
 
     ``advertised_host`` is the host name ``base_url`` shows (see :func:`public_host`).
     """
@@ -333,33 +331,28 @@ class SimulatorServer:
         tls: tuple[str, str] | None = None,
         advertised_host: str | None = None,
     ) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1)
-        self._server.nodelay = True
-        if tls is not None:
-            cert_file, key_file = tls
-            self._server.ssl_adapter = BuiltinSSLAdapter(cert_file, key_file)
-        self._scheme = "https" if tls else "http"
-        self._host = public_host(host, advertised_host)
-        self._thread: threading.Thread | None = None
+        super().__init__(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            bounded_threads=False,
+            timeout_s=10,
+            tls=tls,
+            name="sim-server",
+        )
+        self._public = public_host(host, advertised_host)
 
     @property
     def base_url(self) -> str:
-        """``http(s)://host:port`` once started (an IPv6 address in brackets)."""
-        port = self._server.bind_addr[1]
-        host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"{self._scheme}://{host}:{port}"
+        """``http(s)://host:port`` once started, with the advertised host."""
+        host = f"[{self._public}]" if ":" in self._public else self._public
+        return f"{self.scheme}://{host}:{self.port}"
 
-    def start(self) -> None:
-        """Bind, then serve on a daemon thread; returns once the socket listens."""
-        self._server.prepare()
-        self._thread = threading.Thread(target=self._server.serve, name="sim-server", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop accepting, finish in-flight requests, join the thread."""
-        self._server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+    def start(self) -> str:
+        """Bind, then serve on a daemon thread; returns the base URL once the socket listens."""
+        super().start()
+        return self.base_url
 
 
 def serve_until_signal(start: Callable[[], str], stop: Callable[[], None]) -> int:

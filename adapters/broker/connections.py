@@ -18,8 +18,6 @@ from urllib.parse import urlsplit
 
 import kombu
 
-from billsync.config import Settings
-
 CONNECT_TIMEOUT_S = 10
 
 
@@ -31,15 +29,6 @@ class BrokerTls:
     ca_bundle: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BrokerTls:
-        """The broker TLS options of the configuration (BILLSYNC_BROKER_CA_BUNDLE ...)."""
-        return cls(
-            ca_bundle=settings.broker_ca_bundle,
-            cert_file=settings.broker_cert_file,
-            key_file=settings.broker_key_file,
-        )
 
     def context(self) -> ssl.SSLContext:
         """A client context that verifies the certificate chain and the host name."""

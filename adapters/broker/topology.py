@@ -22,7 +22,6 @@ import kombu
 from kombu import Exchange, Queue
 from kombu.exceptions import OperationalError
 
-from billsync.config import Settings
 from billsync.errors import ConfigError, TransientError
 
 log = logging.getLogger("billsync.broker")
@@ -47,15 +46,6 @@ class Topology:
     prefix: str = DEFAULT_PREFIX
     delivery_limit: int = DEFAULT_DELIVERY_LIMIT
     dead_letter_max_length: int = DEFAULT_DEAD_LETTER_MAX_LENGTH
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Topology:
-        """The topology the configured prefix, delivery limit and dead-letter bound call for."""
-        return cls(
-            prefix=settings.queue_prefix,
-            delivery_limit=settings.delivery_limit,
-            dead_letter_max_length=settings.dead_letter_max_length,
-        )
 
     @property
     def exchange_name(self) -> str:

@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from adapters.proxies import proxy_for
-from billsync.config import Settings
 from billsync.errors import ConfigError
 
 from .accounts import AccountRecords
 from .catalog import CatalogPackage, load_catalog
 from .contacts import ContactRecords
-from .mapping import DEFAULT_API_VERSION, DEFAULT_MAPPING, LogiSenseMapping, load_mapping
+from .mapping import DEFAULT_API_VERSION, DEFAULT_MAPPING, LogiSenseMapping
 from .price_plans import PricePlanRecords
 from .reference import ReferenceData, load_reference_data
 from .session import Credentials, LogiSenseSession
@@ -69,48 +67,6 @@ class LogiSenseClient:
         self.accounts = AccountRecords(self.session, mapping)
         self.contacts = ContactRecords(self.session, mapping)
         self.price_plans = PricePlanRecords(self.session, mapping)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, mapping: LogiSenseMapping | None = None
-    ) -> LogiSenseClient:
-        """Build the client from ``BILLSYNC_LS_*``; a ConfigError names every missing variable.
-
-        The mapping is ``BILLSYNC_LS_MAPPING_FILE`` (validated now, so a bad key stops the
-        process at start-up), else the shipped defaults.
-        """
-        missing = [
-            f"BILLSYNC_{name.upper()}"
-            for name in ("ls_base_url", "ls_username", "ls_client_id")
-            if not getattr(settings, name)
-        ]
-        if settings.ls_password is None and settings.ls_client_secret is None:
-            missing.append("BILLSYNC_LS_PASSWORD (or BILLSYNC_LS_CLIENT_SECRET)")
-        if missing:
-            raise ConfigError(
-                f"missing LogiSense configuration: set {', '.join(missing)} "
-                "(see docs/adapters-logisense.md)"
-            )
-        assert settings.ls_base_url and settings.ls_username and settings.ls_client_id
-        password, secret = settings.ls_password, settings.ls_client_secret
-        return cls(
-            settings.ls_base_url,
-            username=settings.ls_username,
-            password=password.get_secret_value() if password else None,
-            client_id=settings.ls_client_id,
-            client_secret=secret.get_secret_value() if secret else None,
-            api_version=settings.ls_api_version,
-            timeout_s=settings.http_timeout_s,
-            pool_size=max(DEFAULT_POOL_SIZE, settings.worker_concurrency),
-            mapping=mapping or load_mapping(settings.ls_mapping_file),
-            verify=settings.ls_ca_bundle or True,
-            proxy=proxy_for(
-                settings.ls_base_url,
-                explicit=settings.ls_proxy,
-                https_proxy=settings.https_proxy,
-                no_proxy=settings.no_proxy,
-            ),
-        )
 
     # -- accounts ---------------------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from adapters.http_failures import where, why
-from adapters.proxies import proxy_for, session_proxies
+from adapters.proxies import session_proxies
 from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
 AuthMode = Literal["jwt", "client_credentials", "password", "session"]
@@ -122,29 +122,6 @@ class SalesforceAuth:
         self._lock = threading.Lock()
         self.logins = 0
         self.session = self.new_session()
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> SalesforceAuth:
-        """The login configured by ``BILLSYNC_SF_*`` settings (see docs/configuration.md)."""
-        return cls(
-            settings.sf_instance_url,
-            session_id=_secret(settings.sf_session_id),
-            client_id=settings.sf_client_id,
-            client_secret=_secret(settings.sf_client_secret),
-            username=settings.sf_username,
-            password=_secret(settings.sf_password),
-            security_token=_secret(settings.sf_security_token),
-            jwt_key_file=settings.sf_jwt_key_file,
-            login_url=settings.sf_login_url,
-            ca_bundle=settings.sf_ca_bundle,
-            timeout_s=settings.http_timeout_s,
-            proxy=proxy_for(
-                settings.sf_instance_url,
-                explicit=settings.sf_proxy,
-                https_proxy=settings.https_proxy,
-                no_proxy=settings.no_proxy,
-            ),
-        )
 
     def new_session(self) -> requests.Session:
         """A fresh HTTPS session with this instance's trust settings."""
@@ -278,12 +255,6 @@ def _require_jwt_identity(client_id: str | None, username: str | None) -> None:
             + " and ".join(missing)
             + ": the Connected App's consumer key and the integration user's username"
         )
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    return str(value.get_secret_value()) if hasattr(value, "get_secret_value") else str(value)
 
 
 def _choose_mode(

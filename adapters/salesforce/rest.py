@@ -160,25 +160,6 @@ class SalesforceClient:
         self._sf: Salesforce | None = None
         self._sf_lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Any) -> SalesforceClient:
-        """Build the client from Settings; ConfigError names each missing BILLSYNC_SF_* variable."""
-        settings.require("sf_instance_url")
-        if not settings.sf_jwt_key_file:
-            if settings.sf_client_id or settings.sf_client_secret:
-                settings.require("sf_client_id", "sf_client_secret")
-            if settings.sf_username or settings.sf_password:
-                settings.require("sf_username", "sf_password")
-        return cls(
-            settings.sf_instance_url,
-            auth=SalesforceAuth.from_settings(settings),
-            api_version=settings.sf_api_version,
-            call_client=settings.sf_call_client,
-            timeout_s=settings.http_timeout_s,
-            slow_share=settings.sf_api_slow_share,
-            max_delay_s=settings.sf_api_slow_max_s,
-        )
-
     # -- reads ---------------------------------------------------------------------------
 
     def pace_non_urgent(self) -> float:

@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Load every in-scope record that exists in Salesforce (resumes an interrupted run)."""
         from adapters.salesforce.bulk import BulkQueryClient
-        from adapters.salesforce.rest import SalesforceClient
+        from billsync import clients
         from statemachine.fieldmap import FieldMap
         from workers.backfill.source import OBJECT_SETS, BackfillSource
 
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
         settings = settings_of(ctx)
         settings.require("sf_instance_url")
         objects = OBJECT_SETS[object_set]
-        salesforce = SalesforceClient.from_settings(settings)
+        salesforce = clients.salesforce_client(settings)
         field_map = FieldMap.load(settings.field_map_file)
         threshold = settings.backfill_bulk_threshold if bulk_threshold is None else bulk_threshold
         bulk = BulkQueryClient(salesforce, set_size=settings.backfill_set_size)
@@ -90,8 +90,8 @@ def _load(
     restart: bool,
     as_json: bool,
 ) -> None:
-    from adapters.broker.topology import Topology
     from adapters.store.backfill import BackfillCursors
+    from billsync import clients
     from billsync.bootstrap import open_store
     from billsync.config import DEFAULT_AMQP_URL
     from workers.backfill.run import Backfill, restart_from_scratch
@@ -108,9 +108,7 @@ def _load(
                 tasks[object_name] = progress.add_task(object_name, total=total or None)
             progress.update(tasks[object_name], completed=done, total=total or None)
 
-        job = Backfill(
-            source, cursors, url, Topology.from_settings(settings), on_progress=on_progress
-        )
+        job = Backfill(source, cursors, url, clients.topology(settings), on_progress=on_progress)
         report = job.run(objects)
     _print_report(report, as_json)
 
@@ -180,11 +178,11 @@ def _preview(
     objects: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    from adapters.logisense import LogiSenseClient
+    from billsync import clients
     from workers.backfill.preview import BackfillPreview
 
     sessions = _read_only_store(settings)
-    logisense = LogiSenseClient.from_settings(settings)
+    logisense = clients.logisense_client(settings)
     try:
         preview = BackfillPreview(source, logisense, field_map, sessions).run(objects)
     finally:

@@ -62,12 +62,11 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Mirror LogiSense packages, services, prices and reference data into Salesforce."""
-        from adapters.logisense import LogiSenseClient
-        from adapters.salesforce.rest import SalesforceClient
+        from billsync import clients
 
         settings = settings_of(ctx)
-        salesforce = SalesforceClient.from_settings(settings)
-        with LogiSenseClient.from_settings(settings) as logisense:
+        salesforce = clients.salesforce_client(settings)
+        with clients.logisense_client(settings) as logisense:
             if as_json:
                 summary = _run(logisense, salesforce, settings.sf_pricebook_name, currency, None)
             else:

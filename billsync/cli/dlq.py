@@ -185,7 +185,7 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Publish dead letters back to the work queue (after fixing the cause)."""
-    from adapters.broker.topology import Topology
+    from billsync import clients
     from billsync.config import DEFAULT_AMQP_URL
     from workers.ops import admin, deadletters
 
@@ -195,7 +195,7 @@ def replay(
         action = deadletters.replay_chosen(
             _sessions(ctx),
             settings.broker_url_or(DEFAULT_AMQP_URL),
-            Topology.from_settings(settings),
+            clients.topology(settings),
             _filter(letter_ids, reason, since, False),
             dry_run=dry_run,
             actor=admin.operator_identity(),

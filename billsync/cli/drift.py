@@ -38,16 +38,15 @@ def register(app: typer.Typer) -> None:
         ] = DEFAULT_BATCH_SIZE,
     ) -> None:
         """Compare Salesforce, the store and LogiSense; exit 1 when they differ."""
-        from adapters.logisense import LogiSenseClient
-        from adapters.salesforce.rest import SalesforceClient
+        from billsync import clients
         from billsync.bootstrap import open_store
         from statemachine.fieldmap import FieldMap
         from workers.drift.check import DriftChecker, repair
 
         settings = settings_of(ctx)
         sessions = open_store(settings, pool_size=2, create=False)
-        salesforce = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
-        with LogiSenseClient.from_settings(settings) as logisense, _progress() as progress:
+        salesforce = clients.salesforce_client(settings) if settings.sf_instance_url else None
+        with clients.logisense_client(settings) as logisense, _progress() as progress:
             report = DriftChecker(
                 sessions,
                 logisense,
@@ -70,11 +69,11 @@ def register(app: typer.Typer) -> None:
 
 def _publisher(settings: Settings) -> Any:
     from adapters.broker.publisher import publish_messages
-    from adapters.broker.topology import Topology
+    from billsync import clients
     from billsync.config import DEFAULT_AMQP_URL
 
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
-    topology = Topology.from_settings(settings)
+    topology = clients.topology(settings)
 
     def publish(changes: list[ChangeMessage]) -> int:
         return publish_messages(url, topology, changes)

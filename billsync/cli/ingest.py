@@ -44,8 +44,7 @@ PortOption = Annotated[
 def _push_server(
     settings: Settings, salesforce: SalesforceClient, host: str | None, port: int | None
 ) -> tuple[PushServer, BrokerSender]:
-    from adapters.broker.connections import BrokerTls
-    from adapters.broker.topology import Topology
+    from billsync import clients
     from billsync.config import DEFAULT_AMQP_URL
     from billsync.errors import ConfigError
     from workers.ingest.push import BrokerSender, PushDesk, PushEndpoint, PushServer
@@ -53,9 +52,7 @@ def _push_server(
     if settings.push_token is None:
         raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
-    sender = BrokerSender(
-        url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
-    )
+    sender = BrokerSender(url, clients.topology(settings), tls=clients.broker_tls(settings))
     endpoint = PushEndpoint(
         PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
     )
@@ -93,17 +90,17 @@ def register(app: typer.Typer) -> None:
         port: PortOption = None,
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
-        from adapters.salesforce.rest import SalesforceClient
-        from billsync.bootstrap import open_store
+        from billsync import clients
+        from billsync.bootstrap import open_store, stream_ingest
         from billsync.config import DEFAULT_AMQP_URL
-        from workers.ingest.stream import StreamIngest, backfill_hint
+        from workers.ingest.stream import backfill_hint
 
         settings = settings_of(ctx)
         settings.require("sf_instance_url")
-        salesforce = SalesforceClient.from_settings(settings)
+        salesforce = clients.salesforce_client(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
         sessions = open_store(settings, pool_size=2)
-        service = StreamIngest(settings, sessions, salesforce, url)
+        service = stream_ingest(settings, sessions=sessions, salesforce=salesforce, broker_url=url)
         hint = backfill_hint(sessions)
         if hint:
             say(hint)
@@ -144,10 +141,10 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context, host: HostOption = None, port: PortOption = None
     ) -> None:
         """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
-        from adapters.salesforce.rest import SalesforceClient
+        from billsync import clients
 
         settings = settings_of(ctx)
-        salesforce = SalesforceClient.from_settings(settings)
+        salesforce = clients.salesforce_client(settings)
         server, sender = _push_server(settings, salesforce, host, port)
         stop = _stop_on_signals()
         console.print(f"push endpoint at {server.start()}/push/opportunity/<id>")
@@ -165,9 +162,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     ) -> None:
         """Request a push of a won opportunity as an Account Price Plan."""
-        from adapters.broker.connections import BrokerTls
-        from adapters.broker.topology import Topology
-        from adapters.salesforce.rest import SalesforceClient
+        from billsync import clients
         from billsync.config import DEFAULT_AMQP_URL
         from billsync.messages import is_salesforce_id
         from workers.ingest.push import BrokerSender, PushDesk, UnknownOpportunity
@@ -175,11 +170,9 @@ def register(app: typer.Typer) -> None:
         settings = settings_of(ctx)
         if not is_salesforce_id(record_id):
             fail(f"{record_id[:40]!r} is not a Salesforce id (15 or 18 letters and digits)", USAGE)
-        salesforce = SalesforceClient.from_settings(settings)
+        salesforce = clients.salesforce_client(settings)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        sender = BrokerSender(
-            url, Topology.from_settings(settings), tls=BrokerTls.from_settings(settings)
-        )
+        sender = BrokerSender(url, clients.topology(settings), tls=clients.broker_tls(settings))
         try:
             request = PushDesk(salesforce, sender.send).request(
                 record_id, source="cli", requested_by=_user()

@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Ready, unacked, consumers and rates of every queue, and the dead letters kept."""
         from adapters.broker.inspect import queue_figures
-        from adapters.broker.topology import Topology
         from adapters.store.connect import StoreMissing
+        from billsync import clients
         from billsync.api_usage import ApiUsageLine, read_api_usage
         from billsync.bootstrap import open_store
         from billsync.config import DEFAULT_AMQP_URL
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
 
         settings = settings_of(ctx)
         url = settings.broker_url_or(DEFAULT_AMQP_URL)
-        figures = queue_figures(url, Topology.from_settings(settings), settings.management_url)
+        figures = queue_figures(url, clients.topology(settings), settings.management_url)
         try:
             kept: int | None = count_dead_letters(open_store(settings, pool_size=2, create=False))
         except StoreMissing:  # no store yet: nothing kept in it (and none is created)

@@ -19,14 +19,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 
-from adapters.salesforce.rest import SalesforceClient
 from adapters.store.models import SyncRecord
-from billsync import bootstrap
+from billsync import bootstrap, clients
 from billsync.config import MEMORY_BROKER_URL, Settings
 from billsync.demo.rep import Rep
 from billsync.demo.scenario import NOT_REQUESTED, Expectations, MorningScenario
 from workers.catalog.sync import CatalogSync
-from workers.ingest.stream import StreamIngest
 from workers.sync.service import WorkerService
 
 #: Wide enough for the summary when the output is a file or a CI log rather than a terminal.
@@ -66,9 +64,7 @@ def run_demo(
             return 1
         _catalog(demo)
         service = bootstrap.worker_service(demo, default_broker=broker)
-        ingest = StreamIngest(
-            demo, service.ctx.sessions, SalesforceClient.from_settings(demo), broker
-        )
+        ingest = bootstrap.stream_ingest(demo, sessions=service.ctx.sessions, broker_url=broker)
         stop = threading.Event()
         ingest_thread = threading.Thread(
             target=ingest.run, args=(stop,), name="ingest", daemon=True
@@ -133,15 +129,14 @@ def _doctor(settings: Settings) -> bool:
 
 
 def _catalog(settings: Settings) -> None:
-    from adapters.logisense import LogiSenseClient
 
     console.print(
         "[bold]catalog sync[/bold]: LogiSense products and reference data into the "
         "Salesforce price book"
     )
     summary = CatalogSync(
-        LogiSenseClient.from_settings(settings),
-        SalesforceClient.from_settings(settings),
+        clients.logisense_client(settings),
+        clients.salesforce_client(settings),
         pricebook_name=settings.sf_pricebook_name,
     ).run()
     counts = {

@@ -13,6 +13,7 @@ import requests
 
 from adapters.broker import urls
 from adapters.broker.topology import Topology
+from billsync import clients
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from billsync.doctor.report import CheckResult, fail, guarded, ok
 
@@ -32,7 +33,7 @@ def checks(settings: Settings) -> Iterator[CheckResult]:
     """Connection, topology, management plugin and policies; stops when the broker is away."""
     url = settings.broker_url_or(DEFAULT_AMQP_URL)
     where = urls.redact(url)
-    topology = Topology.from_settings(settings)
+    topology = clients.topology(settings)
     try:
         with kombu.Connection(url, connect_timeout=TIMEOUT_S) as connection:
             connection.ensure_connection(max_retries=1, timeout=TIMEOUT_S)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from adapters.logisense.client import LogiSenseClient
-from adapters.salesforce.rest import SalesforceClient
+from billsync import clients
 from billsync.config import Settings
 from billsync.doctor import broker, clock, logisense, salesforce, store
 from billsync.doctor.report import CheckResult, guarded
@@ -17,7 +16,7 @@ def run_all(settings: Settings) -> Iterator[CheckResult]:
     sf_client = None
     sf_problem = ""
     try:
-        sf_client = SalesforceClient.from_settings(settings) if settings.sf_instance_url else None
+        sf_client = clients.salesforce_client(settings) if settings.sf_instance_url else None
     except ConfigError as exc:
         sf_problem = str(exc)
     if sf_problem:
@@ -28,7 +27,7 @@ def run_all(settings: Settings) -> Iterator[CheckResult]:
         )
     ls_client, ls_problem = None, ""
     try:
-        ls_client = LogiSenseClient.from_settings(settings)
+        ls_client = clients.logisense_client(settings)
     except ConfigError as exc:
         ls_problem = str(exc)
     try:

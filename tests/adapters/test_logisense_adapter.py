@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from adapters.logisense import LogiSenseClient, ReferenceData
 from adapters.logisense.envelopes import retry_after_seconds
 from adapters.logisense.token import Grant, TokenKeeper, grant_from
+from billsync import clients
 from billsync.config import Settings
 from billsync.errors import (
     AuthenticationFailed,
@@ -529,7 +530,7 @@ def test_from_settings_names_missing_variables(monkeypatch: pytest.MonkeyPatch):
     for name in ("BASE_URL", "USERNAME", "PASSWORD", "CLIENT_ID", "CLIENT_SECRET"):
         monkeypatch.delenv(f"BILLSYNC_LS_{name}", raising=False)
     with pytest.raises(ConfigError) as caught:
-        LogiSenseClient.from_settings(Settings(ls_username="someone"))
+        clients.logisense_client(Settings(ls_username="someone"))
     message = str(caught.value)
     assert "BILLSYNC_LS_BASE_URL" in message and "BILLSYNC_LS_CLIENT_ID" in message
     assert "BILLSYNC_LS_PASSWORD" in message and "BILLSYNC_LS_USERNAME" not in message
@@ -543,7 +544,7 @@ def test_from_settings_connects(ls_sim: LogiSenseSimulator):
         ls_client_id=CLIENT_ID,
         http_timeout_s=3,
     )
-    client = LogiSenseClient.from_settings(settings)
+    client = clients.logisense_client(settings)
     assert client.session.timeout_s == 3
     assert client.reference_data().currencies["GBP"] == 3
     assert PASSWORD not in repr(client) and PASSWORD not in repr(client.session.__dict__)

@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from adapters.logisense import LogiSenseClient, load_mapping
 from adapters.logisense.mapping import DEFAULT_MAPPING, DEFAULT_MAPPING_FILE
+from billsync import clients
 from billsync.config import Settings
 from billsync.errors import ConfigError
 from simulators.logisense import LogiSenseSimulator
@@ -77,7 +78,7 @@ def test_settings_load_the_file_when_the_client_is_built(tmp_path: Path) -> None
         ls_mapping_file=str(_write(tmp_path, "[server]\nupdate_request_below_version = -1\n")),
     )
     with pytest.raises(ConfigError, match="update_request_below_version"):
-        LogiSenseClient.from_settings(settings)
+        clients.logisense_client(settings)
 
 
 def _write(tmp_path: Path, text: str) -> Path:

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from adapters.salesforce.auth import JWT_BEARER, SalesforceAuth
 from adapters.salesforce.rest import SalesforceClient
+from billsync import clients
 from billsync.config import Settings
 from billsync.errors import AuthenticationFailed, ConfigError
 from simulators.salesforce import SalesforceSimulator
@@ -144,7 +145,7 @@ def test_settings_choose_the_jwt_flow_and_name_what_is_missing(
         sf_jwt_key_file=str(keys["key"]),
         sf_ca_bundle=sim.ca_file,
     )
-    client = SalesforceClient.from_settings(settings)
+    client = clients.salesforce_client(settings)
     assert client.auth.mode == "jwt"
     assert client.query_all("SELECT Id FROM Product2") == []
     with pytest.raises(ConfigError, match="BILLSYNC_SF_USERNAME"):

@@ -15,6 +15,7 @@ from adapters.salesforce.auth import SalesforceAuth
 from adapters.salesforce.errors import LIMIT_EXCEEDED_RETRY_S
 from adapters.salesforce.rest import SalesforceClient, soql_datetime
 from adapters.salesforce.streaming import StreamingClient
+from billsync import clients
 from billsync.config import load_settings
 from billsync.errors import (
     AuthenticationFailed,
@@ -127,13 +128,13 @@ def test_from_settings_names_missing_variables(monkeypatch: pytest.MonkeyPatch) 
     for name in ("INSTANCE_URL", "CLIENT_ID", "CLIENT_SECRET", "USERNAME", "PASSWORD"):
         monkeypatch.delenv(f"BILLSYNC_SF_{name}", raising=False)
     with pytest.raises(ConfigError, match="BILLSYNC_SF_INSTANCE_URL"):
-        SalesforceClient.from_settings(load_settings())
+        clients.salesforce_client(load_settings())
     settings = load_settings(sf_instance_url="https://example.my.salesforce.com", sf_client_id="x")
     with pytest.raises(ConfigError, match="BILLSYNC_SF_CLIENT_SECRET"):
-        SalesforceClient.from_settings(settings)
+        clients.salesforce_client(settings)
     settings = load_settings(sf_instance_url="https://example.my.salesforce.com")
     with pytest.raises(ConfigError, match="BILLSYNC_SF_CLIENT_ID"):
-        SalesforceClient.from_settings(settings)
+        clients.salesforce_client(settings)
 
 
 # -- reads ----------------------------------------------------------------------------------

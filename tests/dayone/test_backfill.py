@@ -9,7 +9,7 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from adapters.logisense import LogiSenseClient
+from billsync import clients
 from billsync.cli import app
 from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, settings_for, wait_until
 from tests.core.helpers import Store
@@ -75,7 +75,7 @@ def existing_org(sim: Any) -> dict[str, Any]:
 
 
 def made_by_an_earlier_tool(backend: Any, logisense: Any, sfid: str) -> int:
-    client = LogiSenseClient.from_settings(settings_for(backend, logisense))
+    client = clients.logisense_client(settings_for(backend, logisense))
     reference = client.reference_data()
     created = client.create_account(
         {

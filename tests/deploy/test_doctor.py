@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from billsync import clients
 from billsync.cli import app
 from tests.conftest import _delete_queues
 from tests.deploy.conftest import sf_admin
@@ -158,7 +159,6 @@ def test_a_store_without_its_migrations_is_named(env: dict[str, str], tmp_path: 
 
 
 def test_missing_access_is_named_by_the_permissions_check(env: dict[str, str]) -> None:
-    from adapters.salesforce.rest import SalesforceClient
     from billsync.config import load_settings
     from billsync.doctor.salesforce import _permissions
     from billsync.org_metadata import default_source, load
@@ -169,7 +169,7 @@ def test_missing_access_is_named_by_the_permissions_check(env: dict[str, str]) -
         sf_client_secret=env["BILLSYNC_SF_CLIENT_SECRET"],
         sf_ca_bundle=env["BILLSYNC_SF_CA_BUNDLE"],
     )
-    client = SalesforceClient.from_settings(settings)
+    client = clients.salesforce_client(settings)
     describes = {name: client.describe(name) for name in ("Account", "Product_Service__c")}
     metadata = load(default_source())
     (warned,) = _permissions(metadata, describes)

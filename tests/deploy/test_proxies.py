@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from adapters.logisense.client import LogiSenseClient
 from adapters.proxies import bypassed, proxy_for
-from adapters.salesforce.rest import SalesforceClient
+from billsync import clients
 from billsync.config import load_settings
 from tests.deploy.connect_proxy import ProxyServer
 
@@ -35,7 +34,7 @@ def sf_settings(env: dict[str, str], **overrides: Any) -> Any:
 def test_https_proxy_carries_salesforce_login_and_rest_through_connect(
     env: dict[str, str], proxy: ProxyServer
 ) -> None:
-    client = SalesforceClient.from_settings(sf_settings(env, https_proxy=proxy.url))
+    client = clients.salesforce_client(sf_settings(env, https_proxy=proxy.url))
     assert client.query_all("SELECT Id FROM Pricebook2")  # the standard price book
     host = env["BILLSYNC_SF_INSTANCE_URL"].removeprefix("https://")
     assert proxy.seen and all(seen == f"CONNECT {host}" for seen in proxy.seen)
@@ -44,14 +43,14 @@ def test_https_proxy_carries_salesforce_login_and_rest_through_connect(
 
 def test_no_proxy_sends_salesforce_direct(env: dict[str, str], proxy: ProxyServer) -> None:
     settings = sf_settings(env, https_proxy=proxy.url, no_proxy="localhost,127.0.0.1")
-    client = SalesforceClient.from_settings(settings)
+    client = clients.salesforce_client(settings)
     assert client.query_all("SELECT Id FROM Pricebook2")
     assert proxy.seen == []
 
 
 def test_billsync_sf_proxy_wins_over_no_proxy(env: dict[str, str], proxy: ProxyServer) -> None:
     settings = sf_settings(env, sf_proxy=proxy.url, no_proxy="*")
-    SalesforceClient.from_settings(settings).query_all("SELECT Id FROM Pricebook2")
+    clients.salesforce_client(settings).query_all("SELECT Id FROM Pricebook2")
     assert proxy.seen
 
 
@@ -65,7 +64,7 @@ def test_billsync_ls_proxy_carries_logisense_traffic(
         ls_client_id=env["BILLSYNC_LS_CLIENT_ID"],
         ls_proxy=proxy.url,
     )
-    with LogiSenseClient.from_settings(settings) as client:
+    with clients.logisense_client(settings) as client:
         assert client.reference_data().currencies
     base = env["BILLSYNC_LS_BASE_URL"]
     assert any(seen.startswith(f"POST {base}/") and "Access/Login" in seen for seen in proxy.seen)
@@ -82,7 +81,7 @@ def test_logisense_trusts_its_own_ca_bundle(env: dict[str, str], tmp_path: Any) 
         ls_client_id="c",
         ls_ca_bundle=str(bundle),
     )
-    client = LogiSenseClient.from_settings(settings)
+    client = clients.logisense_client(settings)
     session = client.session._http()
     assert session.verify == str(bundle) and session.trust_env is False
 

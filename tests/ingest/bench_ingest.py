@@ -27,9 +27,8 @@ import pika
 from adapters.broker.publisher import open_publisher
 from adapters.broker.topology import Topology
 from adapters.broker.urls import pika_parameters
-from adapters.salesforce.rest import SalesforceClient
 from adapters.salesforce.streaming import StreamEvent
-from billsync.bootstrap import open_store
+from billsync.bootstrap import stream_ingest
 from billsync.config import load_settings
 from billsync.messages import encode
 from workers.ingest.events import interpret
@@ -127,9 +126,7 @@ def main(url: str = "amqp://guest:guest@127.0.0.1:5672//", count: int = 10_000) 
         sf_instance_url="https://127.0.0.1:9",
         sf_session_id="unused-no-salesforce-call-is-made",
     )
-    ingest = StreamIngest(
-        settings, open_store(settings, pool_size=2), SalesforceClient.from_settings(settings), url
-    )
+    ingest = stream_ingest(settings, broker_url=url)
     events = [_event(n) for n in range(count)]
     bodies: list[bytes] = []
     for event in events:

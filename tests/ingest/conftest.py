@@ -66,20 +66,13 @@ def ingest_settings(backend: Backend, logisense: Any, sim: Any, **overrides: Any
 @pytest.fixture
 def run_ingest(backend: Backend, logisense: Any, salesforce: Any) -> Iterator[Callable[..., Any]]:
     """Start a StreamIngest thread (settings overridable); stopped cleanly after the test."""
-    from adapters.salesforce.rest import SalesforceClient
-    from billsync.bootstrap import open_store
-    from workers.ingest.stream import StreamIngest
+    from billsync.bootstrap import stream_ingest
 
     running: list[tuple[Any, threading.Event, threading.Thread]] = []
 
     def start(**overrides: Any) -> Any:
         settings = ingest_settings(backend, logisense, salesforce, **overrides)
-        ingest = StreamIngest(
-            settings,
-            open_store(settings, pool_size=2),
-            SalesforceClient.from_settings(settings),
-            backend.broker_url,
-        )
+        ingest = stream_ingest(settings, broker_url=backend.broker_url)
         stop = threading.Event()
         thread = threading.Thread(target=ingest.run, args=(stop,), daemon=True)
         thread.start()

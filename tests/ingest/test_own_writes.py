@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.salesforce.rest import SalesforceClient
+from billsync import clients
 from tests.conftest import wait_until
 from tests.ingest.conftest import ingest_settings, ls_accounts, new_account, rep_api
 
@@ -15,7 +15,7 @@ def test_own_writes_are_skipped(
 ) -> None:
     run_worker()
     ingest = run_ingest(sf_channels=("/data/ChangeEvents",))
-    billsync = SalesforceClient.from_settings(ingest_settings(backend, logisense, salesforce))
+    billsync = clients.salesforce_client(ingest_settings(backend, logisense, salesforce))
     results = billsync.upsert_many(
         "Product2", "LogiSense_Package_Id__c", [{"Name": "Gold", "LogiSense_Package_Id__c": "P-1"}]
     )

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from adapters.broker.topology import Topology
 from adapters.logisense import LogiSenseClient
-from adapters.salesforce.rest import SalesforceClient
 from adapters.store.models import SyncRecord
+from billsync import clients
 from billsync.cli import app
 from billsync.cli.common import NOT_FOUND, USAGE
 from tests.catalog.rep import Line, Rep, Service, salesforce_client
@@ -73,7 +73,7 @@ def test_push_requests_from_event_http_and_cli(
     # 2. The HTTP endpoint for an Apex callout or a Flow.
     settings = ingest_settings(backend, logisense, salesforce)
     sender = BrokerSender(backend.broker_url, Topology(prefix=backend.prefix))
-    desk = PushDesk(SalesforceClient.from_settings(settings), sender.send)
+    desk = PushDesk(clients.salesforce_client(settings), sender.send)
     server = PushServer(PushEndpoint(desk, PUSH_TOKEN), port=0)
     base = server.start()
     try:

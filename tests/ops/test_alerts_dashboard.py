@@ -32,7 +32,7 @@ def _exported_names() -> set[str]:
 
 
 def _ingest_counters() -> str:
-    return (ROOT / "workers" / "ingest_metrics.py").read_text()
+    return (ROOT / "workers" / "ingest" / "counters.py").read_text()
 
 
 def _base(name: str) -> str:

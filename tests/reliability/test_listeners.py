@@ -65,7 +65,7 @@ def test_metrics_listen_on_loopback_by_default() -> None:
     assert settings.http_host == "127.0.0.1"
     server = start_metrics_server(0, CollectorRegistry())
     try:
-        assert server.server.server_address[0] == "127.0.0.1"
+        assert server.host == "127.0.0.1"
     finally:
         server.stop()
 

@@ -21,11 +21,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from cheroot import wsgi
-
 from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
+from adapters.http_server import HttpServer
 from adapters.salesforce.rest import SalesforceClient
 from billsync.errors import ConfigError, PermanentError, TransientError
 from billsync.messages import PushRequest, encode, is_salesforce_id, push_request
@@ -162,8 +161,9 @@ class PushEndpoint:
         return hmac.compare_digest(given.strip().encode(), self._token)
 
 
-class PushServer:
-    """The push endpoint on cheroot, in background threads (``start``/``stop``)."""
+class PushServer(HttpServer):
+    """The push endpoint, bounded: header and body sizes (413/431 beyond them), a read timeout per
+    socket, and enough threads that a few slow sockets cannot hold them all."""
 
     def __init__(
         self,
@@ -174,35 +174,16 @@ class PushServer:
         threads: int = SERVER_THREADS,
         timeout_s: int = SOCKET_TIMEOUT_S,
     ) -> None:
-        # Bounded: headers and body sizes (cheroot answers 413/431 beyond them), a read
-        # timeout per socket, and enough threads that a few slow sockets cannot hold them all.
-        self._server = wsgi.Server(
-            (host, port),
+        super().__init__(
             endpoint,
-            numthreads=threads,
-            max=threads,
-            timeout=timeout_s,
-            accepted_queue_timeout=timeout_s,
+            host=host,
+            port=port,
+            threads=threads,
+            timeout_s=timeout_s,
+            max_header_bytes=MAX_HEADER_BYTES,
+            max_body_bytes=MAX_BODY_BYTES,
+            name="billsync-push-http",
         )
-        self._server.max_request_header_size = MAX_HEADER_BYTES
-        self._server.max_request_body_size = MAX_BODY_BYTES
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> str:
-        """Bind, serve in the background, and return the base URL."""
-        self._server.prepare()
-        self._thread = threading.Thread(
-            target=self._server.serve, name="billsync-push-http", daemon=True
-        )
-        self._thread.start()
-        host, port = self._server.bind_addr[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
 
 
 def _requested_by(environ: dict[str, Any]) -> str:

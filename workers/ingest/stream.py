@@ -48,7 +48,6 @@ from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
 from adapters.salesforce.streaming import REPLAY_NEW, StreamEvent, StreamingClient, backoff_delay
 from adapters.store.models import StreamCursor, SyncRecord
-from billsync.config import Settings
 from billsync.errors import TransientError
 from billsync.logs import ConnectionState
 from billsync.messages import Message, encode, now_ms
@@ -86,6 +85,19 @@ class PublisherLost(Exception):
     """
 
 
+@dataclass(frozen=True)
+class StreamOptions:
+    """What the ingest streams and how: plain values, read from the settings by the composition
+    root (``billsync.bootstrap.stream_ingest``)."""
+
+    channels: tuple[str, ...]
+    instance_url: str
+    api_version: str
+    call_client: str
+    retention_hours: float
+    lease_ttl_s: float
+
+
 @dataclass
 class _Ticket:
     """One event's place in the confirm order, and how many of its messages are unconfirmed."""
@@ -105,13 +117,14 @@ class StreamIngest:
 
     def __init__(
         self,
-        settings: Settings,
         sessions: sessionmaker[Session],
         salesforce: SalesforceClient,
         publisher_url: str,
         *,
-        topology: Topology | None = None,
-        field_map: FieldMap | None = None,
+        stream: StreamOptions,
+        topology: Topology,
+        field_map: FieldMap,
+        tls: BrokerTls | None = None,
         window: int = INGEST_WINDOW,
         summary_interval_s: float = SUMMARY_INTERVAL_S,
         save_interval_s: float = SAVE_INTERVAL_S,
@@ -119,30 +132,30 @@ class StreamIngest:
         clock_ms: Callable[[], int] = now_ms,
         holder: str | None = None,
     ) -> None:
-        self.settings = settings
+        self.options = stream
         self.salesforce = salesforce
         self.publisher_url = publisher_url
-        self.topology = topology or Topology.from_settings(settings)
+        self.topology = topology
         self._routing_key = self.topology.routing_key
-        self.channels = tuple(settings.sf_channels)
+        self.channels = stream.channels
         self.window = window
         self.summary_interval_s = summary_interval_s
         self.save_interval_s = save_interval_s
         self.idle_settle_s = idle_settle_s
         self.clock_ms = clock_ms
-        self.retention_ms = int(settings.sf_retention_hours * 3_600_000)
+        self.retention_ms = int(stream.retention_hours * 3_600_000)
         self.cursors = CursorStore(sessions)
-        self.rereader = Rereader(salesforce, field_map or FieldMap.load(settings.field_map_file))
+        self.rereader = Rereader(salesforce, field_map)
         self.parking = EventParking(sessions, passthrough=(PublisherLost,))
-        self.tls = BrokerTls.from_settings(settings)
+        self.tls = tls
         self.metrics = IngestMetrics()
         self.lease = StreamLease(
-            sessions, holder or ingest_identity(), ttl_s=settings.ingest_lease_s, clock=time.time
+            sessions, holder or ingest_identity(), ttl_s=stream.lease_ttl_s, clock=time.time
         )
         self._halt = threading.Event()
         self.ready = threading.Event()
         #: ``connection.lost`` / ``connection.back``, once per change of the stream's state.
-        self.stream_state = ConnectionState("salesforce stream", settings.sf_instance_url or "")
+        self.stream_state = ConnectionState("salesforce stream", stream.instance_url)
         self._safe: dict[str, Cursor] = {}
         self._dirty: set[str] = set()
         self._tickets: deque[_Ticket] = deque()
@@ -221,7 +234,7 @@ class StreamIngest:
         stream = StreamingClient(
             self.salesforce.auth,
             self.channels,
-            api_version=self.settings.sf_api_version,
+            api_version=self.options.api_version,
             replay_from=self._replay_from,
             on_invalid_replay=self._on_invalid_replay,
         )
@@ -322,7 +335,7 @@ class StreamIngest:
                 event.channel,
                 event.replay_id,
                 event.payload,
-                call_client=self.settings.sf_call_client,
+                call_client=self.options.call_client,
                 received_ms=int(event.received_at * 1000),
             )
             ticket = _Ticket(event.channel, event.replay_id, meaning.event_time_ms)
