@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,12 +18,15 @@ from adapters.store.connect import require_existing, store_errors
 from adapters.store.db import make_engine, migrate, session_factory
 from billsync import clients
 from billsync.config import DEFAULT_AMQP_URL, Settings
+from billsync.errors import ConfigError
 from statemachine.fieldmap import FieldMap
 from statemachine.lifecycle import RetryPolicy
+from workers.catalog.sync import CatalogScheduler, CatalogSync
+from workers.ingest.push import BrokerSender, PushDesk, PushEndpoint, PushServer
 from workers.ingest.stream import StreamIngest, StreamOptions
 from workers.sync.context import DatabaseClock, ReferenceCache, SyncContext
-from workers.sync.retries import CircuitBreaker, GuardedClient
-from workers.sync.service import WorkerService
+from workers.sync.retries import BreakerCollector, CircuitBreaker, GuardedClient
+from workers.sync.service import Periodic, WorkerService
 
 
 def worker_identity() -> str:
@@ -97,8 +102,9 @@ def worker_service(
 ) -> WorkerService:
     """A ready-to-start worker process."""
     sessions = sessions or open_store(settings, pool_size=settings.worker_concurrency + 8)
+    ctx = sync_context(settings, sessions)
     return WorkerService(
-        ctx=sync_context(settings, sessions),
+        ctx=ctx,
         broker_url=settings.broker_url_or(default_broker),
         topology=clients.topology(settings),
         concurrency=settings.worker_concurrency,
@@ -107,10 +113,13 @@ def worker_service(
         sweep_interval_s=settings.sweep_interval_s,
         batch_size=settings.batch_size,
         poison_limit=max(1, settings.delivery_limit - 2),
-        catalog_interval_s=settings.catalog_interval_s,
-        metrics_port=settings.metrics_port,
-        store_metrics=settings.store_metrics,
-        metrics_host=settings.metrics_host,
+        beside=_catalog_schedule(ctx, settings.catalog_interval_s),
+        observe=partial(
+            _worker_metrics,
+            port=settings.metrics_port,
+            host=settings.metrics_host,
+            store_gauges=settings.store_metrics,
+        ),
         tls=clients.broker_tls(settings),
         heartbeat_s=settings.broker_heartbeat_s,
         fault_exit_on_record=settings.fault_exit_on_record,
@@ -145,3 +154,64 @@ def stream_ingest(
         tls=clients.broker_tls(settings),
         **tuning,
     )
+
+
+def _catalog_schedule(ctx: SyncContext, interval_s: float) -> list[Periodic]:
+    """The periodic catalog sync inside the worker, when one is configured."""
+    if interval_s <= 0 or ctx.salesforce is None:
+        return []
+    catalog = CatalogSync(ctx.logisense, ctx.salesforce, pricebook_name=ctx.pricebook_name)
+    return [
+        CatalogScheduler(
+            catalog, interval_s, on_synced=lambda _summary: ctx.references.invalidate()
+        )
+    ]
+
+
+def _worker_metrics(
+    service: WorkerService, *, port: int, host: str, store_gauges: bool
+) -> Callable[[], None]:
+    """Attach the worker's metrics; serve them when a port is configured. Returns the stop."""
+    from billsync.metrics import instrument_worker, start_metrics_server
+
+    metrics = instrument_worker(service, store_gauges=store_gauges)
+    if service.ctx.breakers:
+        metrics.watch(BreakerCollector(service.ctx.breakers))
+    if not port:
+        return lambda: None
+    return start_metrics_server(port, metrics, addr=host).stop
+
+
+def push_server(
+    settings: Settings,
+    salesforce: SalesforceClient,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+) -> tuple[PushServer, BrokerSender]:
+    """The push endpoint (not started) and the sender it enqueues with (closed by the caller)."""
+    if settings.push_token is None:
+        raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
+    url = settings.broker_url_or(DEFAULT_AMQP_URL)
+    sender = BrokerSender(url, clients.topology(settings), tls=clients.broker_tls(settings))
+    endpoint = PushEndpoint(
+        PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
+    )
+    server = PushServer(
+        endpoint,
+        host=host or settings.http_host,
+        port=settings.http_port if port is None else port,
+    )
+    return server, sender
+
+
+def ingest_metrics(
+    settings: Settings, ingest: StreamIngest, sessions: sessionmaker[Session]
+) -> Callable[[], None]:
+    """Serve the ingest's metrics when a port is configured. Returns the stop."""
+    if not settings.metrics_port:
+        return lambda: None
+    from billsync.metrics import instrument_ingest, start_metrics_server
+
+    metrics = instrument_ingest(ingest, sessions=sessions)
+    return start_metrics_server(settings.metrics_port, metrics, addr=settings.metrics_host).stop

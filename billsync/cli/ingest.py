@@ -9,7 +9,7 @@ from __future__ import annotations
 import getpass
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -24,11 +24,6 @@ from billsync.cli.common import (
     settings_of,
 )
 
-if TYPE_CHECKING:
-    from adapters.salesforce.rest import SalesforceClient
-    from billsync.config import Settings
-    from workers.ingest.push import BrokerSender, PushServer
-
 HostOption = Annotated[
     str | None,
     typer.Option(
@@ -39,28 +34,6 @@ HostOption = Annotated[
 PortOption = Annotated[
     int | None, typer.Option("--port", help="Port for the push endpoint (BILLSYNC_HTTP_PORT).")
 ]
-
-
-def _push_server(
-    settings: Settings, salesforce: SalesforceClient, host: str | None, port: int | None
-) -> tuple[PushServer, BrokerSender]:
-    from billsync import clients
-    from billsync.config import DEFAULT_AMQP_URL
-    from billsync.errors import ConfigError
-    from workers.ingest.push import BrokerSender, PushDesk, PushEndpoint, PushServer
-
-    if settings.push_token is None:
-        raise ConfigError("the push endpoint needs BILLSYNC_PUSH_TOKEN (a long random secret)")
-    url = settings.broker_url_or(DEFAULT_AMQP_URL)
-    sender = BrokerSender(url, clients.topology(settings), tls=clients.broker_tls(settings))
-    endpoint = PushEndpoint(
-        PushDesk(salesforce, sender.send), settings.push_token.get_secret_value()
-    )
-    return PushServer(
-        endpoint,
-        host=host or settings.http_host,
-        port=settings.http_port if port is None else port,
-    ), sender
 
 
 def _stop_on_signals() -> threading.Event:
@@ -91,7 +64,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Stream Salesforce changes into the broker until SIGTERM or Ctrl-C."""
         from billsync import clients
-        from billsync.bootstrap import open_store, stream_ingest
+        from billsync.bootstrap import ingest_metrics, open_store, push_server, stream_ingest
         from billsync.config import DEFAULT_AMQP_URL
         from workers.ingest.stream import backfill_hint
 
@@ -107,7 +80,7 @@ def register(app: typer.Typer) -> None:
         stop = _stop_on_signals()
         server = sender = None
         if serve_push:
-            server, sender = _push_server(settings, salesforce, host, port)
+            server, sender = push_server(settings, salesforce, host=host, port=port)
             console.print(f"push endpoint at {server.start()}/push/opportunity/<id>")
 
         def announce() -> None:
@@ -115,20 +88,11 @@ def register(app: typer.Typer) -> None:
                 console.print(f"ingest listening on {len(service.channels)} channels")
 
         threading.Thread(target=announce, daemon=True).start()
-        metrics_server = None
-        if settings.metrics_port:
-            from billsync.metrics import instrument_ingest, start_metrics_server
-
-            metrics_server = start_metrics_server(
-                settings.metrics_port,
-                instrument_ingest(service, sessions=sessions),
-                addr=settings.metrics_host,
-            )
+        unobserve = ingest_metrics(settings, service, sessions)
         try:
             service.run(stop)
         finally:
-            if metrics_server is not None:
-                metrics_server.stop()
+            unobserve()
             if server is not None:
                 server.stop()
             if sender is not None:
@@ -142,10 +106,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve POST /push/opportunity/<id> (Bearer BILLSYNC_PUSH_TOKEN) until SIGTERM."""
         from billsync import clients
+        from billsync.bootstrap import push_server
 
         settings = settings_of(ctx)
         salesforce = clients.salesforce_client(settings)
-        server, sender = _push_server(settings, salesforce, host, port)
+        server, sender = push_server(settings, salesforce, host=host, port=port)
         stop = _stop_on_signals()
         console.print(f"push endpoint at {server.start()}/push/opportunity/<id>")
         try:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from adapters.broker.connections import BrokerTls
 from adapters.broker.topology import Topology
@@ -16,9 +18,16 @@ from workers.sync.context import SyncContext
 from workers.sync.engine import SyncEngine
 from workers.sync.outcomes import route_to_logging_unless_configured
 from workers.sync.pool import WorkPool
-from workers.sync.retries import BreakerCollector
 
 log = logging.getLogger("billsync.worker")
+
+
+class Periodic(Protocol):
+    """A job run beside the sync on its own thread (``workers.catalog.sync.CatalogScheduler``)."""
+
+    def start(self, stop_event: threading.Event) -> threading.Thread:
+        """Start the thread; it ends when ``stop_event`` is set."""
+        ...
 
 
 @dataclass
@@ -34,10 +43,11 @@ class WorkerService:
     sweep_interval_s: float = 0.5
     batch_size: int = 1
     poison_limit: int = 3
-    catalog_interval_s: float = 0.0
-    metrics_port: int = 0
-    store_metrics: bool = False
-    metrics_host: str = "127.0.0.1"
+    #: Periodic jobs run beside the sync (the catalog sync), each started with the service.
+    beside: list[Periodic] = field(default_factory=list)
+    #: Called once at start (the composition root attaches metrics and their server here); what
+    #: it returns is called at stop.
+    observe: Callable[[WorkerService], Callable[[], None]] | None = None
     tls: BrokerTls | None = None
     heartbeat_s: int = 20
     fault_exit_on_record: str | None = None
@@ -84,17 +94,8 @@ class WorkerService:
 
     def start(self) -> None:
         """Start every thread; returns at once."""
-        from billsync.metrics import instrument_worker, start_metrics_server
-
         route_to_logging_unless_configured()
-        self.metrics = instrument_worker(self)
-        if self.ctx.breakers:
-            self.metrics.watch(BreakerCollector(self.ctx.breakers))
-        self.metrics_server = (
-            start_metrics_server(self.metrics_port, self.metrics, addr=self.metrics_host)
-            if self.metrics_port
-            else None
-        )
+        self._unobserve = self.observe(self) if self.observe else None
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):
             thread = threading.Thread(
@@ -102,17 +103,8 @@ class WorkerService:
             )
             thread.start()
             self._threads.append(thread)
-        if self.catalog_interval_s > 0 and self.ctx.salesforce is not None:
-            from workers.catalog.sync import CatalogScheduler, CatalogSync
-
-            scheduler = CatalogScheduler(
-                CatalogSync(
-                    self.ctx.logisense, self.ctx.salesforce, pricebook_name=self.ctx.pricebook_name
-                ),
-                self.catalog_interval_s,
-                on_synced=lambda _summary: self.ctx.references.invalidate(),
-            )
-            self._threads.append(scheduler.start(self.stop_event))
+        for job in self.beside:
+            self._threads.append(job.start(self.stop_event))
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming, let running syncs finish, then stop the pool."""
@@ -120,6 +112,6 @@ class WorkerService:
         for thread in self._threads:
             thread.join(timeout=timeout)
         self.pool.stop(timeout=timeout)
-        server = getattr(self, "metrics_server", None)
-        if server is not None:
-            server.stop()
+        unobserve = getattr(self, "_unobserve", None)
+        if unobserve is not None:
+            unobserve()
