@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from adapters.store import records as store
+from adapters.store.db import Session
 from adapters.store.models import SyncRecord
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem

@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.store import records as store
+from adapters.store.db import Sessions
 from billsync import messages
 from statemachine.machine import FAILED, PUSHED
 
@@ -27,7 +26,7 @@ DRIFT_WORKER = "drift"
 
 def repair(
     report: DriftReport,
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     *,
     publish: Callable[[list[messages.ChangeMessage]], int] | None = None,
 ) -> list[str]:
@@ -77,7 +76,7 @@ def snapshot_message(
 
 
 def mark_for_repush(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     object_name: str,
     sfid: str,
     ls_fields: Iterable[str],

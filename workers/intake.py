@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.store import records as store
+from adapters.store.db import Session, Sessions
 from adapters.store.models import ContactLink, RelationRecord, SyncRecord
 from billsync.messages import ChangeMessage, Message, PushRequest
 from statemachine.fieldmap import SCOPE_FIELD, FieldMap
@@ -50,7 +50,7 @@ class Intake:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         field_map: FieldMap,
         *,
         worker_id: str,
