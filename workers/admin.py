@@ -24,6 +24,7 @@ from adapters.store.entity_listing import (
 )
 from adapters.store.models import SyncRecord
 from adapters.store.operator_log import ActionRow, actions_on, record_action
+from statemachine import lifecycle
 from statemachine.machine import FAILED, STATES
 
 
@@ -161,12 +162,8 @@ def retry(
             return RetryOutcome(retried, refused, True)
         who = actor or operator_identity()
         for record in records:
-            store.fire(
-                session, record, "retry", reason=f"retried by {who}", worker=who[:120], at=now
-            )
-            record.attempts = 0
-            record.claims = 0
-            record.next_attempt_at = now
+            change = lifecycle.retried_by_operator(record, who)
+            store.apply(session, record, change, worker=who[:120], at=now, now=now)
         record_action(
             session,
             actor=who,
