@@ -10,12 +10,10 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.salesforce.rest import SalesforceClient
 from adapters.store import leases
 from adapters.store.connect import require_existing, store_errors
-from adapters.store.db import make_engine, migrate, session_factory
+from adapters.store.db import Sessions, make_engine, migrate, session_factory
 from billsync import clients
 from billsync.config import DEFAULT_AMQP_URL, Settings
 from billsync.errors import ConfigError
@@ -34,9 +32,7 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def open_store(
-    settings: Settings, *, pool_size: int = 16, create: bool = True
-) -> sessionmaker[Session]:
+def open_store(settings: Settings, *, pool_size: int = 16, create: bool = True) -> Sessions:
     """Migrate the store to the newest schema and return a session factory. With ``create``
     false (read-only commands) a SQLite file that does not exist is an error, not a new store.
     An unreachable store raises ``TransientError`` naming the redacted URL and the cause."""
@@ -54,7 +50,7 @@ def open_store(
         return session_factory(engine)
 
 
-def sync_context(settings: Settings, sessions: sessionmaker[Session]) -> SyncContext:
+def sync_context(settings: Settings, sessions: Sessions) -> SyncContext:
     """The context every sync step needs: each outside system behind its circuit breaker, the
     retry policy, and the database's clock."""
     breakers = {
@@ -98,7 +94,7 @@ def worker_service(
     settings: Settings,
     *,
     default_broker: str = DEFAULT_AMQP_URL,
-    sessions: sessionmaker[Session] | None = None,
+    sessions: Sessions | None = None,
 ) -> WorkerService:
     """A ready-to-start worker process."""
     sessions = sessions or open_store(settings, pool_size=settings.worker_concurrency + 8)
@@ -129,7 +125,7 @@ def worker_service(
 def stream_ingest(
     settings: Settings,
     *,
-    sessions: sessionmaker[Session] | None = None,
+    sessions: Sessions | None = None,
     salesforce: SalesforceClient | None = None,
     broker_url: str | None = None,
     **tuning: Any,
@@ -206,7 +202,7 @@ def push_server(
 
 
 def ingest_metrics(
-    settings: Settings, ingest: StreamIngest, sessions: sessionmaker[Session]
+    settings: Settings, ingest: StreamIngest, sessions: Sessions
 ) -> Callable[[], None]:
     """Serve the ingest's metrics when a port is configured. Returns the stop."""
     if not settings.metrics_port:

@@ -47,14 +47,12 @@ def store_probe(sessions: Any) -> Probe:
     """Run ``SELECT 1`` on the store."""
 
     def probe() -> str | None:
-        from sqlalchemy import text
+        from adapters.store.connect import ping, root_cause
 
         try:
             with sessions() as session:
-                session.execute(text("SELECT 1"))
+                ping(session)
         except Exception as exc:
-            from adapters.store.connect import root_cause
-
             return root_cause(exc)
         return None
 

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy.orm import Session, sessionmaker
 
+from adapters.store.db import Sessions
 from adapters.store.gauges import last_transition_id, read_figures, transitions_after
 from statemachine.machine import FAILED
 
@@ -59,9 +59,7 @@ class _Cached:
 class StoreCollector(Collector):
     """Entities per object and state, due entities, queue lag, and stored dead letters."""
 
-    def __init__(
-        self, sessions: sessionmaker[Session], metrics: Metrics, ttl_s: float = STORE_TTL_S
-    ) -> None:
+    def __init__(self, sessions: Sessions, metrics: Metrics, ttl_s: float = STORE_TTL_S) -> None:
         self.sessions = sessions
         self._cache = _Cached(self._read, ttl_s, "store", metrics)
 

@@ -32,6 +32,7 @@ from typing import Protocol
 
 from statemachine.machine import (
     ACCOUNT_SYNCED,
+    FAILED,
     MACHINE,
     PENDING,
     PUSHED,
@@ -258,6 +259,14 @@ def released(entity: Entity, why: str) -> Change:
     return Change(entity.state, entity.attempts or 0, Outcome.RELEASED, why, due_in=0.0)
 
 
+def due_now(entity: Entity, why: str) -> Change:
+    """``released`` for an entity another worker does not hold, keeping its crash count: due
+    now, nothing else changes (no history row)."""
+    return Change(
+        entity.state, entity.attempts or 0, Outcome.RELEASED, why, due_in=0.0, release=False
+    )
+
+
 def account_synced(entity: Entity, reason: str) -> tuple[HistoryRow, ...]:
     """pending|validated -> account-synced once the owning LogiSense account exists."""
     rows = validated(entity)
@@ -316,3 +325,114 @@ def changed(entity: Entity, reason: str, *, due_in: float | _Keep | None = KEEP)
         history=(row,),
         release=False,
     )
+
+
+def _back_to_pending(entity: Entity, trigger: Trigger, reason: str) -> HistoryRow:
+    """The move of a pushed or failed entity back to ``pending`` (the row keeps the attempts
+    the entity had)."""
+    return _move(entity, trigger, reason, entity.attempts or 0)
+
+
+def received(entity: Entity) -> Change:
+    """The first change of an entity billsync had never seen: a new ``pending`` record."""
+    return Change(
+        entity.state,
+        0,
+        Outcome.PROGRESS,
+        "first change seen",
+        history=(_note(entity, Trigger.RECEIVED, "first change seen", 0),),
+        release=False,
+    )
+
+
+def noted(entity: Entity, trigger: Trigger, reason: str) -> Change:
+    """Something happened to the entity's data (deleted, undeleted, in or out of scope) that
+    leaves its state and schedule as they are: one history row."""
+    return Change(
+        entity.state,
+        entity.attempts or 0,
+        Outcome.PROGRESS,
+        reason,
+        history=(_note(entity, trigger, reason, entity.attempts or 0),),
+        release=False,
+    )
+
+
+def changed_in_salesforce(
+    entity: Entity,
+    *,
+    in_scope: bool,
+    needs_push: bool,
+    scheduled: bool,
+    due_in: float,
+    reason: str = "newer change from Salesforce",
+) -> Change | None:
+    """A change from Salesforce was merged into the entity. Out of scope: nothing is due. A
+    pushed entity whose mapped fields did not move needs nothing (None). Otherwise a pushed or
+    failed entity goes back to ``pending`` with its attempts cleared, and the entity is due in
+    ``due_in`` seconds, unless it is already scheduled: a retry keeps its backoff, a burst keeps
+    coalescing, and one already due stays due."""
+    if not in_scope:
+        return Change(
+            entity.state,
+            entity.attempts or 0,
+            Outcome.PROGRESS,
+            "out of scope",
+            due_in=None,
+            release=False,
+        )
+    if entity.state == PUSHED and not needs_push:
+        return None
+    rows: tuple[HistoryRow, ...] = ()
+    attempts = entity.attempts or 0
+    if entity.state in (PUSHED, FAILED):
+        rows = (_back_to_pending(entity, Trigger.CHANGE, reason),)
+        attempts = 0
+    return Change(
+        rows[-1].to_state if rows else entity.state,
+        attempts,
+        Outcome.PROGRESS,
+        reason,
+        due_in=KEEP if scheduled else due_in,
+        history=rows,
+        release=False,
+    )
+
+
+def push_requested(entity: Entity, reason: str = "push requested") -> Change:
+    """Someone asked for the entity to be pushed: due now, and back to ``pending`` with its
+    attempts cleared when it was pushed or failed."""
+    if entity.state in (PUSHED, FAILED):
+        row = _back_to_pending(entity, Trigger.CHANGE, reason)
+        return Change(
+            row.to_state, 0, Outcome.PROGRESS, reason, due_in=0.0, history=(row,), release=False
+        )
+    return Change(
+        entity.state,
+        entity.attempts or 0,
+        Outcome.PROGRESS,
+        reason,
+        due_in=0.0,
+        history=(_note(entity, Trigger.PUSH_REQUESTED, reason, entity.attempts or 0),),
+        release=False,
+    )
+
+
+def retried_by_operator(entity: Entity, who: str) -> Change:
+    """An operator retries a failed entity: ``failed -> pending``, due now, with fresh attempts
+    and no lease or crash count left from before."""
+    reason = f"retried by {who}"
+    row = _back_to_pending(entity, Trigger.RETRY, reason)
+    return Change(row.to_state, 0, Outcome.PROGRESS, reason, due_in=0.0, history=(row,))
+
+
+def repaired(entity: Entity, reason: str) -> Change:
+    """The drift check found LogiSense different from what was pushed: a pushed entity goes
+    back to ``pending``, due now, so the ordinary sync writes it again; any other entity (its
+    work is under way) only gets a history row."""
+    if entity.state == PUSHED:
+        row = _back_to_pending(entity, Trigger.CHANGE, reason)
+        return Change(
+            row.to_state, 0, Outcome.PROGRESS, reason, due_in=0.0, history=(row,), release=False
+        )
+    return noted(entity, Trigger.DRIFT, reason)

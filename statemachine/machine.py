@@ -39,6 +39,12 @@ class Trigger(StrEnum):
     RETRY_SCHEDULED = "retry-scheduled"
     QUOTA_WAIT = "quota-wait"
     WAIT = "wait"
+    RECEIVED = "received"
+    DELETED = "deleted"
+    UNDELETED = "undeleted"
+    SCOPE = "scope"
+    PUSH_REQUESTED = "push-requested"
+    DRIFT = "drift"
 
 
 TRANSITIONS: tuple[dict[str, object], ...] = (

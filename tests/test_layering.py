@@ -1,5 +1,6 @@
 """The import rules of the layout (statemachine → nothing outside; adapters → no worker; simulators
-only from the simulator command, the demo and the bench), checked by import-linter."""
+only from the simulator command, the demo and the bench; SQLAlchemy only in adapters.store), checked
+by import-linter."""
 
 from __future__ import annotations
 

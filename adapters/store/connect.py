@@ -9,7 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session
 
 from billsync.errors import ConfigError, TransientError
 
@@ -43,6 +45,24 @@ def require_existing(url: str) -> None:
             f"the store {shown_url(url)} does not exist (no file {database}); "
             "check BILLSYNC_DATABASE_URL"
         )
+
+
+def sqlite_file(url: str) -> str | None:
+    """The file a SQLite ``url`` names (None for another database or an in-memory one)."""
+    parsed = make_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return parsed.database
+
+
+def has_schema(engine: Engine) -> bool:
+    """Whether the store's tables exist (it was migrated once)."""
+    return inspect(engine).has_table("sync_record")
+
+
+def ping(session: Session) -> None:
+    """One round trip to the store (``SELECT 1``); raises when it cannot be reached."""
+    session.execute(text("SELECT 1"))
 
 
 def root_cause(error: BaseException) -> str:

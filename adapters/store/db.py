@@ -8,13 +8,17 @@ pointed at psycopg 3. The schema is only ever created or changed by Alembic (``m
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import Any, TypeAlias
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+#: The session factory workers hold: ``with sessions() as session`` (or ``sessions.begin()``).
+#: Workers import ``Session`` and ``Sessions`` from here, never from SQLAlchemy.
+Sessions: TypeAlias = sessionmaker[Session]
 
 SQLITE_BUSY_TIMEOUT_S = 60
 #: Without a connect timeout, a blackholed PostgreSQL (packets dropped, no reset) holds a
@@ -93,7 +97,7 @@ def _tune_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def session_factory(engine: Engine) -> sessionmaker[Session]:
+def session_factory(engine: Engine) -> Sessions:
     """Sessions that keep loaded values after commit (records outlive their transaction)."""
     return sessionmaker(engine, expire_on_commit=False)
 

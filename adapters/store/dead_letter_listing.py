@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from adapters.store.models import DeadLetter
@@ -54,3 +54,20 @@ def find_letters(
 def existing_ids(session: Session, ids: list[int]) -> set[int]:
     """Which of ``ids`` are stored dead letters (replayed or not)."""
     return set(session.scalars(select(DeadLetter.id).where(DeadLetter.id.in_(ids))))
+
+
+def delete_letters(session: Session, ids: list[int]) -> None:
+    """Delete the dead letters ``ids``."""
+    session.execute(delete(DeadLetter).where(DeadLetter.id.in_(ids)))
+
+
+def not_replayed_from(session: Session, queue_prefix: str) -> list[DeadLetter]:
+    """Dead letters not replayed yet whose source queue starts with ``queue_prefix``."""
+    return list(
+        session.scalars(
+            select(DeadLetter).where(
+                DeadLetter.source_queue.like(f"{queue_prefix}%"),
+                DeadLetter.replayed_at.is_(None),
+            )
+        )
+    )

@@ -46,6 +46,16 @@ def states_of(session: Session, object_name: str) -> dict[str, int]:
     return {str(state): int(count) for state, count in rows}
 
 
+def states_by_object(session: Session) -> dict[tuple[str, str], int]:
+    """Entities per (object, state)."""
+    rows = session.execute(
+        select(SyncRecord.object, SyncRecord.state, func.count()).group_by(
+            SyncRecord.object, SyncRecord.state
+        )
+    ).all()
+    return {(str(obj), str(state)): int(count) for obj, state, count in rows}
+
+
 def settled_sfids(session: Session, object_name: str = "Account") -> set[str]:
     """Entities in ``pushed`` or ``failed`` with no work left and no lease."""
     rows = session.scalars(

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from adapters.store.models import ContactLink, DependencyWait, SyncRecord, Transition
 from statemachine.lifecycle import KEEP, Change, HistoryRow
-from statemachine.machine import ACTIVE_STATES, MACHINE, PUSHED
+from statemachine.machine import ACTIVE_STATES, MACHINE, PENDING, PUSHED
 
 HISTORY_KEY = "billsync.history"
 
@@ -177,6 +177,40 @@ def by_sfids(
         query = query.order_by(SyncRecord.id).with_for_update()
     rows = session.scalars(query.execution_options(populate_existing=True))
     return {r.sfid: r for r in rows}
+
+
+@dataclass(frozen=True)
+class NewRecord:
+    """An entity seen for the first time. ``search_first``: it was not born while billsync
+    watched, so its first write searches LogiSense by sfdcid and adopts what it finds."""
+
+    object: str
+    sfid: str
+    search_first: bool
+
+
+def add_records(session: Session, wanted: Sequence[NewRecord]) -> dict[tuple[str, str], SyncRecord]:
+    """New ``pending`` records, inserted together (one flush)."""
+    created: dict[tuple[str, str], SyncRecord] = {}
+    for new in wanted:
+        record = SyncRecord(
+            object=new.object,
+            sfid=new.sfid,
+            state=PENDING,
+            values={},
+            stamps={},
+            version=0,
+            pushed_version=0,
+            attempts=0,
+            claims=0,
+        )
+        if new.search_first:
+            record.create_attempted_at = 0.0
+        created[(new.object, new.sfid)] = record
+    if created:
+        session.add_all(created.values())
+        session.flush()
+    return created
 
 
 def set_waits(

@@ -27,13 +27,11 @@ from typing import Any, TypeVar
 import pika
 import psutil
 import requests
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
 
 from adapters.broker.publisher import publish_messages
 from adapters.broker.topology import Topology
 from adapters.broker.urls import pika_parameters
-from adapters.store.db import make_engine, migrate
+from adapters.store.db import Engine, Session, make_engine, migrate
 from adapters.store.scratch import scratch_database
 from billsync.errors import TransientError
 from billsync.messages import Message

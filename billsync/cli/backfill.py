@@ -26,8 +26,8 @@ from billsync.cli.filters import JsonOption, none_if_empty
 
 if TYPE_CHECKING:
     from rich.progress import Progress
-    from sqlalchemy.orm import Session, sessionmaker
 
+    from adapters.store.db import Sessions
     from billsync.config import Settings
     from statemachine.fieldmap import FieldMap
     from workers.backfill.preview import Preview
@@ -190,13 +190,11 @@ def _preview(
     _print_preview(preview, as_json)
 
 
-def _read_only_store(settings: Settings) -> sessionmaker[Session] | None:
+def _read_only_store(settings: Settings) -> Sessions | None:
     """The store, if it exists, opened without creating or migrating it (a dry run writes
     nothing): None when the SQLite file or the schema is not there yet (then every record is
     new). An unreachable store is the usual one-line error, exit 3."""
-    from sqlalchemy import inspect
-
-    from adapters.store.connect import StoreMissing, require_existing, store_errors
+    from adapters.store.connect import StoreMissing, has_schema, require_existing, store_errors
     from adapters.store.db import make_engine, session_factory
 
     url = settings.database_url
@@ -206,7 +204,7 @@ def _read_only_store(settings: Settings) -> sessionmaker[Session] | None:
         except StoreMissing:
             return None
         engine = make_engine(url, pool_size=1)
-        if not inspect(engine).has_table("sync_record"):
+        if not has_schema(engine):
             engine.dispose()
             return None
         return session_factory(engine)

@@ -17,8 +17,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import select
 
+from adapters.store import record_reads
 from adapters.store.models import SyncRecord
 from billsync import bootstrap, clients
 from billsync.config import MEMORY_BROKER_URL, Settings
@@ -206,7 +206,7 @@ def _settle(
 
 def _records(service: WorkerService) -> dict[str, SyncRecord]:
     with service.ctx.sessions() as session:
-        return {r.sfid: r for r in session.scalars(select(SyncRecord))}
+        return {r.sfid: r for r in record_reads.every_record(session)}
 
 
 def _state(records: dict[str, SyncRecord], sfid: str) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import make_url
 
 from adapters.broker.urls import redact
+from adapters.store.connect import sqlite_file
 from adapters.store.db import alembic_config, make_engine
 from billsync.config import Settings
 from billsync.doctor.report import CheckResult, fail, ok
@@ -53,7 +53,5 @@ def checks(settings: Settings) -> Iterator[CheckResult]:
 
 
 def _missing_sqlite_file(url: str) -> str | None:
-    parsed = make_url(url)
-    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
-        return None
-    return None if Path(parsed.database).exists() else parsed.database
+    database = sqlite_file(url)
+    return None if database is None or Path(database).exists() else database

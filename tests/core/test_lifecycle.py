@@ -101,3 +101,61 @@ def test_released_and_changed() -> None:
     change = lifecycle.changed(Entity("failed", attempts=4), "newer change")
     assert change.state == "pending" and change.attempts == 0 and change.due_in is KEEP
     assert not change.release
+
+
+def test_a_salesforce_change_sends_pushed_and_failed_entities_round_again() -> None:
+    failed = lifecycle.changed_in_salesforce(
+        Entity("failed", attempts=3), in_scope=True, needs_push=False, scheduled=False, due_in=0.0
+    )
+    assert failed is not None and failed.state == "pending" and failed.attempts == 0
+    assert [(r.trigger, r.attempt) for r in failed.history] == [(Trigger.CHANGE, 3)]
+    assert failed.due_in == 0.0 and failed.release is False
+    unmapped = lifecycle.changed_in_salesforce(
+        Entity("pushed"), in_scope=True, needs_push=False, scheduled=False, due_in=0.0
+    )
+    assert unmapped is None
+    coalesced = lifecycle.changed_in_salesforce(
+        Entity("pushed"), in_scope=True, needs_push=True, scheduled=False, due_in=5.0
+    )
+    assert coalesced is not None and coalesced.state == "pending" and coalesced.due_in == 5.0
+
+
+def test_a_scheduled_entity_keeps_its_time_and_one_out_of_scope_is_not_due() -> None:
+    retrying = lifecycle.changed_in_salesforce(
+        Entity("validated", attempts=2), in_scope=True, needs_push=True, scheduled=True, due_in=0.0
+    )
+    assert retrying is not None and retrying.due_in is KEEP and retrying.attempts == 2
+    assert retrying.history == ()
+    gone = lifecycle.changed_in_salesforce(
+        Entity("pending"), in_scope=False, needs_push=True, scheduled=True, due_in=0.0
+    )
+    assert gone is not None and gone.due_in is None and gone.state == "pending"
+
+
+def test_a_push_request_makes_the_entity_due_now() -> None:
+    again = lifecycle.push_requested(Entity("pushed"))
+    assert again.state == "pending" and again.due_in == 0.0
+    assert [r.trigger for r in again.history] == [Trigger.CHANGE]
+    busy = lifecycle.push_requested(Entity("validated", attempts=1))
+    assert busy.state == "validated" and busy.attempts == 1 and busy.due_in == 0.0
+    assert [r.trigger for r in busy.history] == [Trigger.PUSH_REQUESTED]
+
+
+def test_an_operator_retry_starts_afresh_and_gives_the_lease_back() -> None:
+    change = lifecycle.retried_by_operator(Entity("failed", attempts=4), "ops@host")
+    assert change.state == "pending" and change.attempts == 0 and change.due_in == 0.0
+    assert change.release is True
+    assert [(r.trigger, r.reason, r.attempt) for r in change.history] == [
+        (Trigger.RETRY, "retried by ops@host", 4)
+    ]
+    with pytest.raises(IllegalTransition):
+        lifecycle.retried_by_operator(Entity("pushed"), "ops@host")
+
+
+def test_a_drift_repair_re_queues_a_pushed_entity_and_notes_any_other() -> None:
+    pushed = lifecycle.repaired(Entity("pushed"), "drift repair: LogiSense differs in name")
+    assert pushed.state == "pending" and pushed.due_in == 0.0
+    assert [r.trigger for r in pushed.history] == [Trigger.CHANGE]
+    busy = lifecycle.repaired(Entity("validated", attempts=1), "drift repair: x")
+    assert busy.state == "validated" and busy.due_in is KEEP and busy.attempts == 1
+    assert [r.trigger for r in busy.history] == [Trigger.DRIFT]

@@ -19,10 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.logisense import LogiSenseClient
+from adapters.store import record_reads
+from adapters.store.db import Sessions
 from adapters.store.models import SyncRecord
 from billsync.sfid import canonical_or_none
 from statemachine.fieldmap import FieldMap
@@ -73,7 +72,7 @@ class BackfillPreview:
         source: BackfillSource,
         logisense: LogiSenseClient,
         field_map: FieldMap,
-        sessions: sessionmaker[Session] | None,
+        sessions: Sessions | None,
     ) -> None:
         self.source = source
         self.logisense = logisense
@@ -144,13 +143,7 @@ class BackfillPreview:
             return {}
         wanted = [canonical_or_none(i) or i for i in ids]
         with self.sessions() as session:
-            rows = session.scalars(
-                select(SyncRecord).where(
-                    SyncRecord.object == object_name, SyncRecord.sfid.in_(wanted)
-                )
-            ).all()
-            session.expunge_all()
-        return {r.sfid: r for r in rows}
+            return record_reads.detached(session, object_name, wanted)
 
     def _logisense(self, object_name: str) -> dict[str, dict[str, Any]]:
         """LogiSense's accounts or contacts by sfdcid (read once, only if needed)."""

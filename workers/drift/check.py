@@ -20,11 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
+from adapters.store import record_reads, relations
 from adapters.store import records as store
-from adapters.store.models import ContactLink, SyncRecord
+from adapters.store.db import Session, Sessions
+from adapters.store.models import SyncRecord
 from billsync import messages
 from statemachine.fieldmap import SCOPE_FIELD, FieldMap
 from statemachine.machine import PUSHED
@@ -100,7 +99,7 @@ class DriftChecker:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         logisense: LogiSenseClient,
         field_map: FieldMap,
         *,
@@ -157,27 +156,13 @@ class DriftChecker:
 
     def _count(self, object_name: str) -> int:
         with self.sessions() as session:
-            query = select(func.count()).where(
-                SyncRecord.object == object_name, SyncRecord.ls_id.is_not(None)
-            )
-            return int(session.scalar(query) or 0)
+            return record_reads.count_synced(session, object_name)
 
     def _batches(self, object_name: str) -> Iterator[list[SyncRecord]]:
         last = 0
         while True:
             with self.sessions() as session:
-                batch = list(
-                    session.scalars(
-                        select(SyncRecord)
-                        .where(
-                            SyncRecord.object == object_name,
-                            SyncRecord.ls_id.is_not(None),
-                            SyncRecord.id > last,
-                        )
-                        .order_by(SyncRecord.id)
-                        .limit(self.batch_size)
-                    )
-                )
+                batch = record_reads.synced_after(session, object_name, last, self.batch_size)
             if not batch:
                 return
             last = batch[-1].id
@@ -253,13 +238,7 @@ class DriftChecker:
             }
             return {"accounts": store.by_sfids(session, "Account", wanted), "links": {}}
         links: dict[str, set[str]] = defaultdict(set)
-        rows = session.execute(
-            select(ContactLink.contact_sfid, ContactLink.account_sfid).where(
-                ContactLink.contact_sfid.in_([r.sfid for r in records]),
-                ContactLink.active.is_(True),
-            )
-        )
-        for contact, account in rows:
+        for contact, account in relations.active_links(session, [r.sfid for r in records]):
             links[contact].add(account)
         accounts = store.by_sfids(session, "Account", {a for s in links.values() for a in s})
         return {"accounts": accounts, "links": links}
@@ -268,9 +247,7 @@ class DriftChecker:
         self, object_name: str, remote: dict[int, dict[str, Any]], report: DriftReport
     ) -> None:
         with self.sessions() as session:
-            known = set(
-                session.scalars(select(SyncRecord.sfid).where(SyncRecord.object == object_name))
-            )
+            known = record_reads.all_sfids(session, object_name)
         known_prefixes = {k[:15] for k in known}
         sfdcid_field = self.logisense.session.names.sfdcid_field
         for identity, record in sorted(remote.items()):

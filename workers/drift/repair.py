@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.store import records as store
+from adapters.store.db import Sessions
 from billsync import messages
-from statemachine.machine import FAILED, PUSHED
+from statemachine import lifecycle
+from statemachine.machine import FAILED
 
 if TYPE_CHECKING:
     from workers.drift.check import DriftReport
@@ -27,7 +27,7 @@ DRIFT_WORKER = "drift"
 
 def repair(
     report: DriftReport,
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     *,
     publish: Callable[[list[messages.ChangeMessage]], int] | None = None,
 ) -> list[str]:
@@ -77,7 +77,7 @@ def snapshot_message(
 
 
 def mark_for_repush(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     object_name: str,
     sfid: str,
     ls_fields: Iterable[str],
@@ -98,10 +98,6 @@ def mark_for_repush(
             written.pop(name.split(".")[0], None)  # "points.email" lives under "points"
         detail["written"] = written
         record.detail = detail
-        if record.state == PUSHED:
-            store.fire(session, record, "change", reason=reason, worker=DRIFT_WORKER, at=now)
-            record.attempts = 0
-            record.next_attempt_at = now
-        else:
-            store.note(session, record, "drift", reason, worker=DRIFT_WORKER, at=now)
+        change = lifecycle.repaired(record, reason)
+        store.apply(session, record, change, worker=DRIFT_WORKER, at=now, now=now)
         return True

@@ -12,9 +12,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
+from adapters.store import cursors as stored_cursors
+from adapters.store.db import Session, Sessions
 from adapters.store.models import StreamCursor
 
 LISTENING = -1
@@ -41,13 +40,13 @@ class CursorFenced(Exception):
 class CursorStore:
     """Reads and writes ``stream_cursor`` rows (one short transaction per call)."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     def load_all(self) -> dict[str, Cursor]:
         """Every stored cursor, by channel."""
         with self.sessions() as session:
-            rows = session.scalars(select(StreamCursor)).all()
+            rows = stored_cursors.every_cursor(session)
             return {r.channel: Cursor(r.channel, r.replay_id, r.event_time_ms) for r in rows}
 
     def save(
@@ -68,7 +67,7 @@ class CursorStore:
             if guard is not None and not guard(session):
                 raise CursorFenced("this ingest no longer holds the stream")
             for cursor in items:
-                row = session.get(StreamCursor, cursor.channel, with_for_update=True)
+                row = stored_cursors.locked(session, cursor.channel)
                 if row is None:
                     session.add(
                         StreamCursor(

@@ -14,9 +14,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.store import ingest_lease as leases
+from adapters.store.db import Session, Sessions
 
 log = logging.getLogger("billsync.ingest")
 
@@ -29,7 +28,7 @@ class StreamLease:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         holder: str,
         *,
         ttl_s: float,

@@ -25,10 +25,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.salesforce.streaming import StreamEvent
+from adapters.store.db import Sessions
+from adapters.store.dead_letter_listing import not_replayed_from
 from adapters.store.errors import translated
 from adapters.store.models import DeadLetter
 from billsync.errors import TransientError
@@ -58,7 +57,7 @@ class EventParking:
     """Parks events that failed for good, and hands back those an operator asked to replay."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], *, passthrough: tuple[type[Exception], ...] = ()
+        self, sessions: Sessions, *, passthrough: tuple[type[Exception], ...] = ()
     ) -> None:
         self.sessions = sessions
         self.passthrough = passthrough
@@ -113,12 +112,7 @@ class EventParking:
         with self.sessions() as session:
             letters = [
                 letter
-                for letter in session.scalars(
-                    select(DeadLetter).where(
-                        DeadLetter.source_queue.like(f"{SOURCE_PREFIX}%"),
-                        DeadLetter.replayed_at.is_(None),
-                    )
-                )
+                for letter in not_replayed_from(session, SOURCE_PREFIX)
                 if (letter.headers or {}).get(REPLAY_REQUESTED_HEADER)
             ]
         for letter in letters:

@@ -39,15 +39,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.broker.connections import BrokerTls
 from adapters.broker.publisher import ConfirmedPublisher, open_publisher
 from adapters.broker.topology import Topology
 from adapters.salesforce.rest import SalesforceClient
 from adapters.salesforce.streaming import REPLAY_NEW, StreamEvent, StreamingClient, backoff_delay
-from adapters.store.models import StreamCursor, SyncRecord
+from adapters.store import cursors, record_reads
+from adapters.store.db import Sessions
 from billsync.errors import TransientError
 from billsync.logs import ConnectionState
 from billsync.messages import Message, encode, now_ms
@@ -117,7 +115,7 @@ class StreamIngest:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         salesforce: SalesforceClient,
         publisher_url: str,
         *,
@@ -503,12 +501,11 @@ def ingest_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
-def backfill_hint(sessions: sessionmaker[Session]) -> str | None:
+def backfill_hint(sessions: Sessions) -> str | None:
     """One line for an empty store: a stream alone never loads the records that already exist."""
     with sessions() as session:
-        seen = session.scalar(select(SyncRecord.id).limit(1))
-        started = session.scalar(select(StreamCursor.channel).limit(1))
-    if seen is None and started is None:
+        empty = not record_reads.any_seen(session) and not cursors.any_cursor(session)
+    if empty:
         return (
             "empty store: records that existed before billsync are not streamed; load them with "
             "`billsync backfill --dry-run`, then `billsync backfill` (docs/day-one.md)"

@@ -10,10 +10,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
+from adapters.store import figures, record_reads
 from adapters.store import records as store
+from adapters.store.db import Session, Sessions
 from adapters.store.entity_listing import (
     EntityFilter,
     EntityRow,
@@ -23,8 +22,9 @@ from adapters.store.entity_listing import (
     list_entities,
     matching_records,
 )
-from adapters.store.models import SyncRecord, Transition
+from adapters.store.models import SyncRecord
 from adapters.store.operator_log import ActionRow, actions_on, record_action
+from statemachine import lifecycle
 from statemachine.machine import FAILED, STATES
 
 
@@ -65,17 +65,15 @@ class EntityStatus:
         return asdict(self)
 
 
-def entity_status(sessions: sessionmaker[Session], sfid: str) -> list[EntityStatus]:
+def entity_status(sessions: Sessions, sfid: str) -> list[EntityStatus]:
     """The entity (or entities: ids are unique per object) with this Salesforce id."""
     with sessions() as session:
-        records = session.scalars(select(SyncRecord).where(SyncRecord.sfid == sfid)).all()
+        records = record_reads.with_sfid(session, sfid)
         return [_status(session, r) for r in records]
 
 
 def _status(session: Session, record: SyncRecord) -> EntityStatus:
-    rows = session.scalars(
-        select(Transition).where(Transition.record_id == record.id).order_by(Transition.id)
-    )
+    rows = record_reads.history_of(session, record.id)
     return EntityStatus(
         object=record.object,
         sfid=record.sfid,
@@ -114,13 +112,13 @@ class Listing:
     rows: list[EntityRow]
 
 
-def entities(sessions: sessionmaker[Session], where: EntityFilter, *, limit: int | None) -> Listing:
+def entities(sessions: Sessions, where: EntityFilter, *, limit: int | None) -> Listing:
     """Entities matching ``where``, newest change first, with the true total."""
     with sessions() as session:
         return Listing(count_entities(session, where), list_entities(session, where, limit=limit))
 
 
-def failed_entities(sessions: sessionmaker[Session], *, limit: int = 500) -> list[EntityRow]:
+def failed_entities(sessions: Sessions, *, limit: int = 500) -> list[EntityRow]:
     """Entities in ``failed``, most recent first."""
     return entities(sessions, EntityFilter(states=(FAILED,)), limit=limit).rows
 
@@ -136,7 +134,7 @@ class RetryOutcome:
 
 
 def retry(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     where: EntityFilter,
     *,
     dry_run: bool = False,
@@ -164,12 +162,8 @@ def retry(
             return RetryOutcome(retried, refused, True)
         who = actor or operator_identity()
         for record in records:
-            store.fire(
-                session, record, "retry", reason=f"retried by {who}", worker=who[:120], at=now
-            )
-            record.attempts = 0
-            record.claims = 0
-            record.next_attempt_at = now
+            change = lifecycle.retried_by_operator(record, who)
+            store.apply(session, record, change, worker=who[:120], at=now, now=now)
         record_action(
             session,
             actor=who,
@@ -180,15 +174,10 @@ def retry(
         return RetryOutcome(retried, refused, False)
 
 
-def state_counts(sessions: sessionmaker[Session]) -> dict[str, dict[str, int]]:
+def state_counts(sessions: Sessions) -> dict[str, dict[str, int]]:
     """Entities per object and state."""
     counts: dict[str, dict[str, int]] = {}
     with sessions() as session:
-        rows = session.execute(
-            select(SyncRecord.object, SyncRecord.state, func.count()).group_by(
-                SyncRecord.object, SyncRecord.state
-            )
-        )
-        for object_name, state, count in rows:
-            counts.setdefault(object_name, dict.fromkeys(STATES, 0))[state] = int(count)
+        for (object_name, state), count in figures.states_by_object(session).items():
+            counts.setdefault(object_name, dict.fromkeys(STATES, 0))[state] = count
     return counts

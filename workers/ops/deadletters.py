@@ -19,16 +19,16 @@ from typing import Any
 
 from kombu import Connection, Consumer, Producer
 from kombu.message import Message as KombuMessage
-from sqlalchemy import delete
-from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.broker.connections import BrokerTls, open_connection
 from adapters.broker.topology import Topology
 from adapters.broker.urls import failover_urls, redact
 from adapters.broker.wire import REFUSED_HEADER, guard_channel, tolerate_invalid_utf8
+from adapters.store.db import Session, Sessions
 from adapters.store.dead_letter_listing import (
     LetterFilter,
     count_letters,
+    delete_letters,
     existing_ids,
     find_letters,
 )
@@ -88,7 +88,7 @@ class DeadLetterArchiver:
         self,
         url: str,
         topology: Topology,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         *,
         max_message_bytes: int = MAX_STORED_BYTES,
         heartbeat: int = 20,
@@ -255,7 +255,7 @@ class LetterListing:
 
 
 def list_dead_letters(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     *,
     include_replayed: bool = False,
     limit: int | None = 100,
@@ -268,7 +268,7 @@ def list_dead_letters(
 
 
 def find_dead_letters(
-    sessions: sessionmaker[Session], where: LetterFilter, *, limit: int | None
+    sessions: Sessions, where: LetterFilter, *, limit: int | None
 ) -> LetterListing:
     """Dead letters matching ``where``, newest first, with the true total."""
     with sessions() as session:
@@ -278,13 +278,13 @@ def find_dead_letters(
         )
 
 
-def count_dead_letters(sessions: sessionmaker[Session]) -> int:
+def count_dead_letters(sessions: Sessions) -> int:
     """Dead letters not yet replayed."""
     with sessions() as session:
         return count_letters(session, LetterFilter())
 
 
-def get_dead_letter(sessions: sessionmaker[Session], letter_id: int) -> DeadLetter | None:
+def get_dead_letter(sessions: Sessions, letter_id: int) -> DeadLetter | None:
     """One dead letter with body and headers."""
     with sessions() as session:
         return session.get(DeadLetter, letter_id)
@@ -314,22 +314,20 @@ def _chosen(session: Session, where: LetterFilter) -> list[DeadLetter]:
     return sorted(find_letters(session, where), key=lambda d: d.id)
 
 
-def replay(
-    sessions: sessionmaker[Session], url: str, topology: Topology, ids: list[int] | None
-) -> int:
+def replay(sessions: Sessions, url: str, topology: Topology, ids: list[int] | None) -> int:
     """Replay the dead letters ``ids`` (every one not replayed when None); how many were."""
     where = LetterFilter(ids=tuple(ids or ()))
     return len(replay_chosen(sessions, url, topology, where, actor="billsync").ids)
 
 
-def purge(sessions: sessionmaker[Session], ids: list[int] | None) -> int:
+def purge(sessions: Sessions, ids: list[int] | None) -> int:
     """Delete the dead letters ``ids`` (every one when None); how many were."""
     where = LetterFilter(ids=tuple(ids or ()), include_replayed=True)
     return len(purge_chosen(sessions, where, actor="billsync").ids)
 
 
 def replay_chosen(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     url: str,
     topology: Topology,
     where: LetterFilter,
@@ -369,7 +367,7 @@ def replay_chosen(
 
 
 def purge_chosen(
-    sessions: sessionmaker[Session],
+    sessions: Sessions,
     where: LetterFilter,
     *,
     dry_run: bool = False,
@@ -390,7 +388,7 @@ def purge_chosen(
                 targets=[f"dlq:{letter.id}"],
                 detail={"reason": letter.reason[:500], "message_id": letter.message_id},
             )
-        session.execute(delete(DeadLetter).where(DeadLetter.id.in_(ids)))
+        delete_letters(session, ids)
         return LetterAction(ids, False)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from adapters.store import records as store
+from adapters.store.db import Session
 from adapters.store.models import SyncRecord
+from statemachine import lifecycle
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem
 from workers.sync.intake import LINKS_FIELD
@@ -177,7 +177,8 @@ class AccountSync(ObjectSync):
             if contact.state == PUSHED:
                 self.changed(session, contact, f"account {record.sfid} is now in LogiSense")
             if contact.state in ACTIVE_STATES and contact.lease_owner is None:
-                contact.next_attempt_at = now
+                change = lifecycle.due_now(contact, f"account {record.sfid} is in LogiSense")
+                store.apply(session, contact, change, worker=self.ctx.worker_id, at=now, now=now)
             waits.append(
                 Wait(
                     contact.sfid,

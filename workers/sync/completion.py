@@ -20,11 +20,9 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.salesforce.rest import SalesforceClient
-from adapters.store.models import RelationRecord, SyncRecord
+from adapters.store import record_reads, relations
+from adapters.store.db import Session, Sessions
 from billsync.errors import PermanentError
 from billsync.messages import ChangeMessage, Message, PushRequest
 from statemachine.fieldmap import SCOPE_FIELD, FieldMap
@@ -59,7 +57,7 @@ class RecordCompletion:
     """Finds the partly known entities of a batch and reads them whole (one hook: ``complete``)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], salesforce: SalesforceClient, field_map: FieldMap
+        self, sessions: Sessions, salesforce: SalesforceClient, field_map: FieldMap
     ) -> None:
         self.sessions = sessions
         self.rereader = Rereader(salesforce, field_map)
@@ -98,14 +96,7 @@ class RecordCompletion:
             return messages
         with self.sessions() as session:
             known = {
-                obj: set(
-                    session.scalars(
-                        select(SyncRecord.sfid).where(
-                            SyncRecord.object == obj, SyncRecord.sfid.in_(ids)
-                        )
-                    )
-                )
-                for obj, ids in deletes.items()
+                obj: record_reads.known_sfids(session, obj, ids) for obj, ids in deletes.items()
             }
         return self.merges.annotate(messages, known)
 
@@ -135,13 +126,7 @@ class RecordCompletion:
             if not wanted:
                 break
             with self.sessions() as session:
-                known = set(
-                    session.scalars(
-                        select(SyncRecord.sfid).where(
-                            SyncRecord.object == "Account", SyncRecord.sfid.in_(wanted)
-                        )
-                    )
-                )
+                known = record_reads.known_sfids(session, "Account", wanted)
             frontier = self._read_all({"Account": wanted - known})
             out.extend(frontier)
         return out
@@ -172,20 +157,8 @@ class RecordCompletion:
         if not ids:
             return set()
         if object_name == RELATION:
-            rows = session.execute(
-                select(RelationRecord.sfid).where(
-                    RelationRecord.sfid.in_(ids),
-                    RelationRecord.account_sfid.is_not(None),
-                    RelationRecord.contact_sfid.is_not(None),
-                )
-            )
-            return ids - set(rows.scalars())
-        found = session.execute(
-            select(SyncRecord.sfid, SyncRecord.values).where(
-                SyncRecord.object == object_name, SyncRecord.sfid.in_(ids)
-            )
-        )
-        known: dict[str, dict[str, Any]] = {row[0]: row[1] or {} for row in found}
+            return ids - relations.complete(session, ids)
+        known = record_reads.values_of(session, object_name, ids)
         if object_name == "Opportunity":
             # Opportunity changes are only kept for opportunities that were asked to be pushed:
             # an opportunity nobody asked for costs no read.
@@ -224,7 +197,7 @@ class CompletingIntake(Intake):
 
 
 def completion_for(
-    sessions: sessionmaker[Session], salesforce: SalesforceClient | None, field_map: FieldMap
+    sessions: Sessions, salesforce: SalesforceClient | None, field_map: FieldMap
 ) -> RecordCompletion | None:
     """Completion when the worker can read Salesforce; None (merge as received) otherwise."""
     if salesforce is None:

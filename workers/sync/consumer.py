@@ -27,15 +27,13 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.broker.connections import BrokerTls
 from adapters.broker.consumer import REASON_HEADER, ConsumerLink, Delivery
 from adapters.broker.topology import Topology
+from adapters.store import inflight
 from adapters.store.connect import root_cause, shown_url
+from adapters.store.db import Sessions
 from adapters.store.errors import StoreRefused, StoreUnavailable, translated
-from adapters.store.models import InflightMessage
 from billsync.errors import InvalidMessage, TransientError
 from billsync.logs import ConnectionState
 from billsync.messages import Message, parse_message
@@ -61,7 +59,7 @@ class ChangeConsumer:
         url: str,
         topology: Topology,
         intake: Intake,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         on_due: Callable[[set[int]], None],
         *,
         prefetch: int,
@@ -272,25 +270,15 @@ class ChangeConsumer:
 
     def _crash_counted(self, keys: set[str]) -> set[str]:
         with translated(), self.sessions() as session:
-            rows = session.scalars(
-                select(InflightMessage.message_key).where(InflightMessage.message_key.in_(keys))
-            )
-            return set(rows)
+            return inflight.crash_counted(session, keys)
 
     def _count_crash(self, key: str) -> int:
         with translated(), self.sessions.begin() as session:
-            row = session.get(InflightMessage, key)
-            if row is None:
-                session.add(InflightMessage(message_key=key, crashes=0, first_seen=time.time()))
-                return 0
-            row.crashes += 1
-            return row.crashes
+            return inflight.count_crash(session, key, now=time.time())
 
     def _forget(self, key: str) -> None:
         with translated(), self.sessions.begin() as session:
-            row = session.get(InflightMessage, key)
-            if row is not None:
-                session.delete(row)
+            inflight.forget(session, key)
 
     def _forget_quietly(self, key: str) -> None:
         try:

@@ -11,31 +11,9 @@ its old links stay in LogiSense; ``stale_links`` finds them for ``billsync merge
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from adapters.store.models import ContactLink, SyncRecord
-
-
-def ended_account_ids(session: Session, contact_sfid: str) -> set[int]:
-    """LogiSense ids of the accounts whose every relation to the contact has ended."""
-    rows = session.execute(
-        select(ContactLink.account_sfid, ContactLink.active).where(
-            ContactLink.contact_sfid == contact_sfid
-        )
-    ).all()
-    active = {account for account, is_active in rows if is_active}
-    ended = {account for account, is_active in rows if not is_active} - active
-    if not ended:
-        return set()
-    ids = session.scalars(
-        select(SyncRecord.ls_id).where(
-            SyncRecord.object == "Account",
-            SyncRecord.sfid.in_(ended),
-            SyncRecord.ls_id.is_not(None),
-        )
-    )
-    return {int(i) for i in ids if i is not None}
+from adapters.store.db import Session
+from adapters.store.models import SyncRecord
+from adapters.store.relations import ended_account_ids
 
 
 def linked_account_ids(

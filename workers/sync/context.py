@@ -8,8 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
+from adapters.store.db import Sessions
 from statemachine.fieldmap import FieldMap
 from statemachine.lifecycle import RetryPolicy
 from workers.sync.retries import CircuitBreaker
@@ -115,7 +114,7 @@ class DatabaseClock:
 class SyncContext:
     """The store, the outside systems and the policies a worker runs with."""
 
-    sessions: sessionmaker[Session]
+    sessions: Sessions
     logisense: LogiSenseClient
     salesforce: SalesforceClient | None
     references: ReferenceCache

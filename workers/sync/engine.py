@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from adapters.store import leases
 from adapters.store import records as store
+from adapters.store.db import Session
 from billsync.errors import PermanentError, QuotaExhausted, TransientError
 from statemachine import lifecycle
 from workers.sync.accounts import AccountSync

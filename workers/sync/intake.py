@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.store import records as store
-from adapters.store.models import ContactLink, RelationRecord, SyncRecord
+from adapters.store import relations
+from adapters.store.db import Session, Sessions
+from adapters.store.models import SyncRecord
 from billsync.messages import ChangeMessage, Message, PushRequest
+from statemachine import lifecycle
 from statemachine.fieldmap import SCOPE_FIELD, FieldMap
-from statemachine.machine import ACTIVE_STATES, FAILED, PENDING, PUSHED
+from statemachine.machine import ACTIVE_STATES, PUSHED, Trigger
 from statemachine.rules import currency_change_problem
 from statemachine.snapshot import DELETED, Snapshot, changes_of
 
@@ -50,7 +50,7 @@ class Intake:
 
     def __init__(
         self,
-        sessions: sessionmaker[Session],
+        sessions: Sessions,
         field_map: FieldMap,
         *,
         worker_id: str,
@@ -70,27 +70,47 @@ class Intake:
             return result
         now = self.clock()
         with self.sessions.begin() as session:
-            relations = [
+            relation_changes = [
                 m
                 for m in messages
                 if isinstance(m, ChangeMessage) and m.object == "AccountContactRelation"
             ]
-            touched_contacts = self._apply_relations(session, relations)
+            touched_contacts = self._apply_relations(session, relation_changes)
             grouped: dict[tuple[str, str], list[Message]] = defaultdict(list)
             for message in messages:
                 if message.object in ENTITY_OBJECTS:
                     grouped[(message.object, message.record_id)].append(message)
             existing = self._load(session, grouped.keys() | touched_contacts)
+            existing.update(self._create(session, grouped, existing, now, result))
+            moved: dict[tuple[str, str], bool] = {}
             for key, batch in grouped.items():
                 record = existing.get(key)
-                record = self._apply_entity(session, record, key, batch, now, result)
-                if record is not None:
-                    existing[key] = record
-            for key in touched_contacts - grouped.keys():
+                if record is None:
+                    continue
+                changes = sorted((m for m in batch if isinstance(m, ChangeMessage)), key=stamp_of)
+                moved[key] = self._merge(session, record, changes, now)
+                result.merged += len(batch)
+            changed_contacts = [
+                existing[key]
+                for key, batch in grouped.items()
+                if key[0] == "Contact"
+                and key in existing
+                and any(isinstance(m, ChangeMessage) for m in batch)
+            ]
+            self._link_direct(session, changed_contacts)
+            relinked = [existing[k] for k in touched_contacts - grouped.keys() if k in existing]
+            self._refresh_links(session, changed_contacts + relinked)
+            for key, batch in grouped.items():
                 record = existing.get(key)
-                if record is not None:
-                    self._refresh_links(session, record, now)
-                    self._settle(session, record, now, moved=True)
+                if record is None:
+                    continue
+                requests = [m for m in batch if isinstance(m, PushRequest)]
+                if requests:
+                    self._request_push(session, record, max(r.requested_at for r in requests), now)
+                elif record.object != "Opportunity":
+                    self._settle(session, record, now, moved=moved[key])
+            for record in relinked:
+                self._settle(session, record, now, moved=True)
             session.flush()
             for record in existing.values():
                 if record.next_attempt_at is not None and record.state in ACTIVE_STATES:
@@ -109,54 +129,35 @@ class Intake:
                 found[(object_name, sfid)] = record
         return found
 
-    def _apply_entity(
+    def _create(
         self,
         session: Session,
-        record: SyncRecord | None,
-        key: tuple[str, str],
-        batch: list[Message],
+        grouped: dict[tuple[str, str], list[Message]],
+        existing: dict[tuple[str, str], SyncRecord],
         now: float,
         result: IntakeResult,
-    ) -> SyncRecord | None:
-        object_name, sfid = key
-        changes = sorted(
-            (m for m in batch if isinstance(m, ChangeMessage)),
-            key=stamp_of,
-        )
-        requests = [m for m in batch if isinstance(m, PushRequest)]
-        if record is None:
-            if object_name == "Opportunity" and not requests:
+    ) -> dict[tuple[str, str], SyncRecord]:
+        """New records for the entities seen for the first time, inserted together. An
+        opportunity nobody asked to push is not kept."""
+        wanted: list[store.NewRecord] = []
+        for (object_name, sfid), batch in grouped.items():
+            if (object_name, sfid) in existing:
+                continue
+            if object_name == "Opportunity" and not any(isinstance(m, PushRequest) for m in batch):
                 result.ignored += len(batch)
-                return None
-            record = SyncRecord(
-                object=object_name, sfid=sfid, state=PENDING, values={}, stamps={}, version=0
+                continue
+            # Not born while billsync watched (a backfill, a re-read, a partial update): an
+            # earlier tool may have made its LogiSense record, so the first write searches by
+            # sfdcid and adopts what it finds. Records created in Salesforce under billsync's
+            # eyes cost one LogiSense call.
+            born = any(isinstance(m, ChangeMessage) and m.change_type == "CREATE" for m in batch)
+            wanted.append(store.NewRecord(object_name, sfid, search_first=not born))
+        created = store.add_records(session, wanted)
+        for record in created.values():
+            store.apply(
+                session, record, lifecycle.received(record), worker=self.worker_id, at=now, now=now
             )
-            record.pushed_version = 0
-            record.attempts = 0
-            record.claims = 0
-            if not any(c.change_type == "CREATE" for c in changes):
-                # Not born while billsync watched (a backfill, a re-read, a partial update): an
-                # earlier tool may have made its LogiSense record, so the first write searches by
-                # sfdcid and adopts what it finds. Records created in Salesforce under billsync's
-                # eyes cost one LogiSense call.
-                record.create_attempted_at = 0.0
-            session.add(record)
-            session.flush()
-            store.note(
-                session, record, "received", "first change seen", worker=self.worker_id, at=now
-            )
-        moved = self._merge(session, record, changes, now)
-        result.merged += len(batch)
-        if object_name == "Contact" and changes:
-            self._link_direct(session, record)
-            self._refresh_links(session, record, now)
-        if requests:
-            self._request_push(session, record, max(r.requested_at for r in requests), now)
-            return record
-        if object_name == "Opportunity":
-            return record
-        self._settle(session, record, now, moved=moved)
-        return record
+        return created
 
     def _merge(
         self, session: Session, record: SyncRecord, changes: list[ChangeMessage], now: float
@@ -181,18 +182,17 @@ class Intake:
             record.in_scope = in_scope
         if snapshot.deleted != was_deleted:
             text = "deleted in Salesforce" if snapshot.deleted else "undeleted in Salesforce"
-            store.note(
-                session,
-                record,
-                "deleted" if snapshot.deleted else "undeleted",
-                text,
-                worker=self.worker_id,
-                at=now,
-            )
+            trigger = Trigger.DELETED if snapshot.deleted else Trigger.UNDELETED
+            self._apply(session, record, lifecycle.noted(record, trigger, text), now)
         elif record.object != "Opportunity" and in_scope != was_in_scope:
             text = "entered scope" if in_scope else f"left scope ({SCOPE_FIELD} is false)"
-            store.note(session, record, "scope", text, worker=self.worker_id, at=now)
+            self._apply(session, record, lifecycle.noted(record, Trigger.SCOPE, text), now)
         return True
+
+    def _apply(
+        self, session: Session, record: SyncRecord, change: lifecycle.Change, now: float
+    ) -> None:
+        store.apply(session, record, change, worker=self.worker_id, at=now, now=now)
 
     def _pin_currency(
         self,
@@ -217,38 +217,19 @@ class Intake:
         """Decide whether the merged record needs work, and make it due if so."""
         if not moved and not record.rejection:
             return
-        if not record.in_scope:
-            record.next_attempt_at = None
-            return
         due = now
-        if record.state == PUSHED:
-            if not record.rejection and not self._mapped_change(record):
-                return
-            pushed_at = (record.detail or {}).get(PUSHED_AT)
-            if pushed_at is not None and now - pushed_at < self.coalesce_s:
-                due = pushed_at + self.coalesce_s
-            store.fire(
-                session,
-                record,
-                "change",
-                reason="newer change from Salesforce",
-                worker=self.worker_id,
-                at=now,
-            )
-        elif record.state == FAILED:
-            store.fire(
-                session,
-                record,
-                "change",
-                reason="newer change from Salesforce",
-                worker=self.worker_id,
-                at=now,
-            )
-            record.attempts = 0
-        if record.next_attempt_at is None:
-            # Already scheduled entities keep their time: a retry keeps its backoff, a burst
-            # keeps coalescing, and one already due stays due.
-            record.next_attempt_at = due
+        pushed_at = (record.detail or {}).get(PUSHED_AT)
+        if record.state == PUSHED and pushed_at is not None and now - pushed_at < self.coalesce_s:
+            due = pushed_at + self.coalesce_s
+        change = lifecycle.changed_in_salesforce(
+            record,
+            in_scope=bool(record.in_scope),
+            needs_push=bool(record.rejection) or self._mapped_change(record),
+            scheduled=record.next_attempt_at is not None,
+            due_in=due - now,
+        )
+        if change is not None:
+            self._apply(session, record, change, now)
 
     def _mapped_change(self, record: SyncRecord) -> bool:
         watched = self.field_map.watched(record.object) | {LINKS_FIELD}
@@ -262,46 +243,36 @@ class Intake:
     ) -> None:
         record.push_requested_at = requested_at
         record.in_scope = True
-        if record.state in (PUSHED, FAILED):
-            store.fire(
-                session, record, "change", reason="push requested", worker=self.worker_id, at=now
-            )
-            record.attempts = 0
-        else:
-            store.note(
-                session, record, "push-requested", "push requested", worker=self.worker_id, at=now
-            )
-        record.next_attempt_at = now
+        self._apply(session, record, lifecycle.push_requested(record), now)
 
-    def _link_direct(self, session: Session, record: SyncRecord) -> None:
-        """Keep the contact's own AccountId as its one active direct link."""
-        account = (record.values or {}).get("AccountId")
-        stamp = (record.stamps or {}).get("AccountId", [0, 0])[0]
-        links = session.scalars(
-            select(ContactLink).where(
-                ContactLink.contact_sfid == record.sfid, ContactLink.source == "direct"
-            )
-        ).all()
-        for link in links:
-            link.active = link.account_sfid == account and not (record.values or {}).get(DELETED)
-        if account and not any(link.account_sfid == account for link in links):
-            session.add(
-                ContactLink(
-                    contact_sfid=record.sfid,
-                    account_sfid=account,
-                    source="direct",
-                    active=True,
-                    stamp=stamp,
+    def _link_direct(self, session: Session, contacts: list[SyncRecord]) -> None:
+        """Keep each contact's own AccountId as its one active direct link."""
+        if not contacts:
+            return
+        existing = relations.direct_links(session, [c.sfid for c in contacts])
+        for record in contacts:
+            account = (record.values or {}).get("AccountId")
+            stamp = (record.stamps or {}).get("AccountId", [0, 0])[0]
+            links = existing.get(record.sfid, [])
+            for link in links:
+                link.active = link.account_sfid == account and not (record.values or {}).get(
+                    DELETED
                 )
-            )
+            if account and not any(link.account_sfid == account for link in links):
+                relations.add_direct_link(session, record.sfid, account, stamp)
 
-    def _refresh_links(self, session: Session, record: SyncRecord, now: float) -> None:
+    def _refresh_links(self, session: Session, contacts: list[SyncRecord]) -> None:
+        """Copy each contact's linked accounts into its snapshot (a mapped field)."""
+        if not contacts:
+            return
         session.flush()
-        accounts = store.linked_accounts(session, record.sfid)
-        values = dict(record.values or {})
-        if values.get(LINKS_FIELD) != accounts:
-            values[LINKS_FIELD] = accounts
-            record.values = values
+        linked = relations.linked_accounts_of(session, [c.sfid for c in contacts])
+        for record in contacts:
+            accounts = linked[record.sfid]
+            values = dict(record.values or {})
+            if values.get(LINKS_FIELD) != accounts:
+                values[LINKS_FIELD] = accounts
+                record.values = values
 
     def _apply_relations(
         self, session: Session, messages: list[ChangeMessage]
@@ -309,10 +280,7 @@ class Intake:
         """Record AccountContactRelation changes as contact links; return the contacts touched."""
         touched: set[tuple[str, str]] = set()
         for message in sorted(messages, key=stamp_of):
-            relation = session.get(RelationRecord, message.record_id)
-            if relation is None:
-                relation = RelationRecord(sfid=message.record_id, values={}, stamps={})
-                session.add(relation)
+            relation = relations.relation(session, message.record_id)
             snapshot = Snapshot(dict(relation.values or {}), dict(relation.stamps or {}))
             fields = changes_of(message.change_type, message.fields, message.nulled_fields)
             snapshot.merge(fields, stamp_of(message))
@@ -322,20 +290,13 @@ class Intake:
             if not relation.account_sfid or not relation.contact_sfid:
                 continue
             active = snapshot.get("IsActive", True) is not False and not snapshot.deleted
-            link = session.get(
-                ContactLink, (relation.contact_sfid, relation.account_sfid, relation.sfid)
+            relations.set_link(
+                session,
+                relation.contact_sfid,
+                relation.account_sfid,
+                relation.sfid,
+                active=active,
+                stamp=message.commit_timestamp,
             )
-            if link is None:
-                session.add(
-                    ContactLink(
-                        contact_sfid=relation.contact_sfid,
-                        account_sfid=relation.account_sfid,
-                        source=relation.sfid,
-                        active=active,
-                        stamp=message.commit_timestamp,
-                    )
-                )
-            else:
-                link.active = active
             touched.add(("Contact", relation.contact_sfid))
         return touched

@@ -14,12 +14,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from adapters.salesforce.reads import query_all
 from adapters.salesforce.rest import IDS_PER_QUERY, SalesforceClient, require_id
-from adapters.store.models import SyncRecord
+from adapters.store import record_reads
+from adapters.store.db import Sessions
 from billsync.messages import ChangeMessage, Message
 from billsync.sfid import canonical_or_none
 from workers.sync.contact_links import stale_links
@@ -93,23 +91,14 @@ class KeptLink:
     accounts: tuple[int, ...]
 
 
-def merged(sessions: sessionmaker[Session]) -> list[MergedRecord]:
+def merged(sessions: Sessions) -> list[MergedRecord]:
     """Every merged loser billsync knows, with the winner's ids."""
     with sessions() as session:
-        rows = session.scalars(
-            select(SyncRecord).where(
-                SyncRecord.object.in_(MERGEABLE), SyncRecord.in_scope.is_(False)
-            )
-        ).all()
+        rows = record_reads.merged_losers(session, MERGEABLE)
         losers = [r for r in rows if (r.values or {}).get(MASTER)]
-        winners = {
-            (r.object, r.sfid): r.ls_id
-            for r in session.scalars(
-                select(SyncRecord).where(
-                    SyncRecord.sfid.in_([str((r.values or {})[MASTER]) for r in losers])
-                )
-            )
-        }
+        winners = record_reads.logisense_ids(
+            session, [str((r.values or {})[MASTER]) for r in losers]
+        )
         return [
             MergedRecord(
                 r.object,
@@ -122,14 +111,12 @@ def merged(sessions: sessionmaker[Session]) -> list[MergedRecord]:
         ]
 
 
-def kept_links(sessions: sessionmaker[Session]) -> list[KeptLink]:
+def kept_links(sessions: Sessions) -> list[KeptLink]:
     """Contacts still linked in LogiSense to accounts whose relations all ended (they wait for
     an in-scope account, so they are not pushed, and their old links stay)."""
     out: list[KeptLink] = []
     with sessions() as session:
-        rows = session.scalars(
-            select(SyncRecord).where(SyncRecord.object == "Contact", SyncRecord.ls_id.is_not(None))
-        ).all()
+        rows = record_reads.synced_contacts(session)
         for record in rows:
             stale = stale_links(session, record)
             if stale:

@@ -15,10 +15,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy.orm import Session
-
 from adapters.store import leases
 from adapters.store import records as store
+from adapters.store.db import Session
 from adapters.store.models import SyncRecord
 from billsync.errors import RemoteRejected, TransientError
 from statemachine import lifecycle
