@@ -24,7 +24,7 @@ from billsync.errors import RemoteRejected, TransientError
 from statemachine import lifecycle
 from statemachine.machine import ACCOUNT_SYNCED, VALIDATED
 from workers.context import SyncContext
-from workers.intake import PUSHED_AT
+from workers.intake import LINKS_FIELD, PUSHED_AT
 from workers.outcomes import log_outcome, log_released
 
 
@@ -246,6 +246,92 @@ class ObjectSync:
         if was == ACCOUNT_SYNCED:
             for observe in self.ctx.push_observers:
                 observe(record)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The LogiSense calls for one kind of record that carries its Salesforce id (``sfdcid``)."""
+
+    find: Callable[[str], dict[str, Any] | None]
+    create: Callable[[dict[str, Any]], dict[str, Any]]
+    update: Callable[[int, dict[str, Any]], None]
+
+
+class RecordSync(ObjectSync):
+    """Base of AccountSync and ContactSync: one LogiSense record per Salesforce record, found by
+    its ``sfdcid``; created once, then only its changed fields written. A subclass plans (rules,
+    waits, payload) and says what happens once the record is written."""
+
+    batchable = True
+    #: The Salesforce object synced ("Account", "Contact").
+    sobject: ClassVar[str]
+
+    def remote(self) -> Remote:
+        """The LogiSense calls for this kind of record."""
+        raise NotImplementedError
+
+    def planned(
+        self, record: SyncRecord, values: dict[str, Any], payload: dict[str, Any], **extra: Any
+    ) -> Plan:
+        """The write to do for ``record`` (recording now whether it is the first create)."""
+        return Plan(
+            record_id=record.id,
+            version=record.version,
+            values=values,
+            payload=payload,
+            ls_id=record.ls_id,
+            extra={
+                "written": (record.detail or {}).get("written"),
+                "sfid": record.sfid,
+                "first_create": self.first_create(record),
+                **extra,
+            },
+        )
+
+    def write(self, plan: Plan) -> tuple[bool, int]:
+        """Update what billsync wrote last, or adopt the record found by ``sfdcid``, or create
+        it: (created, LogiSense id)."""
+        remote = self.remote()
+        if plan.ls_id is not None:
+            changes = diff(plan.payload, plan.extra.get("written"))
+            if changes:
+                remote.update(plan.ls_id, changes)
+            return False, plan.ls_id
+        first = plan.extra.get("first_create")
+        existing = None if first else remote.find(plan.extra["sfid"])
+        if existing is None:
+            created = create_once(
+                remote.create, {k: v for k, v in plan.payload.items() if v is not None}
+            )
+            return True, int(created["identity"])
+        identity = int(existing["identity"])
+        payload, have = self.adopted(plan.payload, existing)
+        changes = diff(payload, have)
+        if changes:
+            remote.update(identity, changes)
+        plan.payload = payload
+        return False, identity
+
+    def adopted(
+        self, payload: dict[str, Any], existing: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """For a record found in LogiSense: what to write, and what to compare it with."""
+        return payload, existing
+
+    def recorded(
+        self, session: Session, record: SyncRecord, plan: Plan, written: tuple[bool, int]
+    ) -> str:
+        """Record the write on the entity (its LogiSense id, what was written, the watched values
+        it carried), validated and waiting for nothing; says what LogiSense holds now."""
+        created, ls_id = written
+        record.ls_id = ls_id
+        record.detail = {**(record.detail or {}), "written": plan.payload}
+        watched = self.ctx.field_map.watched(self.sobject) | {LINKS_FIELD}
+        record.pushed_values = {k: plan.values.get(k) for k in watched if k in plan.values}
+        self.validated(session, record)
+        self.clear_waits(session, record)
+        verb = "created" if created else "current"
+        return f"LogiSense {self.sobject.lower()} {ls_id} {verb}"
 
 
 def dependency_why(record: SyncRecord | None) -> str:
