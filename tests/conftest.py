@@ -191,19 +191,39 @@ def publish(backend: Backend) -> Callable[[list[Any]], int]:
     return send
 
 
-def cli_env(backend: Backend, logisense: Any) -> dict[str, str]:
-    """The ``BILLSYNC_*`` variables an operator exports for a deployment on ``backend``; wide
-    enough that rich folds no table cell (names, reasons) in captured output."""
+def logisense_env(logisense: Any) -> dict[str, str]:
+    """The ``BILLSYNC_LS_*`` variables for the LogiSense simulator."""
     return {
-        "BILLSYNC_BROKER_URL": backend.broker_url,
-        "BILLSYNC_DATABASE_URL": backend.database_url,
-        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
         "BILLSYNC_LS_BASE_URL": logisense.base_url,
         "BILLSYNC_LS_USERNAME": LS_USER,
         "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
         "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
-        "COLUMNS": "400",
     }
+
+
+def salesforce_env(sim: Any) -> dict[str, str]:
+    """The ``BILLSYNC_SF_*`` variables for the Salesforce simulator (client credentials, its CA)."""
+    return {
+        "BILLSYNC_SF_INSTANCE_URL": sim.base_url,
+        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
+        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
+        "BILLSYNC_SF_CA_BUNDLE": sim.ca_file,
+    }
+
+
+def backend_env(backend: Backend) -> dict[str, str]:
+    """The ``BILLSYNC_*`` variables that name the broker, the store and the queue prefix."""
+    return {
+        "BILLSYNC_BROKER_URL": backend.broker_url,
+        "BILLSYNC_DATABASE_URL": backend.database_url,
+        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
+    }
+
+
+def cli_env(backend: Backend, logisense: Any) -> dict[str, str]:
+    """The ``BILLSYNC_*`` variables an operator exports for a deployment on ``backend``; wide
+    enough that rich folds no table cell (names, reasons) in captured output."""
+    return {**backend_env(backend), **logisense_env(logisense), "COLUMNS": "400"}
 
 
 @pytest.fixture

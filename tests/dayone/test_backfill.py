@@ -11,21 +11,15 @@ from typer.testing import CliRunner
 
 from adapters.logisense import LogiSenseClient
 from billsync.cli import app
-from tests.conftest import SF_CLIENT, SF_SECRET, settings_for, wait_until
 from tests.conftest import cli_env as operator_env
+from tests.conftest import salesforce_env, settings_for, wait_until
 from tests.core.helpers import Store
 from tests.ingest.conftest import ACCOUNT_FIELDS, ls_accounts, ls_contacts, silent_account
 
 
 def cli_env(backend: Any, logisense: Any, sim: Any) -> dict[str, str]:
     """What an operator exports before running billsync against these servers."""
-    return {
-        **operator_env(backend, logisense),
-        "BILLSYNC_SF_INSTANCE_URL": sim.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": sim.ca_file,
-    }
+    return {**operator_env(backend, logisense), **salesforce_env(sim)}
 
 
 def contact(sim: Any, last: str, account: str, *, marked: bool) -> str:
