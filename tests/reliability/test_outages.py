@@ -92,9 +92,12 @@ def _settle(backend: Any, logisense: Any, ids: list[str], timeout: float) -> Non
 
 
 def _checked(
-    fault: str, started: float, backend: Any, logisense: Any, count: int, dead: int, notes: str
+    fault: str, started: float, backend: Any, logisense: Any, count: int, notes: str
 ) -> None:
-    """Run the outcome checker over the whole history, record its row, and assert it clean."""
+    """Run the outcome checker over the whole history (and the dead letters the store holds),
+    record its row, and assert it clean."""
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    dead = len(deadletters.list_dead_letters(sessions))
     outcome = check(
         fault=fault,
         duration_s=time.monotonic() - started,
@@ -142,15 +145,12 @@ def test_postgres_unreachable(
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         f"PostgreSQL unreachable (refused) {seconds} s",
         started,
         backend,
         logisense,
         23,
-        dead,
         f"outage {outage:.0f} s; {proxy.cut} connections cut; broker reconnects "
         f"{service.consumer.link.reconnects}",
     )
@@ -187,15 +187,12 @@ def test_rabbitmq_unreachable(
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         f"RabbitMQ unreachable ({mode}) {seconds} s",
         started,
         backend,
         logisense,
         23,
-        dead,
         f"worker reconnected {service.consumer.link.reconnects} time(s)",
     )
     assert service.consumer.link.reconnects >= 1, "the outage was real"
@@ -253,8 +250,6 @@ def test_logisense_down(
             time.sleep(0.5)
         caught_up = time.monotonic() - returned
         states = store.states()
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     waiting = sorted(s for s in ids if states.get(s) != "pushed")
     _checked(
         f"LogiSense unreachable {seconds} s ({backend.name})",
@@ -262,7 +257,6 @@ def test_logisense_down(
         backend,
         logisense,
         23,
-        dead,
         f"all pushed {caught_up:.0f} s after LogiSense returned"
         if not waiting
         else f"{len(waiting)} not pushed 60 s after LogiSense returned",
@@ -284,7 +278,7 @@ def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
 
     settings = {"broker_heartbeat_s": "5", "store_connect_timeout_s": "2"}
     logisense.faults.update({"record_writes": True})
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)  # migrated first
+    open_store(settings_for(backend, logisense), pool_size=2)  # migrated first
     exits: list[int | None] = []
     with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
         first = worker_process(
@@ -315,14 +309,12 @@ def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
     finally:
         second.send_signal(signal.SIGTERM)
         exits.append(second.wait(timeout=40))
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         "worker SIGTERMed during a store outage, another started after",
         started,
         backend,
         logisense,
         13,
-        dead,
         f"1 SIGTERM; exit codes {exits}; stopped {stopped_in:.1f} s after the signal",
     )
     assert exits == [0, 0], "both workers exit 0"
