@@ -201,14 +201,19 @@ def logisense_env(logisense: Any) -> dict[str, str]:
     }
 
 
+def sf_settings(sim: Any) -> dict[str, Any]:
+    """The settings that let a worker (or the backfill) read the Salesforce simulator."""
+    return {
+        "sf_instance_url": sim.base_url,
+        "sf_client_id": SF_CLIENT,
+        "sf_client_secret": SF_SECRET,
+        "sf_ca_bundle": sim.ca_file,
+    }
+
+
 def salesforce_env(sim: Any) -> dict[str, str]:
     """The ``BILLSYNC_SF_*`` variables for the Salesforce simulator (client credentials, its CA)."""
-    return {
-        "BILLSYNC_SF_INSTANCE_URL": sim.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": sim.ca_file,
-    }
+    return {f"BILLSYNC_{name.upper()}": value for name, value in sf_settings(sim).items()}
 
 
 def backend_env(backend: Backend) -> dict[str, str]:
