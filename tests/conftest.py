@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,17 @@ def logisense(logisense_sim: Any) -> Any:
     """The LogiSense simulator, reset to its seed."""
     logisense_sim.reset()
     return logisense_sim
+
+
+@contextmanager
+def salesforce_sim() -> Iterator[Any]:
+    """A started HTTPS Salesforce simulator for billsync's Connected App, long polls of 2 s."""
+    from simulators.salesforce import SalesforceSimulator
+
+    with SalesforceSimulator(
+        client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2.0
+    ) as sim:
+        yield sim
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,15 @@ from typing import Any
 import pytest
 
 from billsync import messages
-from tests.conftest import SF_CLIENT, SF_SECRET, salesforce_env, wait_until
+from tests.conftest import salesforce_env, salesforce_sim, wait_until
 from tests.core.helpers import Store, ls_accounts
 
 
 @pytest.fixture
 def sf_sim() -> Iterator[Any]:
     """A fresh HTTPS Salesforce simulator."""
-    from simulators.salesforce import SalesforceSimulator
-
-    sim = SalesforceSimulator(client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2)
-    sim.start()
-    yield sim
-    sim.stop()
+    with salesforce_sim() as sim:
+        yield sim
 
 
 def _account_values(name: str) -> dict[str, Any]:
