@@ -141,6 +141,20 @@ class ObjectSync:
             yield session, record
         self._local.released = record.lease_owner is None
 
+    def planned(
+        self, record: SyncRecord, values: dict[str, Any], payload: dict[str, Any], **extra: Any
+    ) -> Plan:
+        """The write to do for ``record``: ``payload`` from ``values``; ``extra`` holds the
+        record's Salesforce id (``sfid``) and whatever else the write needs."""
+        return Plan(
+            record_id=record.id,
+            version=record.version,
+            values=values,
+            payload=payload,
+            ls_id=record.ls_id,
+            extra={"sfid": record.sfid, **extra},
+        )
+
     def apply(self, session: Session, record: SyncRecord, change: lifecycle.Change) -> None:
         """Write a lifecycle change and log the entity's outcome."""
         now = self.ctx.clock()
@@ -274,18 +288,10 @@ class RecordSync(ObjectSync):
         self, record: SyncRecord, values: dict[str, Any], payload: dict[str, Any], **extra: Any
     ) -> Plan:
         """The write to do for ``record`` (recording now whether it is the first create)."""
-        return Plan(
-            record_id=record.id,
-            version=record.version,
-            values=values,
-            payload=payload,
-            ls_id=record.ls_id,
-            extra={
-                "written": (record.detail or {}).get("written"),
-                "sfid": record.sfid,
-                "first_create": self.first_create(record),
-                **extra,
-            },
+        written = (record.detail or {}).get("written")
+        first = self.first_create(record)
+        return super().planned(
+            record, values, payload, written=written, first_create=first, **extra
         )
 
     def write(self, plan: Plan) -> tuple[bool, int]:
