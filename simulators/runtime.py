@@ -17,7 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from adapters.http_server import HttpServer, WSGIApp
 
@@ -153,6 +153,12 @@ class FaultInjector:
         with self._random_lock:
             return self.random.random() < rate
 
+    def reset(self) -> None:
+        """Faults and stats cleared, the simulator's data seeded back (``POST /__sim/reset``)."""
+        self.faults = Faults()
+        self.stats.clear()
+        self.on_reset()
+
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith(ADMIN_PREFIX):
@@ -262,9 +268,7 @@ class FaultInjector:
                 with self.stats.lock:
                     return json_response(start_response, 200, list(self.stats.writes))
             if name == "reset" and method == "POST":
-                self.faults = Faults()
-                self.stats.clear()
-                self.on_reset()
+                self.reset()
                 return json_response(start_response, 200, {"reset": True})
             handler = self.admin.get(name)
             if handler is not None:
@@ -355,17 +359,59 @@ class SimulatorServer(HttpServer):
         return self.base_url
 
 
-def serve_until_signal(start: Callable[[], str], stop: Callable[[], None]) -> int:
-    """Start a simulator, print its base URL on one line, serve until SIGTERM/SIGINT, exit 0."""
-    done = threading.Event()
+class Simulator:
+    """What both simulators are: an application behind a ``FaultInjector``, served by a
+    ``SimulatorServer``; ``start()``/``stop()``, or a context manager."""
 
-    def _handler(signum: int, frame: Any) -> None:
-        done.set()
+    injector: FaultInjector
+    _server: SimulatorServer
 
-    signal.signal(signal.SIGTERM, _handler)
-    signal.signal(signal.SIGINT, _handler)
-    url = start()
-    print(url, flush=True)
-    done.wait()
-    stop()
-    return 0
+    @property
+    def faults(self) -> Faults:
+        """The live fault knobs (a reset replaces the object: always read it through here)."""
+        return self.injector.faults
+
+    @property
+    def stats(self) -> Stats:
+        """Request counts (``GET /__sim/stats``)."""
+        return self.injector.stats
+
+    @property
+    def base_url(self) -> str:
+        """``http(s)://host:port`` (the advertised host, ``127.0.0.1`` for a wildcard bind)."""
+        return self._server.base_url
+
+    def start(self) -> str:
+        """Listen and serve on a background thread; the base URL once the socket is bound."""
+        self._server.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._server.stop()
+
+    def reset(self) -> None:
+        """Seed data back, faults and stats cleared (the same as ``POST /__sim/reset``)."""
+        self.injector.reset()
+
+    def serve_until_signal(self) -> int:
+        """Start, print the base URL on one line, serve until SIGTERM/SIGINT, stop; 0
+        (``billsync sim ...``)."""
+        done = threading.Event()
+
+        def _handler(signum: int, frame: Any) -> None:
+            done.set()
+
+        signal.signal(signal.SIGTERM, _handler)
+        signal.signal(signal.SIGINT, _handler)
+        print(self.start(), flush=True)
+        done.wait()
+        self.stop()
+        return 0
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,17 +1,20 @@
 """Shared fixtures: real services when they are there (and required when CI=true), simulators,
-and a worker wired exactly as ``billsync worker`` wires one."""
+a worker wired exactly as ``billsync worker`` wires one, and the CLI run as an operator runs it."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner, Result
 
 CI = os.environ.get("CI") == "true"
 RABBITMQ_URL = os.environ.get("BILLSYNC_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
@@ -86,6 +89,17 @@ def logisense(logisense_sim: Any) -> Any:
     return logisense_sim
 
 
+@contextmanager
+def salesforce_sim() -> Iterator[Any]:
+    """A started HTTPS Salesforce simulator for billsync's Connected App, long polls of 2 s."""
+    from simulators.salesforce import SalesforceSimulator
+
+    with SalesforceSimulator(
+        client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2.0
+    ) as sim:
+        yield sim
+
+
 @dataclass(frozen=True)
 class Backend:
     """Where a test's messages and store live."""
@@ -96,13 +110,19 @@ class Backend:
     prefix: str
 
 
+def embedded_backend(tmp_path: Any) -> Backend:
+    """The embedded default: an in-memory broker and SQLite, under a scratch prefix."""
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    return Backend("embedded", f"memory://{prefix}", f"sqlite:///{tmp_path}/store.db", prefix)
+
+
 @pytest.fixture(params=["embedded", "rabbitmq-postgres"])
 def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Backend]:
     """The embedded default (in-memory broker, SQLite) and the production pair."""
-    prefix = f"t{uuid.uuid4().hex[:8]}"
     if request.param == "embedded":
-        yield Backend("embedded", f"memory://{prefix}", f"sqlite:///{tmp_path}/store.db", prefix)
+        yield embedded_backend(tmp_path)
         return
+    prefix = f"t{uuid.uuid4().hex[:8]}"
     amqp = request.getfixturevalue("rabbitmq_url")
     admin = request.getfixturevalue("postgres_server")
     url, drop = new_postgres_database(admin)
@@ -181,6 +201,74 @@ def publish(backend: Backend) -> Callable[[list[Any]], int]:
         return publish_messages(backend.broker_url, Topology(prefix=backend.prefix), messages)
 
     return send
+
+
+def logisense_env(logisense: Any) -> dict[str, str]:
+    """The ``BILLSYNC_LS_*`` variables for the LogiSense simulator."""
+    return {
+        "BILLSYNC_LS_BASE_URL": logisense.base_url,
+        "BILLSYNC_LS_USERNAME": LS_USER,
+        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
+        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+    }
+
+
+def sf_settings(sim: Any) -> dict[str, Any]:
+    """The settings that let a worker (or the backfill) read the Salesforce simulator."""
+    return {
+        "sf_instance_url": sim.base_url,
+        "sf_client_id": SF_CLIENT,
+        "sf_client_secret": SF_SECRET,
+        "sf_ca_bundle": sim.ca_file,
+    }
+
+
+def salesforce_env(sim: Any) -> dict[str, str]:
+    """The ``BILLSYNC_SF_*`` variables for the Salesforce simulator (client credentials, its CA)."""
+    return {f"BILLSYNC_{name.upper()}": value for name, value in sf_settings(sim).items()}
+
+
+def backend_env(backend: Backend) -> dict[str, str]:
+    """The ``BILLSYNC_*`` variables that name the broker, the store and the queue prefix."""
+    return {
+        "BILLSYNC_BROKER_URL": backend.broker_url,
+        "BILLSYNC_DATABASE_URL": backend.database_url,
+        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
+    }
+
+
+def cli_env(backend: Backend, logisense: Any) -> dict[str, str]:
+    """The ``BILLSYNC_*`` variables an operator exports for a deployment on ``backend``; wide
+    enough that rich folds no table cell (names, reasons) in captured output."""
+    return {**backend_env(backend), **logisense_env(logisense), "COLUMNS": "400"}
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    """Put the test runner's logging set-up back after a command reconfigured it (the CLI's root
+    callback does)."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {n: logging.getLogger(n).level for n in ("pika", "kombu", "urllib3", "amqp")}
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, value in levels.items():
+        logging.getLogger(name).setLevel(value)
+
+
+@pytest.fixture
+def cli(backend: Backend, logisense: Any, restore_logging: None) -> Callable[..., Result]:
+    """Run ``billsync <args>`` in this process against the test's backend and LogiSense
+    simulator (``input``: what is typed at its prompts; other keywords: more variables)."""
+    from billsync.cli import app
+
+    env = cli_env(backend, logisense)
+
+    def run(*args: str, input: str | None = None, **extra_env: str) -> Result:
+        return CliRunner().invoke(app, list(args), env={**env, **extra_env}, input=input)
+
+    return run
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float = 60.0, what: str = "") -> Any:

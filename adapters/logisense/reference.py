@@ -46,6 +46,18 @@ class ReferenceData:
     country_items: Items = field(default=(), compare=False, repr=False)
     state_items: Items = field(default=(), compare=False, repr=False)
 
+    def by_kind(self, kind: str) -> Mapping[str, int] | None:
+        """The lookup for a resolved account field's kind (``account_type``, ``currency``,
+        ``account_status``, ``bill_group``, ``ar_term``); None for a kind that names an account."""
+        lookups = {
+            "account_type": self.account_types,
+            "currency": self.currencies,
+            "account_status": self.account_statuses,
+            "bill_group": self.bill_groups,
+            "ar_term": self.ar_terms,
+        }
+        return lookups.get(kind)
+
     def currency_code(self, currency_id: int) -> str | None:
         """The ISO code of a currency identity (prices and accounts carry only the id)."""
         for code, identity in self.currencies.items():

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+    from sqlalchemy.orm import Session, sessionmaker
 
     from billsync.config import Settings
 
@@ -161,9 +162,27 @@ def _described(exc: BaseException) -> str:
     return describe(exc)
 
 
+def store_of(ctx: typer.Context) -> sessionmaker[Session]:
+    """The store the settings name, opened for one command (a small pool, no schema change)."""
+    from billsync.bootstrap import open_store
+
+    return open_store(settings_of(ctx), pool_size=2, create=False)
+
+
 def emit_json(data: Any) -> None:
     """Machine-readable output on stdout: one JSON document (see docs/operations.md)."""
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def emit_listing(key: str, total: int, items: Sequence[Any]) -> None:
+    """A listing as JSON: how many match, how many are shown, and those (under ``key``)."""
+    emit_json({"total": total, "shown": len(items), key: list(items)})
+
+
+def listing_title(total: int, shown: int, noun: str) -> str:
+    """``<total> <noun>``, saying how many are shown when ``--limit`` cut the list."""
+    more = f" (newest {shown} shown; --limit for more)" if total > shown else ""
+    return f"{total} {noun}{more}"
 
 
 def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Table:

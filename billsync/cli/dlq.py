@@ -17,10 +17,13 @@ from billsync.cli.common import (
     USAGE,
     console,
     emit_json,
+    emit_listing,
     fail,
     guarded,
+    listing_title,
     say,
     settings_of,
+    store_of,
     table,
 )
 from billsync.cli.filters import (
@@ -71,12 +74,6 @@ def _letter_json(d: DeadLetterView) -> dict[str, Any]:
     }
 
 
-def _sessions(ctx: typer.Context) -> Any:
-    from billsync.bootstrap import open_store
-
-    return open_store(settings_of(ctx), pool_size=2, create=False)
-
-
 @dlq_app.command("list")
 @guarded
 def list_(
@@ -91,21 +88,11 @@ def list_(
     from workers.ops import deadletters
 
     where = _filter(None, reason, since, include_replayed)
-    listing = deadletters.find_dead_letters(_sessions(ctx), where, limit=limit)
+    listing = deadletters.find_dead_letters(store_of(ctx), where, limit=limit)
     if as_json:
-        emit_json(
-            {
-                "total": listing.total,
-                "shown": len(listing.letters),
-                "dead_letters": [_letter_json(d) for d in listing.letters],
-            }
-        )
+        emit_listing("dead_letters", listing.total, [_letter_json(d) for d in listing.letters])
         return
-    title = f"{listing.total} dead letters" + (
-        f" (newest {len(listing.letters)} shown; --limit for more)"
-        if listing.total > len(listing.letters)
-        else ""
-    )
+    title = listing_title(listing.total, len(listing.letters), "dead letters")
     console.print(
         table(
             title,
@@ -128,7 +115,7 @@ def show(
     """One dead letter: reason, headers and (the start of) its body."""
     from workers.ops import deadletters
 
-    letter = deadletters.get_dead_letter(_sessions(ctx), letter_id)
+    letter = deadletters.get_dead_letter(store_of(ctx), letter_id)
     if letter is None:
         fail(f"no dead letter {letter_id}", NOT_FOUND)
     body = letter.body[:SHOW_BYTES].decode(errors="replace")
@@ -193,7 +180,7 @@ def replay(
     settings = settings_of(ctx)
     try:
         action = deadletters.replay_chosen(
-            _sessions(ctx),
+            store_of(ctx),
             settings.broker_url_or(DEFAULT_AMQP_URL),
             clients.topology(settings),
             _filter(letter_ids, reason, since, False),
@@ -223,7 +210,7 @@ def purge(
     if not (letter_ids or reason or since):
         purge_all = True
     _choose(letter_ids, purge_all, reason, since, "purge")
-    sessions = _sessions(ctx)
+    sessions = store_of(ctx)
     where = _filter(letter_ids, reason, since, True)
     try:
         chosen = deadletters.purge_chosen(sessions, where, dry_run=True)

@@ -16,11 +16,13 @@ from billsync.cli.common import (
     USAGE,
     console,
     emit_json,
+    emit_listing,
     fail,
     guarded,
     line,
+    listing_title,
     say,
-    settings_of,
+    store_of,
     table,
 )
 from billsync.cli.filters import (
@@ -176,27 +178,14 @@ def _row_json(row: EntityRow) -> dict[str, Any]:
 
 
 def _show_listing(ctx: typer.Context, where: EntityFilter, limit: int, as_json: bool) -> None:
-    from billsync.bootstrap import open_store
     from workers.ops import admin
 
-    listing = admin.entities(
-        open_store(settings_of(ctx), pool_size=2, create=False), where, limit=limit
-    )
+    listing = admin.entities(store_of(ctx), where, limit=limit)
     if as_json:
-        emit_json(
-            {
-                "total": listing.total,
-                "shown": len(listing.rows),
-                "entities": [_row_json(r) for r in listing.rows],
-            }
-        )
+        emit_listing("entities", listing.total, [_row_json(r) for r in listing.rows])
         return
     kind = f"{where.states[0]} entities" if len(where.states) == 1 else "entities"
-    title = f"{listing.total} {kind}" + (
-        f" (newest {len(listing.rows)} shown; --limit for more)"
-        if listing.total > len(listing.rows)
-        else ""
-    )
+    title = listing_title(listing.total, len(listing.rows), kind)
     console.print(
         table(
             title,
@@ -228,11 +217,10 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """An entity's state, snapshot, LogiSense id, history and operator actions."""
-        from billsync.bootstrap import open_store
         from billsync.sfid import canonical_or_none
         from workers.ops import admin
 
-        sessions = open_store(settings_of(ctx), pool_size=2, create=False)
+        sessions = store_of(ctx)
         salesforce_id = canonical_or_none(salesforce_id) or salesforce_id  # 15 or 18 chars
         found = admin.entity_status(sessions, salesforce_id)
         if not found:
@@ -285,7 +273,6 @@ def register(app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Move failed entities back to pending (a worker picks them up); recorded as yours."""
-        from billsync.bootstrap import open_store
         from billsync.sfid import canonical_or_none
         from workers.ops import admin
 
@@ -296,7 +283,7 @@ def register(app: typer.Typer) -> None:
             )
         wanted = [canonical_or_none(i) or i for i in salesforce_ids or []] or None
         where = _filter(None, object_, reason, since, wanted)
-        sessions = open_store(settings_of(ctx), pool_size=2, create=False)
+        sessions = store_of(ctx)
         outcome = admin.retry(sessions, where, dry_run=dry_run)
         if as_json:
             emit_json(

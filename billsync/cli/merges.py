@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from billsync.cli.common import console, emit_json, guarded, settings_of, table
+from billsync.cli.common import console, emit_json, guarded, store_of, table
 from billsync.cli.filters import JsonOption
 
 
@@ -21,10 +21,9 @@ def register(app: typer.Typer) -> None:
     @guarded
     def merges(ctx: typer.Context, as_json: JsonOption = False) -> None:
         """Merged accounts and contacts (with the winner), and ended links kept in LogiSense."""
-        from billsync.bootstrap import open_store
         from workers.sync.merges import kept_links, merged
 
-        sessions = open_store(settings_of(ctx), pool_size=2, create=False)
+        sessions = store_of(ctx)
         losers, kept = merged(sessions), kept_links(sessions)
         if as_json:
             emit_json(

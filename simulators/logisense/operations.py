@@ -12,7 +12,7 @@ from typing import Any
 from . import errors as e
 from .errors import ApiError, Problem
 from .fields import check_record, clean
-from .rules import Record, rule_for
+from .rules import Record, Write, rule_for
 from .schema import Resource
 from .state import LogiSenseState
 
@@ -60,7 +60,7 @@ def _candidate(
                 if key in existing:
                     cand[key] = existing[key]
     check_record(state, res.fields, cand, problems, where)
-    rule_for(res.role)(state, cand, existing, identity, set(cleaned), problems, where)
+    rule_for(res.role)(Write(state, cand, existing, identity, set(cleaned), problems, where))
     return cand
 
 

@@ -1,7 +1,7 @@
 """The rules LogiSense enforces beyond field types: currency, hierarchy, contacts, price plans.
 
-Each rule function gets the candidate record (what would be stored), the stored version (None on
-create), the record's identity (None on create) and the set of fields the request changed; it
+Each rule function gets a ``Write``: the candidate record (what would be stored), the stored
+version and the record's identity (None on create) and the set of fields the request changed; it
 appends problems and may normalise the candidate (derived fields, child objects). Rules are keyed
 by role (``"account"``, ``"contact"``...), so they hold whatever paths the mapping gives.
 """
@@ -9,6 +9,7 @@ by role (``"account"``, ``"contact"``...), so they hold whatever paths the mappi
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,63 +20,63 @@ from .schema import Field, item_fields
 from .state import LogiSenseState
 
 Record = dict[str, Any]
-Rule = Callable[
-    [LogiSenseState, Record, Record | None, int | None, set[str], list[Problem], str], None
-]
 
 
-def account(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
+@dataclass
+class Write:
+    """A create or update for a rule to judge: the candidate record (what would be stored, which
+    the rule may normalise), the stored version and its identity (None on create), the fields the
+    request changed, the problems found so far (the rule appends its own), and where in the
+    request the record stands (the prefix of every message)."""
+
+    state: LogiSenseState
+    cand: Record
+    existing: Record | None
+    identity: int | None
+    changed: set[str]
+    problems: list[Problem]
+    where: str
+
+
+Rule = Callable[[Write], None]
+
+
+def account(w: Write) -> None:
     """Currency fixed once set; a child keeps its parent's currency."""
-    fixed = existing.get("currencyId") if existing is not None else None
-    if fixed is not None and cand.get("currencyId") != fixed:
-        problems.append(
+    fixed = w.existing.get("currencyId") if w.existing is not None else None
+    if fixed is not None and w.cand.get("currencyId") != fixed:
+        w.problems.append(
             Problem(
                 e.CURRENCY_FIXED,
-                f"{where}'currencyId' cannot change once set "
-                f"(is {fixed}, got {cand.get('currencyId')})",
+                f"{w.where}'currencyId' cannot change once set "
+                f"(is {fixed}, got {w.cand.get('currencyId')})",
             )
         )
 
 
-def account_parent(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
+def account_parent(w: Write) -> None:
     """One parent row per account; same currency as the parent; no cycle in the tree."""
-    accounts = state.tables[state.path("account")]
-    child_id, parent_id = cand.get("accountId"), cand.get("parentAccountId")
-    if existing is not None and child_id != existing.get("accountId"):
-        problems.append(Problem(e.INVALID_VALUE, f"{where}'accountId' cannot change"))
-    table = state.tables[state.path("account_parent")]
-    if any(r.get("accountId") == child_id and i != identity for i, r in table.items()):
-        problems.append(
-            Problem(e.DUPLICATE, f"{where}account {child_id} already has a parent", 409)
+    accounts = w.state.tables[w.state.path("account")]
+    child_id, parent_id = w.cand.get("accountId"), w.cand.get("parentAccountId")
+    if w.existing is not None and child_id != w.existing.get("accountId"):
+        w.problems.append(Problem(e.INVALID_VALUE, f"{w.where}'accountId' cannot change"))
+    table = w.state.tables[w.state.path("account_parent")]
+    if any(r.get("accountId") == child_id and i != w.identity for i, r in table.items()):
+        w.problems.append(
+            Problem(e.DUPLICATE, f"{w.where}account {child_id} already has a parent", 409)
         )
     child, parent = accounts.get(child_id or 0), accounts.get(parent_id or 0)
     if child is None or parent is None:
         return
-    if child_id == parent_id or _reaches(state, parent_id, child_id, identity):
-        problems.append(
-            Problem(e.PARENT_CYCLE, f"{where}'parentAccountId' {parent_id} would create a cycle")
+    if child_id == parent_id or _reaches(w.state, parent_id, child_id, w.identity):
+        w.problems.append(
+            Problem(e.PARENT_CYCLE, f"{w.where}'parentAccountId' {parent_id} would create a cycle")
         )
     elif child.get("currencyId") != parent.get("currencyId"):
-        problems.append(
+        w.problems.append(
             Problem(
                 e.PARENT_CURRENCY,
-                f"{where}parent account {parent_id} has currencyId {parent.get('currencyId')}; "
+                f"{w.where}parent account {parent_id} has currencyId {parent.get('currencyId')}; "
                 f"a child must use the same currency (got {child.get('currencyId')})",
             )
         )
@@ -98,32 +99,24 @@ def _reaches(state: LogiSenseState, start: Any, target: Any, skip: int | None) -
     return False
 
 
-def contact(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
+def contact(w: Write) -> None:
     """Contact points of the contact's own type, one per type; addresses with valid ids."""
-    c = state.mapping.contact
-    type_id = cand.get("contactTypeId")
-    kinds = state.tables[state.path("contact_point_type")]
+    c = w.state.mapping.contact
+    type_id = w.cand.get("contactTypeId")
+    kinds = w.state.tables[w.state.path("contact_point_type")]
     points = []
     seen: set[int] = set()
-    for n, point in enumerate(cand.get(c.points_field) or []):
-        at = f"{where}{c.points_field}[{n}] "
+    for n, point in enumerate(w.cand.get(c.points_field) or []):
+        at = f"{w.where}{c.points_field}[{n}] "
         type_ref = point.get(c.point_type_field) if isinstance(point, dict) else None
         kind = kinds.get(type_ref) if isinstance(type_ref, int) else None
         if kind is None:
-            problems.append(
+            w.problems.append(
                 Problem(e.REFERENCE_NOT_FOUND, f"{at}'{c.point_type_field}' is not a known type")
             )
             continue
         if kind.get("contactTypeId") != type_id:
-            problems.append(
+            w.problems.append(
                 Problem(
                     e.INVALID_VALUE,
                     f"{at}contact point type {kind['identity']} belongs to contact type "
@@ -131,16 +124,16 @@ def contact(
                 )
             )
         if kind["identity"] in seen and not kind.get("allowMultiple"):
-            problems.append(Problem(e.INVALID_VALUE, f"{at}'{kind['name']}' allows one value"))
+            w.problems.append(Problem(e.INVALID_VALUE, f"{at}'{kind['name']}' allows one value"))
         seen.add(kind["identity"])
         if kind["name"] == c.points.address:
-            _address(state, point, problems, at)
+            _address(w.state, point, w.problems, at)
         elif not isinstance(point.get(c.point_value_field), str):
-            problems.append(Problem(e.INVALID_VALUE, f"{at}'{c.point_value_field}' must be text"))
+            w.problems.append(Problem(e.INVALID_VALUE, f"{at}'{c.point_value_field}' must be text"))
         points.append({k: v for k, v in point.items() if k != "contactPointTypeName"})
-    cand[c.points_field] = points
-    parts = (cand.get("firstName"), cand.get("lastName"))
-    cand["name"] = " ".join(p for p in parts if p)
+    w.cand[c.points_field] = points
+    parts = (w.cand.get("firstName"), w.cand.get("lastName"))
+    w.cand["name"] = " ".join(p for p in parts if p)
 
 
 def _address(state: LogiSenseState, point: Record, problems: list[Problem], at: str) -> None:
@@ -164,50 +157,43 @@ def _address(state: LogiSenseState, point: Record, problems: list[Problem], at: 
         )
 
 
-def account_contact(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
+def account_contact(w: Write) -> None:
     """A contact is linked to an account once."""
-    table = state.tables[state.path("account_contact")]
-    pair = (cand.get("accountId"), cand.get("contactId"))
+    table = w.state.tables[w.state.path("account_contact")]
+    pair = (w.cand.get("accountId"), w.cand.get("contactId"))
     if any(
-        (r.get("accountId"), r.get("contactId")) == pair and i != identity for i, r in table.items()
+        (r.get("accountId"), r.get("contactId")) == pair and i != w.identity
+        for i, r in table.items()
     ):
-        problems.append(Problem(e.DUPLICATE, f"{where}contact {pair[1]} is already linked", 409))
+        w.problems.append(
+            Problem(e.DUPLICATE, f"{w.where}contact {pair[1]} is already linked", 409)
+        )
 
 
-def price_plan(
-    state: LogiSenseState,
-    cand: Record,
-    existing: Record | None,
-    identity: int | None,
-    changed: set[str],
-    problems: list[Problem],
-    where: str,
-) -> None:
+def price_plan(w: Write) -> None:
     """Items of active packages, in the account's currency, with matching package parts."""
-    _check_dates(cand, problems, where)
-    items = cand.get("packageServicePricePlan") or []
+    _check_dates(w.cand, w.problems, w.where)
+    items = w.cand.get("packageServicePricePlan") or []
     if not items:
-        problems.append(
-            Problem(e.PLAN_NO_ITEMS, f"{where}'packageServicePricePlan' needs at least one item")
+        w.problems.append(
+            Problem(e.PLAN_NO_ITEMS, f"{w.where}'packageServicePricePlan' needs at least one item")
         )
         return
-    if existing is not None and "packageServicePricePlan" not in changed:
+    if w.existing is not None and "packageServicePricePlan" not in w.changed:
         return
-    owner = state.get(state.path("account"), cand.get("accountId") or 0)
-    old_items = (existing or {}).get("packageServicePricePlan") or []
+    owner = w.state.get(w.state.path("account"), w.cand.get("accountId") or 0)
+    old_items = (w.existing or {}).get("packageServicePricePlan") or []
     known_ids = {i.get("identity") for i in old_items}
-    fields = item_fields(state.mapping)
-    cand["packageServicePricePlan"] = [
+    fields = item_fields(w.state.mapping)
+    w.cand["packageServicePricePlan"] = [
         _plan_item(
-            state, fields, raw, owner, known_ids, problems, f"{where}packageServicePricePlan[{n}] "
+            w.state,
+            fields,
+            raw,
+            owner,
+            known_ids,
+            w.problems,
+            f"{w.where}packageServicePricePlan[{n}] ",
         )
         for n, raw in enumerate(items)
     ]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from types import TracebackType
 from typing import Any
 
 from adapters.logisense.mapping import DEFAULT_MAPPING, LogiSenseMapping
-from simulators.runtime import FaultInjector, Faults, SimulatorServer, Stats, serve_until_signal
+from simulators.runtime import FaultInjector, Simulator, SimulatorServer, Stats
 
 from .app import LogiSenseApp, fault_body, route_name
 from .state import LogiSenseState
@@ -31,7 +30,7 @@ class LogiSenseStats(Stats):
         super().record(method, route, status)
 
 
-class LogiSenseSimulator:
+class LogiSenseSimulator(Simulator):
     """A local, in-memory LogiSense Billing REST API (Authorization and Resource servers).
 
     Both servers live under one ``base_url``, as on a real LogiSense host, so ``base_url`` is what
@@ -73,47 +72,6 @@ class LogiSenseSimulator:
         self.injector.stats = LogiSenseStats()
         self._server = SimulatorServer(self.injector, host=host, port=port, threads=threads)
 
-    @property
-    def faults(self) -> Faults:
-        """The live fault knobs (a reset replaces the object: always read it through here)."""
-        return self.injector.faults
-
-    @property
-    def stats(self) -> Stats:
-        """Request counts (``GET /__sim/stats``)."""
-        return self.injector.stats
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port``; ``/AuthorizationServer/...`` and ``/ResourceServer/...`` below."""
-        return self._server.base_url
-
-    def start(self) -> LogiSenseSimulator:
-        """Listen and serve on a background thread; returns once the socket is bound."""
-        self._server.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._server.stop()
-
-    def reset(self) -> None:
-        """Seed data back, faults and stats cleared (the same as ``POST /__sim/reset``)."""
-        self.injector.faults = Faults()
-        self.stats.clear()
-        self.state.reset()
-
-    def __enter__(self) -> LogiSenseSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _expire_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
         self.tokens.expire_all()
         return {"expired": True}
@@ -150,12 +108,7 @@ def main(
         mapping=mapping,
         unique_sfdcid=unique_sfdcid,
     )
-
-    def start() -> str:
-        sim.start()
-        return sim.base_url
-
-    return serve_until_signal(start, sim.stop)
+    return sim.serve_until_signal()
 
 
 __all__ = ["LogiSenseSimulator", "main"]

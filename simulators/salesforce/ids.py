@@ -2,8 +2,9 @@
 
 An id is a 3-character key prefix naming the object, a 2-character pod, a reserved character and a
 9-character base-62 counter; the 18-character form appends a checksum that encodes the case of the
-first 15 characters, so that case-insensitive systems can tell ids apart. The simulator issues
-18-character ids and accepts either form on input, as Salesforce does.
+first 15 characters, so that case-insensitive systems can tell ids apart (``billsync.sfid`` holds
+the algorithm). The simulator issues 18-character ids and accepts either form on input, as
+Salesforce does.
 """
 
 from __future__ import annotations
@@ -11,33 +12,19 @@ from __future__ import annotations
 import random
 import re
 
+from billsync.sfid import canonical_or_none, checksum
+
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-CHECKSUM_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 ID_PATTERN = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 COUNTER_WIDTH = 9
 
 
-def checksum(id15: str) -> str:
-    """The 3-character suffix that turns a 15-character id into its 18-character form."""
-    suffix = []
-    for chunk in range(3):
-        bits = 0
-        for position, char in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
-            if "A" <= char <= "Z":
-                bits |= 1 << position
-        suffix.append(CHECKSUM_ALPHABET[bits])
-    return "".join(suffix)
-
-
 def to_18(record_id: str) -> str | None:
-    """The canonical 18-character id, or None when ``record_id`` is not a well-formed id."""
+    """The canonical 18-character id, or None when ``record_id`` is not a well-formed id (an
+    18-character one must carry its upper-case checksum)."""
     if not isinstance(record_id, str) or not ID_PATTERN.match(record_id):
         return None
-    id15 = record_id[:15]
-    full = id15 + checksum(id15)
-    if len(record_id) == 18 and record_id.upper() != full.upper():
-        return None
-    return full
+    return canonical_or_none(record_id)
 
 
 def _base62(number: int, width: int) -> str:

@@ -14,14 +14,7 @@ from typing import Any
 
 import trustme
 
-from simulators.runtime import (
-    WILDCARD_HOSTS,
-    FaultInjector,
-    Faults,
-    SimulatorServer,
-    Stats,
-    serve_until_signal,
-)
+from simulators.runtime import WILDCARD_HOSTS, FaultInjector, Simulator, SimulatorServer
 from simulators.salesforce.app import SalesforceApp, fault_body, route_of
 from simulators.salesforce.changes import gap_data
 from simulators.salesforce.cometd import CometdServer
@@ -43,8 +36,11 @@ OVERFLOW_RECORD_ID = "000000000000000AAA"
 GAP_TYPES = ("GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE")
 
 
-class SalesforceSimulator:
+class SalesforceSimulator(Simulator):
     """A local Salesforce org over HTTPS: OAuth, REST, SOQL, CDC over CometD, faults.
+
+    ``base_url`` (``https://HOST:PORT``) is also the ``instance_url`` of every token: HOST is the
+    first of ``tls_names`` when given, else the bind host (``127.0.0.1`` for a wildcard bind).
 
     ``store`` is the in-memory org; tests may read it and insert records without change events
     through ``store.insert_raw``. Use as a context manager, or ``start()`` / ``stop()``.
@@ -141,41 +137,10 @@ class SalesforceSimulator:
 
     # --- lifecycle ------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Bind and serve in the background; the base URL."""
-        self._server.start()
-        return self.base_url
-
     def stop(self) -> None:
         """Stop serving (pending long polls are released first)."""
         self.cometd.forget_clients()
-        self._server.stop()
-
-    def __enter__(self) -> SalesforceSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``https://HOST:PORT`` (also the ``instance_url`` of every token).
-
-        HOST is the first of ``tls_names`` when given, else the bind host (``127.0.0.1`` for a
-        wildcard bind such as ``0.0.0.0``).
-        """
-        return self._server.base_url
-
-    @property
-    def faults(self) -> Faults:
-        """The live fault knobs (same object that ``POST /__sim/faults`` changes)."""
-        return self.injector.faults
-
-    @property
-    def stats(self) -> Stats:
-        """Request counts."""
-        return self.injector.stats
+        super().stop()
 
     def new_session(self) -> str:
         """A session id issued without an HTTP round trip (for tests)."""
@@ -283,4 +248,4 @@ def main(
         security_token=security_token,
         jwt_cert=jwt_cert,
     )
-    return serve_until_signal(sim.start, sim.stop)
+    return sim.serve_until_signal()

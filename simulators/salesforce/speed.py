@@ -3,22 +3,20 @@
 The server runs in its own process (as ``billsync sim salesforce`` does) and the clients in
 others, each with one keep-alive TLS ``http.client`` connection doing authenticated
 ``GET sobjects/Account/<id>`` (or ``PATCH``, which validates and emits a change event), so the
-figure is the server's and not the clients' or the GIL's.
+figure is the server's and not the clients' or the GIL's (see ``simulators.speed``).
 """
 
 from __future__ import annotations
 
-import argparse
 import http.client
 import json
-import multiprocessing
 import os
 import ssl
-import subprocess
 import sys
 import tempfile
-import time
 from urllib.parse import urlencode, urlsplit
+
+from simulators.speed import arguments, repeat_for, requests_per_second, simulator_process
 
 CLIENT_ID, CLIENT_SECRET = "speed", "speed-secret"
 API = "/services/data/v59.0"
@@ -60,24 +58,18 @@ def _prepare(host: str, port: int, ca_file: str) -> tuple[str, str]:
     return token, str(created["id"])
 
 
-def _client(
-    target: tuple[str, int, str],
-    call: tuple[str, str, str],
-    seconds: float,
-    out: multiprocessing.Queue,
-) -> None:
+def _client(target: tuple[str, int, str], call: tuple[str, str, str], seconds: float) -> int:
     host, port, ca_file = target
     method, token, account = call
     conn = _connection(host, port, ca_file)
     path = f"{API}/sobjects/Account/{account}"
-    done = 0
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        body = {"Name": f"Speed {done}"} if method == "PATCH" else None
-        _call(conn, method, path, token, body)
-        done += 1
+
+    def send(n: int) -> None:
+        _call(conn, method, path, token, {"Name": f"Speed {n}"} if method == "PATCH" else None)
+
+    done = repeat_for(seconds, send)
     conn.close()
-    out.put(done)
+    return done
 
 
 def measure(
@@ -87,37 +79,19 @@ def measure(
     parts = urlsplit(base_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 443
     token, account = _prepare(host, port, ca_file)
-    results: multiprocessing.Queue = multiprocessing.Queue()
-    procs = [
-        multiprocessing.Process(
-            target=_client,
-            args=((host, port, ca_file), (method, token, account), seconds, results),
-        )
-        for _ in range(clients)
-    ]
-    for proc in procs:
-        proc.start()
-    total = sum(results.get(timeout=seconds + 30) for _ in procs)
-    for proc in procs:
-        proc.join()
-    return total / seconds
+    target, call = (host, port, ca_file), (method, token, account)
+    return requests_per_second(_client, (target, call), clients=clients, seconds=seconds)
 
 
 def run(argv: list[str] | None = None) -> int:
     """Start a simulator process, measure GET and PATCH, print the figures."""
-    parser = argparse.ArgumentParser(prog="python -m simulators.salesforce.speed")
-    parser.add_argument("--clients", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    args = parser.parse_args(argv)
+    args = arguments("python -m simulators.salesforce.speed", argv)
     ca_file = os.path.join(tempfile.mkdtemp(prefix="sfsim-speed-"), "ca.pem")
     start = (
         "import sys; from simulators.salesforce import main; "
         f"sys.exit(main(0, {ca_file!r}, {CLIENT_ID!r}, {CLIENT_SECRET!r}))"
     )
-    server = subprocess.Popen([sys.executable, "-c", start], stdout=subprocess.PIPE, text=True)
-    try:
-        assert server.stdout is not None
-        base_url = server.stdout.readline().strip()
+    with simulator_process([sys.executable, "-c", start]) as base_url:
         for method in ("GET", "PATCH"):
             rate = measure(
                 base_url, ca_file, method=method, clients=args.clients, seconds=args.seconds
@@ -126,9 +100,6 @@ def run(argv: list[str] | None = None) -> int:
                 f"{rate:.0f} req/s ({method} sobjects/Account/<id>, TLS, "
                 f"{args.clients} keep-alive clients)"
             )
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     return 0
 
 

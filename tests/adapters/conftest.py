@@ -6,14 +6,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
+
+from billsync.demo.rep import Rep as DemoRep
 
 SF_CLIENT_ID = "billsync-test-client"
 SF_CLIENT_SECRET = "sf-test-secret-7f3a"
 SF_LONGPOLL_S = 2.0
 
 
-class SfAdmin:
+class SfAdmin(DemoRep):
     """Talks to a running Salesforce simulator the way a test (or a sales rep) would.
 
     ``/__sim/*`` admin calls, plus REST writes of objects billsync itself may never write
@@ -21,24 +22,7 @@ class SfAdmin:
     """
 
     def __init__(self, sim: Any) -> None:
-        self.sim = sim
-        self.base_url: str = sim.base_url
-        self.client_id = SF_CLIENT_ID
-        self.client_secret = SF_CLIENT_SECRET
-        self.http = requests.Session()
-        self.http.trust_env = False
-        self.http.verify = sim.ca_file
-        self._token: str | None = None
-
-    def admin(self, name: str, body: dict[str, Any] | None = None) -> Any:
-        """POST (with a body) or GET (without) one ``/__sim/<name>`` route."""
-        url = f"{self.base_url}/__sim/{name}"
-        if body is None:
-            response = self.http.get(url, timeout=10)
-        else:
-            response = self.http.post(url, json=body, timeout=10)
-        response.raise_for_status()
-        return response.json()
+        super().__init__(sim, client_id=SF_CLIENT_ID, client_secret=SF_CLIENT_SECRET)
 
     def stats(self) -> dict[str, Any]:
         """``GET /__sim/stats``."""
@@ -49,20 +33,10 @@ class SfAdmin:
         self.admin("faults", knobs)
 
     def token(self, fresh: bool = False) -> str:
-        """A rep's access token (client credentials)."""
-        if self._token is None or fresh:
-            response = self.http.post(
-                f"{self.base_url}/services/oauth2/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": SF_CLIENT_ID,
-                    "client_secret": SF_CLIENT_SECRET,
-                },
-                timeout=10,
-            )
-            response.raise_for_status()
-            self._token = response.json()["access_token"]
-        return self._token
+        """A rep's access token (client credentials); ``fresh``: a new one."""
+        if fresh:
+            self._token = None
+        return super().token()
 
     def rest(self, method: str, path: str, body: Any = None) -> Any:
         """A REST call as a rep (not billsync): ``path`` under ``/services/data/v59.0/``."""

@@ -11,18 +11,14 @@ import pytest
 from adapters.logisense import LogiSenseClient
 from adapters.salesforce.rest import SalesforceClient
 from tests.catalog.rep import Rep, salesforce_client
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET
+from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, salesforce_sim
 
 
 @pytest.fixture(scope="session")
 def sf_sim() -> Iterator[Any]:
     """One HTTPS Salesforce simulator for the session (tests reset it)."""
-    from simulators.salesforce import SalesforceSimulator
-
-    sim = SalesforceSimulator(client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2)
-    sim.start()
-    yield sim
-    sim.stop()
+    with salesforce_sim() as sim:
+        yield sim
 
 
 @pytest.fixture

@@ -9,20 +9,11 @@ from typer.testing import CliRunner
 
 from billsync.cli import app
 from tests.catalog.rep import Rep
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET
+from tests.conftest import logisense_env, salesforce_env
 
 
 def _env(logisense: Any, sf_sim: Any) -> dict[str, str]:
-    return {
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
-        "BILLSYNC_SF_INSTANCE_URL": sf_sim.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": sf_sim.ca_file,
-    }
+    return {**logisense_env(logisense), **salesforce_env(sf_sim)}
 
 
 def test_table_then_json_with_nothing_written(logisense: Any, sf_sim: Any, rep: Rep) -> None:

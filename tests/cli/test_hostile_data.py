@@ -15,7 +15,7 @@ import requests
 
 from adapters.broker.publisher import open_publisher
 from adapters.broker.topology import Topology
-from tests.conftest import SF_CLIENT, SF_SECRET, Backend, wait_until
+from tests.conftest import Backend, salesforce_env, wait_until
 from tests.core.helpers import Store, ls_accounts
 from tests.factories import account, account_id
 from tests.ingest.conftest import salesforce, silent_account  # noqa: F401  (fixture)
@@ -144,12 +144,7 @@ def test_backfill_preview_shows_names_and_reasons_as_they_are(
 ) -> None:
     evil = silent_account(salesforce, EVIL_NAME, LogiSense_Bill_Group__c=EVIL_BILL_GROUP)
     control = silent_account(salesforce, CONTROL_NAME, LogiSense_AR_Term__c=None)
-    env = {
-        "BILLSYNC_SF_INSTANCE_URL": salesforce.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": salesforce.ca_file,
-    }
+    env = salesforce_env(salesforce)
     shown = cli("backfill", "--object", "Account", "--dry-run", **env)
     assert shown.exit_code == 0, shown.output
     _clean(shown.output)

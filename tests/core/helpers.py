@@ -66,17 +66,14 @@ def worker_process(
     broker: str, database: str, prefix: str, logisense: Any, **settings: str
 ) -> subprocess.Popen[bytes]:
     """``billsync worker`` as a separate process, configured through BILLSYNC_* variables."""
-    from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
+    from tests.conftest import logisense_env
 
     env = {
         **os.environ,
         "BILLSYNC_BROKER_URL": broker,
         "BILLSYNC_DATABASE_URL": database,
         "BILLSYNC_QUEUE_PREFIX": prefix,
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+        **logisense_env(logisense),
         "BILLSYNC_SWEEP_INTERVAL_S": "0.2",
     }
     env.update({f"BILLSYNC_{k.upper()}": v for k, v in settings.items()})

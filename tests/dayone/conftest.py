@@ -9,22 +9,12 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import SF_CLIENT, SF_SECRET
+from tests.conftest import sf_settings
 from tests.ingest.conftest import (  # noqa: F401  (fixtures)
     rep,
     run_ingest,
     salesforce,
 )
-
-
-def sf_settings(sim: Any) -> dict[str, Any]:
-    """The settings that let a worker (or the backfill) read the Salesforce simulator."""
-    return {
-        "sf_instance_url": sim.base_url,
-        "sf_client_id": SF_CLIENT,
-        "sf_client_secret": SF_SECRET,
-        "sf_ca_bundle": sim.ca_file,
-    }
 
 
 def sim_stats(sim: Any) -> dict[str, Any]:

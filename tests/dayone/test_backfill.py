@@ -11,29 +11,15 @@ from typer.testing import CliRunner
 
 from billsync import clients
 from billsync.cli import app
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, settings_for, wait_until
+from tests.conftest import cli_env as operator_env
+from tests.conftest import salesforce_env, settings_for, wait_until
 from tests.core.helpers import Store
 from tests.ingest.conftest import ACCOUNT_FIELDS, ls_accounts, ls_contacts, silent_account
 
 
 def cli_env(backend: Any, logisense: Any, sim: Any) -> dict[str, str]:
     """What an operator exports before running billsync against these servers."""
-    from tests.conftest import SF_CLIENT, SF_SECRET
-
-    return {
-        "BILLSYNC_DATABASE_URL": backend.database_url,
-        "BILLSYNC_BROKER_URL": backend.broker_url,
-        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
-        "BILLSYNC_SF_INSTANCE_URL": sim.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": sim.ca_file,
-        "COLUMNS": "200",
-    }
+    return {**operator_env(backend, logisense), **salesforce_env(sim)}
 
 
 def contact(sim: Any, last: str, account: str, *, marked: bool) -> str:

@@ -11,7 +11,7 @@ import requests
 
 from adapters.salesforce.bulk import BulkQueryClient
 from adapters.salesforce.rest import SalesforceClient
-from tests.dayone.conftest import sf_settings
+from tests.conftest import sf_settings
 from tests.ingest.conftest import silent_account
 
 API = "/services/data/v59.0"

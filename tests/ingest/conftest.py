@@ -11,7 +11,7 @@ import pytest
 import requests
 from simple_salesforce import Salesforce
 
-from tests.conftest import SF_CLIENT, SF_SECRET, Backend, settings_for
+from tests.conftest import SF_CLIENT, SF_SECRET, Backend, salesforce_sim, settings_for
 
 PUSH_TOKEN = "push-token-for-tests-0123456789"
 ACCOUNT_FIELDS = {
@@ -26,11 +26,7 @@ ACCOUNT_FIELDS = {
 @pytest.fixture
 def salesforce() -> Iterator[Any]:
     """A fresh Salesforce simulator whose long polls last 2 s."""
-    from simulators.salesforce import SalesforceSimulator
-
-    with SalesforceSimulator(
-        client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2.0
-    ) as sim:
+    with salesforce_sim() as sim:
         yield sim
 
 

@@ -12,20 +12,7 @@ from typing import Any
 
 from tests.conftest import wait_until
 from tests.ingest.conftest import ls_accounts, ls_contacts, new_account
-from tests.simulators.test_cometd_sim import MiniBayeux
-
-DOCUMENTED_HEADER = {
-    "entityName",
-    "recordIds",
-    "changeType",
-    "changeOrigin",
-    "transactionKey",
-    "sequenceNumber",
-    "commitTimestamp",
-    "commitNumber",
-    "commitUser",
-    "changedFields",
-}
+from tests.simulators.bayeux import DOCUMENTED_HEADER, MiniBayeux
 
 
 def ls_phone(logisense: Any, contact_id: str) -> Any:

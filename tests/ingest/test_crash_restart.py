@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, wait_until
+from tests.conftest import backend_env, logisense_env, salesforce_env, wait_until
 from tests.ingest.conftest import ACCOUNT_FIELDS, ls_accounts, rep_api
 
 
@@ -70,17 +70,9 @@ def _killed_during(
     run_worker()
     env = {
         **os.environ,
-        "BILLSYNC_BROKER_URL": backend.broker_url,
-        "BILLSYNC_DATABASE_URL": backend.database_url,
-        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
-        "BILLSYNC_SF_INSTANCE_URL": salesforce.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": salesforce.ca_file,
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+        **backend_env(backend),
+        **salesforce_env(salesforce),
+        **logisense_env(logisense),
     }
     log = tmp_path / "ingest.log"
     process = _ingest_process(env, log)

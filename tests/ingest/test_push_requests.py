@@ -16,7 +16,17 @@ from billsync import clients
 from billsync.cli import app
 from billsync.cli.common import NOT_FOUND, USAGE
 from tests.catalog.rep import Line, Rep, Service, salesforce_client
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, wait_until
+from tests.conftest import (
+    LS_CLIENT,
+    LS_PASSWORD,
+    LS_USER,
+    SF_CLIENT,
+    SF_SECRET,
+    backend_env,
+    logisense_env,
+    salesforce_env,
+    wait_until,
+)
 from tests.core.helpers import Store
 from tests.ingest.conftest import PUSH_TOKEN, ingest_settings
 from workers.catalog.sync import CatalogSync
@@ -98,19 +108,7 @@ def test_push_requests_from_event_http_and_cli(
         sender.close()
 
     # 3. The command line.
-    env = {
-        "BILLSYNC_BROKER_URL": backend.broker_url,
-        "BILLSYNC_DATABASE_URL": backend.database_url,
-        "BILLSYNC_QUEUE_PREFIX": backend.prefix,
-        "BILLSYNC_SF_INSTANCE_URL": salesforce.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": salesforce.ca_file,
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
-    }
+    env = {**backend_env(backend), **salesforce_env(salesforce), **logisense_env(logisense)}
     runner = CliRunner()
     done = runner.invoke(app, ["push", "opportunity", opportunity, "--json"], env=env)
     assert done.exit_code == 0, done.output

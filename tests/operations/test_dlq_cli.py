@@ -74,7 +74,7 @@ def test_dlq_list_show_replay_purge(
     assert {r["id"] for r in everything} == {schema_id, garbage_id}
     assert next(r for r in everything if r["id"] == schema_id)["replayed_at"] is not None
 
-    declined = cli("dlq", "purge", stdin="n\n")
+    declined = cli("dlq", "purge", input="n\n")
     assert declined.exit_code == 1, declined.output
     assert json.loads(cli("dlq", "list", "--all", "--json").stdout)["total"] == 2
     purged = cli("dlq", "purge", "--yes")

@@ -29,10 +29,9 @@ from adapters.store.models import InflightMessage, SyncRecord
 from billsync.bootstrap import open_store
 from billsync.config import load_settings
 from billsync.errors import TransientError
-from tests.conftest import Backend, new_postgres_database
+from tests.conftest import Backend, cli_env, new_postgres_database
 from tests.core.helpers import Store
 from tests.factories import account, account_id
-from tests.operations.conftest import backend_env
 from tests.operations.history import ls_account_copies, states_total
 from workers.ops import deadletters
 from workers.sync.consumer import FAULT_EXIT_STATUS
@@ -84,7 +83,7 @@ def test_poison_message_is_dead_lettered_and_the_rest_flow(
     good = [account_id(n) for n in range(1, GOOD + 2) if n != POISON]
     env = {
         **os.environ,
-        **backend_env(backend, logisense),
+        **cli_env(backend, logisense),
         "BILLSYNC_FAULT_EXIT_ON_RECORD": poison,
         "BILLSYNC_DELIVERY_LIMIT": str(DELIVERY_LIMIT),
         "BILLSYNC_SWEEP_INTERVAL_S": "0.2",

@@ -9,19 +9,15 @@ from typing import Any
 import pytest
 
 from tests.catalog.rep import Rep, salesforce_client
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET
+from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, SF_CLIENT, SF_SECRET, salesforce_sim
 from workers.catalog.sync import CatalogSync
 
 
 @pytest.fixture(scope="session")
 def sf_sim() -> Iterator[Any]:
     """One HTTPS Salesforce simulator for the session (tests reset it)."""
-    from simulators.salesforce import SalesforceSimulator
-
-    sim = SalesforceSimulator(client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2)
-    sim.start()
-    yield sim
-    sim.stop()
+    with salesforce_sim() as sim:
+        yield sim
 
 
 @pytest.fixture

@@ -11,19 +11,15 @@ from typing import Any
 import pytest
 
 from billsync import messages
-from tests.conftest import SF_CLIENT, SF_SECRET, wait_until
+from tests.conftest import salesforce_env, salesforce_sim, wait_until
 from tests.core.helpers import Store, ls_accounts
 
 
 @pytest.fixture
 def sf_sim() -> Iterator[Any]:
     """A fresh HTTPS Salesforce simulator."""
-    from simulators.salesforce import SalesforceSimulator
-
-    sim = SalesforceSimulator(client_id=SF_CLIENT, client_secret=SF_SECRET, longpoll_timeout_s=2)
-    sim.start()
-    yield sim
-    sim.stop()
+    with salesforce_sim() as sim:
+        yield sim
 
 
 def _account_values(name: str) -> dict[str, Any]:
@@ -49,12 +45,7 @@ def test_missed_salesforce_change_is_reported_and_fixed_from_salesforce(
     publish([messages.change("Account", sfid, stale, change_type="CREATE")])
     store = Store(backend.database_url)
     wait_until(lambda: store.settled([sfid], ("pushed",)), what="account pushed")
-    sf_env = {
-        "BILLSYNC_SF_INSTANCE_URL": sf_sim.base_url,
-        "BILLSYNC_SF_CLIENT_ID": SF_CLIENT,
-        "BILLSYNC_SF_CLIENT_SECRET": SF_SECRET,
-        "BILLSYNC_SF_CA_BUNDLE": sf_sim.ca_file,
-    }
+    sf_env = salesforce_env(sf_sim)
 
     result = cli("drift", "--json", **sf_env)
     assert result.exit_code == 1, result.stdout

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER, _delete_queues
+from tests.conftest import _delete_queues, logisense_env
 from tests.ops.tcp_proxy import TcpProxy
 from tests.ops.tools import assert_clean_metrics
 
@@ -77,10 +77,7 @@ def test_worker_logs_json_and_readyz_follows_the_broker(
         "BILLSYNC_BROKER_URL": broker_url,
         "BILLSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/store.db",
         "BILLSYNC_QUEUE_PREFIX": prefix,
-        "BILLSYNC_LS_BASE_URL": logisense.base_url,
-        "BILLSYNC_LS_USERNAME": LS_USER,
-        "BILLSYNC_LS_PASSWORD": LS_PASSWORD,
-        "BILLSYNC_LS_CLIENT_ID": LS_CLIENT,
+        **logisense_env(logisense),
         "BILLSYNC_METRICS_PORT": str(port),
         "BILLSYNC_STORE_METRICS": "true",
         "BILLSYNC_LOG_FORMAT": "json",

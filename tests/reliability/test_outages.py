@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from billsync.bootstrap import open_store, worker_service
+from billsync.bootstrap import open_store
 from tests.conftest import settings_for, wait_until
 from tests.core.helpers import Store
 from tests.factories import account, account_id
@@ -42,43 +42,43 @@ def long_only(*values: Any, id: str) -> Any:
     )
 
 
-def outage_lengths() -> list[Any]:
-    """The short outage always; the 2-minute one only in the long suite."""
+def lengths(short_s: int, long_s: int, long_id: str, what: str) -> list[Any]:
+    """The short outage always; the long one (``what``) only in the long suite."""
     long = pytest.param(
-        LONG_OUTAGE_S,
-        id="2min",
+        long_s,
+        id=long_id,
         marks=[
             pytest.mark.slow,
-            pytest.mark.timeout(LONG_OUTAGE_S + 420),
-            pytest.mark.skipif(not LONG, reason="2-minute outage: scripts/reliability runs it"),
+            pytest.mark.timeout(long_s + 420),
+            pytest.mark.skipif(not LONG, reason=f"{what}: scripts/reliability runs it"),
         ],
     )
-    return [pytest.param(SHORT_OUTAGE_S, id="short"), long]
+    return [pytest.param(short_s, id="short"), long]
+
+
+def outage_lengths() -> list[Any]:
+    """The short outage always; the 2-minute one only in the long suite."""
+    return lengths(SHORT_OUTAGE_S, LONG_OUTAGE_S, "2min", "2-minute outage")
+
+
+#: Fault-test settings: quick heartbeats, timeouts and leases, and no attempt limit in sight.
+FAULT_SETTINGS = {
+    "broker_heartbeat_s": 5,
+    "store_connect_timeout_s": 2,
+    "store_statement_timeout_s": 10,
+    "lease_s": 5,
+    "max_attempts": 1000,
+}
 
 
 @pytest.fixture
-def worker(backend: Any, logisense: Any) -> Iterator[Any]:
+def worker(run_worker: Callable[..., Any]) -> Callable[..., Any]:
     """Start a worker (in this process) with fault-test settings; stopped afterwards."""
-    services: list[Any] = []
 
     def start(**overrides: Any) -> Any:
-        values = {
-            "broker_heartbeat_s": 5,
-            "store_connect_timeout_s": 2,
-            "store_statement_timeout_s": 10,
-            "lease_s": 5,
-            "max_attempts": 1000,
-        }
-        values.update(overrides)
-        service = worker_service(settings_for(backend, logisense, **values))
-        service.start()
-        assert service.consumer.ready.wait(15), "consumer did not start"
-        services.append(service)
-        return service
+        return run_worker(**{**FAULT_SETTINGS, **overrides})
 
-    yield start
-    for service in services:
-        service.stop(timeout=10)
+    return start
 
 
 def _host_port(url: str, default_port: int) -> tuple[str, int]:
@@ -92,9 +92,12 @@ def _settle(backend: Any, logisense: Any, ids: list[str], timeout: float) -> Non
 
 
 def _checked(
-    fault: str, started: float, backend: Any, logisense: Any, count: int, dead: int, notes: str
+    fault: str, started: float, backend: Any, logisense: Any, count: int, notes: str
 ) -> None:
-    """Run the outcome checker over the whole history, record its row, and assert it clean."""
+    """Run the outcome checker over the whole history (and the dead letters the store holds),
+    record its row, and assert it clean."""
+    sessions = open_store(settings_for(backend, logisense), pool_size=2)
+    dead = len(deadletters.list_dead_letters(sessions))
     outcome = check(
         fault=fault,
         duration_s=time.monotonic() - started,
@@ -142,15 +145,12 @@ def test_postgres_unreachable(
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         f"PostgreSQL unreachable (refused) {seconds} s",
         started,
         backend,
         logisense,
         23,
-        dead,
         f"outage {outage:.0f} s; {proxy.cut} connections cut; broker reconnects "
         f"{service.consumer.link.reconnects}",
     )
@@ -187,15 +187,12 @@ def test_rabbitmq_unreachable(
 
         ids = [account_id(n) for n in range(1, 24)]
         _settle(backend, logisense, ids, 90)
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         f"RabbitMQ unreachable ({mode}) {seconds} s",
         started,
         backend,
         logisense,
         23,
-        dead,
         f"worker reconnected {service.consumer.link.reconnects} time(s)",
     )
     assert service.consumer.link.reconnects >= 1, "the outage was real"
@@ -209,16 +206,7 @@ LOGISENSE_LONG_S = 300
 
 def logisense_lengths() -> list[Any]:
     """LogiSense down 10 s always; 5 minutes (issue 12, acceptance 2) in the long suite."""
-    long = pytest.param(
-        LOGISENSE_LONG_S,
-        id="5min",
-        marks=[
-            pytest.mark.slow,
-            pytest.mark.timeout(LOGISENSE_LONG_S + 420),
-            pytest.mark.skipif(not LONG, reason="5-minute outage: scripts/reliability runs it"),
-        ],
-    )
-    return [pytest.param(LOGISENSE_SHORT_S, id="short"), long]
+    return lengths(LOGISENSE_SHORT_S, LOGISENSE_LONG_S, "5min", "5-minute outage")
 
 
 def _production_retry_settings() -> dict[str, Any]:
@@ -262,8 +250,6 @@ def test_logisense_down(
             time.sleep(0.5)
         caught_up = time.monotonic() - returned
         states = store.states()
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)
-    dead = len(deadletters.list_dead_letters(sessions))
     waiting = sorted(s for s in ids if states.get(s) != "pushed")
     _checked(
         f"LogiSense unreachable {seconds} s ({backend.name})",
@@ -271,7 +257,6 @@ def test_logisense_down(
         backend,
         logisense,
         23,
-        dead,
         f"all pushed {caught_up:.0f} s after LogiSense returned"
         if not waiting
         else f"{len(waiting)} not pushed 60 s after LogiSense returned",
@@ -293,7 +278,7 @@ def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
 
     settings = {"broker_heartbeat_s": "5", "store_connect_timeout_s": "2"}
     logisense.faults.update({"record_writes": True})
-    sessions = open_store(settings_for(backend, logisense), pool_size=2)  # migrated first
+    open_store(settings_for(backend, logisense), pool_size=2)  # migrated first
     exits: list[int | None] = []
     with FaultProxy(*_host_port(backend.database_url, 5432)) as proxy:
         first = worker_process(
@@ -324,14 +309,12 @@ def test_a_worker_stopped_during_a_store_outage_exits_cleanly(
     finally:
         second.send_signal(signal.SIGTERM)
         exits.append(second.wait(timeout=40))
-    dead = len(deadletters.list_dead_letters(sessions))
     _checked(
         "worker SIGTERMed during a store outage, another started after",
         started,
         backend,
         logisense,
         13,
-        dead,
         f"1 SIGTERM; exit codes {exits}; stopped {stopped_in:.1f} s after the signal",
     )
     assert exits == [0, 0], "both workers exit 0"

@@ -21,24 +21,9 @@ from simple_salesforce.exceptions import (
 )
 
 from simulators.salesforce import SalesforceSimulator
+from tests.simulators.conftest import sf_http_session, sf_login
 
 CALLER = {"Sforce-Call-Options": "client=billsync"}
-
-
-def sf_http_session(sim: SalesforceSimulator) -> requests.Session:
-    """A session trusting the simulator's CA even with REQUESTS_CA_BUNDLE set."""
-    session = requests.Session()
-    session.verify = sim.ca_file
-    session.trust_env = False
-    return session
-
-
-def sf_login(sim: SalesforceSimulator, session: requests.Session) -> dict[str, str]:
-    """The token endpoint's answer (client credentials)."""
-    form = {"grant_type": "client_credentials", "client_id": "billsync", "client_secret": "s3cret"}
-    response = session.post(f"{sim.base_url}/services/oauth2/token", data=form)
-    response.raise_for_status()
-    return dict(response.json())
 
 
 def error_of(exc: pytest.ExceptionInfo[Any]) -> dict[str, Any]:

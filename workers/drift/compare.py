@@ -152,17 +152,11 @@ class FieldComparison:
                 expected[ls_name] = (sf_name, values.get(sf_name))
         for sf_name, column in self.field_map.account_extensions.items():
             expected[f"extensions.{column}"] = (sf_name, values.get(sf_name))
-        lookups = {
-            "account_type": reference.account_types,
-            "currency": reference.currencies,
-            "account_status": reference.account_statuses,
-            "bill_group": reference.bill_groups,
-            "ar_term": reference.ar_terms,
-        }
         for sf_name, (ls_name, kind) in self.field_map.account_resolved.items():
             value = values.get(sf_name)
-            if kind in lookups:
-                resolved = lookups[kind].get(value) if value else None
+            names = reference.by_kind(kind)
+            if names is not None:
+                resolved = names.get(value) if value else None
                 if value and resolved is None:
                     continue  # unknown reference name: a rule failure, not drift
                 expected[ls_name] = (sf_name, resolved)

@@ -11,8 +11,7 @@ from adapters.store.models import SyncRecord
 from statemachine import lifecycle
 from statemachine.machine import ACTIVE_STATES, PUSHED
 from statemachine.rules import account_problems, parent_currency_problem
-from workers.sync.intake import LINKS_FIELD
-from workers.sync.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
+from workers.sync.steps import Plan, RecordSync, Remote, Wait, dependency_why
 
 LINKED_FIELDS = (
     ("ParentId", "parent account"),
@@ -21,25 +20,18 @@ LINKED_FIELDS = (
 )
 
 
-class AccountSync(ObjectSync):
+class AccountSync(RecordSync):
     """Moves one Account from pending to pushed."""
 
-    batchable = True
+    sobject = "Account"
+
+    def remote(self) -> Remote:
+        """Accounts in LogiSense, found by their ``sfdcid`` extension."""
+        ls = self.ctx.logisense
+        return Remote(ls.find_account_by_sfdcid, ls.create_account, ls.update_account)
 
     def plan(self, record_id: int) -> Plan | None:
         """Read, validate, decide the write (see workers.sync.steps)."""
-        return self._plan(record_id)
-
-    def write(self, plan: Plan) -> tuple[bool, int]:
-        """The LogiSense calls: (created, LogiSense id)."""
-        return self._write(plan)
-
-    def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
-        """Record the write's outcome."""
-        created, ls_id = written
-        self._settle(plan, ls_id, created)
-
-    def _plan(self, record_id: int) -> Plan | None:
         reference = self.ctx.references.reference()
         with self.owned(record_id) as (session, record):
             values = dict(record.values or {})
@@ -76,17 +68,33 @@ class AccountSync(ObjectSync):
             # Nothing is written here: the transitions this plan leads to are recorded with the
             # outcome of the write, in the settle transaction.
             payload = self._payload(record, values, reference, linked)
-            return Plan(
-                record_id=record.id,
-                version=record.version,
-                values=values,
-                payload=payload,
-                ls_id=record.ls_id,
-                extra={
-                    "written": (record.detail or {}).get("written"),
-                    "sfid": record.sfid,
-                    "first_create": self.first_create(record),
-                },
+            return self.planned(record, values, payload)
+
+    def adopted(
+        self, payload: dict[str, Any], existing: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """An account found in LogiSense, compared on only the custom fields billsync writes.
+
+        Other custom fields (a billing user's own) are not billsync's; comparing them would turn
+        every adoption into a write.
+        """
+        mine = payload.get("extensions") or {}
+        theirs = existing.get("extensions") or {}
+        return payload, {**existing, "extensions": {k: theirs.get(k) for k in mine}}
+
+    def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
+        """Record the write's outcome; pushed once the account's contacts are too."""
+        with self.owned(plan.record_id) as (session, record):
+            now = self.ctx.clock()
+            record.pinned = {"CurrencyIsoCode": plan.values.get("CurrencyIsoCode")}
+            self.account_synced(session, record, self.recorded(session, record, plan, written))
+            self.wake(session, record.sfid)
+            waits = self._contacts_pending(session, record, now)
+            if waits:
+                self.wait(session, record, waits)
+                return
+            self.pushed(
+                session, record, plan, "account and its contacts are in LogiSense", woken=True
             )
 
     def _payload(
@@ -106,62 +114,16 @@ class AccountSync(ObjectSync):
         extensions = {col: values.get(sf) for sf, col in field_map.account_extensions.items()}
         extensions[self.ctx.logisense.mapping.account.sfdcid_extension] = record.sfid
         payload["extensions"] = extensions
-        lookups = {
-            "account_type": reference.account_types,
-            "currency": reference.currencies,
-            "account_status": reference.account_statuses,
-            "bill_group": reference.bill_groups,
-            "ar_term": reference.ar_terms,
-        }
         for sf_name, (ls_name, kind) in field_map.account_resolved.items():
             value = values.get(sf_name)
-            if kind in lookups:
-                payload[ls_name] = lookups[kind].get(value) if value else None
+            names = reference.by_kind(kind)
+            if names is not None:
+                payload[ls_name] = names.get(value) if value else None
             elif not value or value == record.sfid:
                 payload[ls_name] = None
             else:
                 payload[ls_name] = linked[value].ls_id
         return payload
-
-    def _write(self, plan: Plan) -> tuple[bool, int]:
-        logisense = self.ctx.logisense
-        written = plan.extra.get("written")
-        if plan.ls_id is not None:
-            changes = diff(plan.payload, written)
-            if changes:
-                logisense.update_account(plan.ls_id, changes)
-            return False, plan.ls_id
-        first = plan.extra.get("first_create")
-        existing = None if first else logisense.find_account_by_sfdcid(plan.extra["sfid"])
-        if existing is None:
-            created = create_once(logisense.create_account, _without_nulls(plan.payload))
-            return True, int(created["identity"])
-        identity = int(existing["identity"])
-        changes = diff(plan.payload, _comparable(plan.payload, existing))
-        if changes:
-            logisense.update_account(identity, changes)
-        return False, identity
-
-    def _settle(self, plan: Plan, ls_id: int, created: bool) -> None:
-        with self.owned(plan.record_id) as (session, record):
-            now = self.ctx.clock()
-            record.ls_id = ls_id
-            record.pinned = {"CurrencyIsoCode": plan.values.get("CurrencyIsoCode")}
-            record.detail = {**(record.detail or {}), "written": plan.payload}
-            verb = "created" if created else "current"
-            self.validated(session, record)
-            self.clear_waits(session, record)
-            self.account_synced(session, record, f"LogiSense account {ls_id} {verb}")
-            self.wake(session, record.sfid)
-            waits = self._contacts_pending(session, record, now)
-            if waits:
-                record.pushed_values = _projection(self, plan.values)
-                self.wait(session, record, waits)
-                return
-            record.pushed_values = _projection(self, plan.values)
-            self.pushed(
-                session, record, plan, "account and its contacts are in LogiSense", woken=True
-            )
 
     def _contacts_pending(self, session: Session, record: SyncRecord, now: float) -> list[Wait]:
         """Contacts marked to sync that are not pushed with a link to this account yet."""
@@ -187,26 +149,6 @@ class AccountSync(ObjectSync):
                 )
             )
         return waits
-
-
-def _projection(sync: ObjectSync, values: dict[str, Any]) -> dict[str, Any]:
-    watched = sync.ctx.field_map.watched("Account") | {LINKS_FIELD}
-    return {k: values.get(k) for k in watched if k in values}
-
-
-def _without_nulls(payload: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in payload.items() if v is not None}
-
-
-def _comparable(payload: dict[str, Any], existing: dict[str, Any]) -> dict[str, Any]:
-    """An account found in LogiSense, with only the custom fields billsync writes.
-
-    Other custom fields (a billing user's own) are not billsync's; comparing them would turn
-    every adoption into a write.
-    """
-    mine = payload.get("extensions") or {}
-    theirs = existing.get("extensions") or {}
-    return {**existing, "extensions": {k: theirs.get(k) for k in mine}}
 
 
 def _account_type_problems(values: dict[str, Any], reference: Any) -> list[str]:

@@ -15,38 +15,28 @@ from typing import Any
 from adapters.store import records as store
 from statemachine.rules import contact_problems
 from workers.sync.contact_links import linked_account_ids
-from workers.sync.intake import LINKS_FIELD
-from workers.sync.steps import ObjectSync, Plan, Wait, create_once, dependency_why, diff
+from workers.sync.steps import Plan, RecordSync, Remote, Wait, dependency_why
 
 
-class ContactSync(ObjectSync):
+class ContactSync(RecordSync):
     """Moves one Contact from pending to pushed."""
 
-    batchable = True
+    sobject = "Contact"
 
-    def plan(self, record_id: int) -> Plan | None:
-        """Read, validate, decide the write (see workers.sync.steps)."""
-        return self._plan(record_id)
-
-    def write(self, plan: Plan) -> tuple[bool, int]:
-        """The LogiSense calls: (created, LogiSense id)."""
-        return self._write(plan)
+    def remote(self) -> Remote:
+        """Contacts in LogiSense, found by their ``sfdcid`` contact point."""
+        ls = self.ctx.logisense
+        return Remote(ls.find_contact_by_sfdcid, ls.create_contact, ls.update_contact)
 
     def settle(self, plan: Plan, written: tuple[bool, int]) -> None:
         """Record the write's outcome."""
-        created, ls_id = written
         with self.owned(plan.record_id) as (session, record):
-            record.ls_id = ls_id
-            record.detail = {**(record.detail or {}), "written": plan.payload}
-            watched = self.ctx.field_map.watched("Contact") | {LINKS_FIELD}
-            record.pushed_values = {k: plan.values.get(k) for k in watched if k in plan.values}
-            verb = "created" if created else "current"
-            self.validated(session, record)
-            self.clear_waits(session, record)
+            said = self.recorded(session, record, plan, written)
             self.account_synced(session, record, plan.extra["synced"])
-            self.pushed(session, record, plan, f"LogiSense contact {ls_id} {verb}")
+            self.pushed(session, record, plan, said)
 
-    def _plan(self, record_id: int) -> Plan | None:
+    def plan(self, record_id: int) -> Plan | None:
+        """Read, validate, decide the write (see workers.sync.steps)."""
         # read (maybe from LogiSense) before the store transaction opens, never inside it
         reference = self.ctx.references.reference()
         with self.owned(record_id) as (session, record):
@@ -100,19 +90,7 @@ class ContactSync(ObjectSync):
                 (c for c in (*before[:1], own) if c is not None and int(c) in set(linked)), None
             )
             payload["accountIds"] = primary_first(primary_ls, linked)
-            return Plan(
-                record_id=record.id,
-                version=record.version,
-                values=values,
-                payload=payload,
-                ls_id=record.ls_id,
-                extra={
-                    "written": written,
-                    "synced": synced_reason,
-                    "sfid": record.sfid,
-                    "first_create": self.first_create(record),
-                },
-            )
+            return self.planned(record, values, payload, synced=synced_reason)
 
     def _typed(
         self, sfid: str, values: dict[str, Any], reference: Any
@@ -146,32 +124,14 @@ class ContactSync(ObjectSync):
         payload["points"] = {k: v for k, v in points.items() if v is not None}
         return payload, problems
 
-    def _write(self, plan: Plan) -> tuple[bool, int]:
-        logisense = self.ctx.logisense
-        if plan.ls_id is not None:
-            changes = diff(plan.payload, plan.extra.get("written"))
-            if changes:
-                logisense.update_contact(plan.ls_id, changes)
-            return False, plan.ls_id
-        first = plan.extra.get("first_create")
-        existing = None if first else logisense.find_contact_by_sfdcid(plan.extra["sfid"])
-        if existing is None:
-            created = create_once(
-                logisense.create_contact, {k: v for k, v in plan.payload.items() if v is not None}
-            )
-            return True, int(created["identity"])
-        identity = int(existing["identity"])
-        payload = dict(plan.payload)
+    def adopted(
+        self, payload: dict[str, Any], existing: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A contact found in LogiSense keeps the accounts it is linked to there (and its own
+        account first)."""
         known = existing.get("accountIds") or []
-        payload["accountIds"] = primary_first(
-            known[0] if known else None, set(payload["accountIds"]) | set(known)
-        )
-        have = {**existing, "accountIds": known}
-        changes = diff(payload, have)
-        if changes:
-            logisense.update_contact(identity, changes)
-        plan.payload = payload
-        return False, identity
+        merged = primary_first(known[0] if known else None, set(payload["accountIds"]) | set(known))
+        return {**payload, "accountIds": merged}, {**existing, "accountIds": known}
 
 
 def contact_address(

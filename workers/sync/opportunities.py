@@ -128,14 +128,7 @@ class OpportunitySync(ObjectSync):
             }
             # Plans carry no sfdcid: a marker text in a documented field finds this one again.
             payload[logisense.mapping.price_plan.key_field] = logisense.price_plan_key(record.sfid)
-            return Plan(
-                record_id=record.id,
-                version=record.version,
-                values=opportunity,
-                payload=payload,
-                ls_id=record.ls_id,
-                extra={"sfid": record.sfid},
-            )
+            return self.planned(record, opportunity, payload)
 
     def _write(self, plan: Plan) -> tuple[bool, int]:
         logisense = self.ctx.logisense

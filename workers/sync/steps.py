@@ -23,7 +23,7 @@ from billsync.errors import RemoteRejected, TransientError
 from statemachine import lifecycle
 from statemachine.machine import ACCOUNT_SYNCED, VALIDATED
 from workers.sync.context import SyncContext
-from workers.sync.intake import PUSHED_AT
+from workers.sync.intake import LINKS_FIELD, PUSHED_AT
 from workers.sync.outcomes import log_outcome, log_released
 
 
@@ -140,6 +140,20 @@ class ObjectSync:
             yield session, record
         self._local.released = record.lease_owner is None
 
+    def planned(
+        self, record: SyncRecord, values: dict[str, Any], payload: dict[str, Any], **extra: Any
+    ) -> Plan:
+        """The write to do for ``record``: ``payload`` from ``values``; ``extra`` holds the
+        record's Salesforce id (``sfid``) and whatever else the write needs."""
+        return Plan(
+            record_id=record.id,
+            version=record.version,
+            values=values,
+            payload=payload,
+            ls_id=record.ls_id,
+            extra={"sfid": record.sfid, **extra},
+        )
+
     def apply(self, session: Session, record: SyncRecord, change: lifecycle.Change) -> None:
         """Write a lifecycle change and log the entity's outcome."""
         now = self.ctx.clock()
@@ -245,6 +259,84 @@ class ObjectSync:
         if was == ACCOUNT_SYNCED:
             for observe in self.ctx.push_observers:
                 observe(record)
+
+
+@dataclass(frozen=True)
+class Remote:
+    """The LogiSense calls for one kind of record that carries its Salesforce id (``sfdcid``)."""
+
+    find: Callable[[str], dict[str, Any] | None]
+    create: Callable[[dict[str, Any]], dict[str, Any]]
+    update: Callable[[int, dict[str, Any]], None]
+
+
+class RecordSync(ObjectSync):
+    """Base of AccountSync and ContactSync: one LogiSense record per Salesforce record, found by
+    its ``sfdcid``; created once, then only its changed fields written. A subclass plans (rules,
+    waits, payload) and says what happens once the record is written."""
+
+    batchable = True
+    #: The Salesforce object synced ("Account", "Contact").
+    sobject: ClassVar[str]
+
+    def remote(self) -> Remote:
+        """The LogiSense calls for this kind of record."""
+        raise NotImplementedError
+
+    def planned(
+        self, record: SyncRecord, values: dict[str, Any], payload: dict[str, Any], **extra: Any
+    ) -> Plan:
+        """The write to do for ``record`` (recording now whether it is the first create)."""
+        written = (record.detail or {}).get("written")
+        first = self.first_create(record)
+        return super().planned(
+            record, values, payload, written=written, first_create=first, **extra
+        )
+
+    def write(self, plan: Plan) -> tuple[bool, int]:
+        """Update what billsync wrote last, or adopt the record found by ``sfdcid``, or create
+        it: (created, LogiSense id)."""
+        remote = self.remote()
+        if plan.ls_id is not None:
+            changes = diff(plan.payload, plan.extra.get("written"))
+            if changes:
+                remote.update(plan.ls_id, changes)
+            return False, plan.ls_id
+        first = plan.extra.get("first_create")
+        existing = None if first else remote.find(plan.extra["sfid"])
+        if existing is None:
+            created = create_once(
+                remote.create, {k: v for k, v in plan.payload.items() if v is not None}
+            )
+            return True, int(created["identity"])
+        identity = int(existing["identity"])
+        payload, have = self.adopted(plan.payload, existing)
+        changes = diff(payload, have)
+        if changes:
+            remote.update(identity, changes)
+        plan.payload = payload
+        return False, identity
+
+    def adopted(
+        self, payload: dict[str, Any], existing: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """For a record found in LogiSense: what to write, and what to compare it with."""
+        return payload, existing
+
+    def recorded(
+        self, session: Session, record: SyncRecord, plan: Plan, written: tuple[bool, int]
+    ) -> str:
+        """Record the write on the entity (its LogiSense id, what was written, the watched values
+        it carried), validated and waiting for nothing; says what LogiSense holds now."""
+        created, ls_id = written
+        record.ls_id = ls_id
+        record.detail = {**(record.detail or {}), "written": plan.payload}
+        watched = self.ctx.field_map.watched(self.sobject) | {LINKS_FIELD}
+        record.pushed_values = {k: plan.values.get(k) for k in watched if k in plan.values}
+        self.validated(session, record)
+        self.clear_waits(session, record)
+        verb = "created" if created else "current"
+        return f"LogiSense {self.sobject.lower()} {ls_id} {verb}"
 
 
 def dependency_why(record: SyncRecord | None) -> str:
