@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
-    from sqlalchemy.orm import Session, sessionmaker
 
+    from adapters.store.db import Sessions
     from billsync.config import Settings
 
 #: Exit codes (docs/operations.md).
@@ -162,7 +162,7 @@ def _described(exc: BaseException) -> str:
     return describe(exc)
 
 
-def store_of(ctx: typer.Context) -> sessionmaker[Session]:
+def store_of(ctx: typer.Context) -> Sessions:
     """The store the settings name, opened for one command (a small pool, no schema change)."""
     from billsync.bootstrap import open_store
 
