@@ -317,6 +317,10 @@ def public_host(bind_host: str, advertised: str | None = None) -> str:
     return "127.0.0.1" if bind_host in WILDCARD_HOSTS else bind_host
 
 
+#: The simulators' listen backlog (connections the kernel queues before they are accepted).
+LISTEN_BACKLOG = 1024
+
+
 class SimulatorServer:
     """A cheroot server on a background thread; ``port=0`` picks a free port.
 
@@ -333,7 +337,12 @@ class SimulatorServer:
         tls: tuple[str, str] | None = None,
         advertised_host: str | None = None,
     ) -> None:
-        self._server = wsgi.Server((host, port), app, numthreads=threads, max=-1)
+        # cheroot's default listen backlog is 5: a burst of new connections (a worker's writer
+        # threads starting together) overflows it, and each refused SYN costs its client the
+        # kernel's 1-second SYN retransmit. A real API's listener has a deep backlog.
+        self._server = wsgi.Server(
+            (host, port), app, numthreads=threads, max=-1, request_queue_size=LISTEN_BACKLOG
+        )
         self._server.nodelay = True
         if tls is not None:
             cert_file, key_file = tls
