@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from adapters.store import leases
 from adapters.store import records as store
+from adapters.store.models import SyncRecord
 from billsync.errors import PermanentError, QuotaExhausted, TransientError
 from statemachine import lifecycle
 from workers.accounts import AccountSync
@@ -154,8 +155,6 @@ class SyncEngine:
                 for claim in claims:
                     self.process(claim)
                 return
-            # The entities the plan settled (a rejection, a wait) gave their leases back there.
-            self._give_back([c for c in claims if c not in plans])
             futures = {
                 self._writers.submit(self.syncs[claim.object].write, plan): claim
                 for claim, plan in plans.items()
@@ -187,6 +186,8 @@ class SyncEngine:
                             if plan is not None:
                                 plans[claim] = plan
                 self._wake(session, scope.wake)
+                # Entities with nothing to write (rejected, waiting) give their leases back here.
+                self._release_held(records, [c for c in claims if c not in plans])
         except Exception as exc:
             log.info("batch of %d planned one by one (%s)", len(claims), type(exc).__name__)
             return None
@@ -212,17 +213,27 @@ class SyncEngine:
                             if claim.record_id in records:
                                 self.syncs[claim.object].settle(plans[claim], value)
                     self._wake(session, scope.wake)
+                    self._release_held(records, list(done))
         except Exception as exc:
             log.info("batch of %d settled one by one (%s)", len(done), type(exc).__name__)
             for claim, value in done.items():
                 self._settle_alone(claim, plans[claim], value)
-        for claim, value in written.items():
-            if isinstance(value, Exception):
-                self._settle_alone(claim, plans[claim], value)
-        self._give_back(list(written))
+            self._give_back(list(done))
+        failed = [c for c, w in written.items() if isinstance(w, Exception)]
+        for claim in failed:
+            self._settle_alone(claim, plans[claim], written[claim])
+        self._give_back(failed)
         with self._active_lock:
             for claim in written:
                 self.active.pop(claim.record_id, None)
+
+    def _release_held(self, records: dict[int, SyncRecord], claims: list[leases.Claim]) -> None:
+        """In the batch's transaction: give back the leases of ``claims`` that their records
+        (loaded under those leases) still hold."""
+        for claim in claims:
+            record = records.get(claim.record_id)
+            if record is not None and record.lease_owner == self.ctx.worker_id:
+                store.release(record)
 
     def _give_back(self, claims: list[leases.Claim]) -> None:
         """Give back, in one statement, the leases of ``claims`` still held (a no-op for every
