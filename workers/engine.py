@@ -121,9 +121,8 @@ class SyncEngine:
         """Advance a batch: claim what is not claimed yet (one statement), plan every entity
         whose sync can be batched in one transaction (one read of the records), make their
         LogiSense calls side by side, and settle them as they finish (one transaction, one
-        history insert and one lease statement for the calls that finish together). Anything
-        else, and any batch whose transaction fails,
-        goes entity by entity. Returns how many entities it advanced."""
+        history insert for the calls that finish together). Anything else, and any batch whose
+        transaction fails, goes entity by entity. Returns how many entities it advanced."""
         ids = [w for w in work if isinstance(w, int)]
         claims = [w for w in work if isinstance(w, leases.Claim)]
         if ids:
