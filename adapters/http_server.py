@@ -13,6 +13,11 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+#: The listen backlog (connections the kernel queues before they are accepted). cheroot's default
+#: of 5 overflows when a burst of clients connects at once (a worker's writer threads starting
+#: together), and each refused SYN costs its client the kernel's 1-second retransmit.
+LISTEN_BACKLOG = 1024
+
 
 class HttpServer:
     """A WSGI app served at ``host:port`` (``port=0``: any free port) until ``stop``.
@@ -43,6 +48,7 @@ class HttpServer:
             max=threads if bounded_threads else -1,
             timeout=timeout_s,
             accepted_queue_timeout=timeout_s,
+            request_queue_size=LISTEN_BACKLOG,
         )
         self._server.nodelay = True
         self._server.max_request_header_size = max_header_bytes

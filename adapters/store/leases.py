@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Float, and_, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Float, and_, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.store.models import SyncRecord
@@ -157,6 +157,22 @@ def release_lease(session: Session, record_id: int, owner: str, lease_version: i
             SyncRecord.id == record_id,
             SyncRecord.lease_owner == owner,
             SyncRecord.lease_version == lease_version,
+        )
+        .values(lease_owner=None, lease_until=None, claims=0)
+    )
+
+
+def release_leases(session: Session, claims: Sequence[Claim], owner: str) -> None:
+    """``release_lease`` for many claims in one statement: each record whose lease ``owner``
+    still holds under that claim's fencing token is given back; the others are left alone."""
+    if not claims:
+        return
+    taken = sorted({(c.record_id, c.lease_version) for c in claims})
+    session.connection().execute(
+        update(SyncRecord)
+        .where(
+            tuple_(SyncRecord.id, SyncRecord.lease_version).in_(taken),
+            SyncRecord.lease_owner == owner,
         )
         .values(lease_owner=None, lease_until=None, claims=0)
     )

@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from adapters.store import leases
 from adapters.store import records as store
 from adapters.store.db import Session
+from adapters.store.models import SyncRecord
 from billsync.errors import PermanentError, QuotaExhausted, TransientError
 from statemachine import lifecycle
 from workers.sync.accounts import AccountSync
@@ -32,6 +33,18 @@ log = logging.getLogger("billsync.engine")
 
 #: An entity whose processing was cut short this many times (a worker died each time) is failed.
 CRASH_LIMIT = 5
+
+#: Once one LogiSense call of a batch has finished, how long the batch waits for more of its
+#: calls to finish before settling what has finished (they share one settle transaction).
+SETTLE_GATHER_S = 0.01
+
+
+def _outcome(future: Future[Any]) -> Any:
+    """A finished call's value, or its exception."""
+    try:
+        return future.result()
+    except Exception as exc:
+        return exc
 
 
 class SyncEngine:
@@ -106,9 +119,9 @@ class SyncEngine:
     def process_batch(self, work: Sequence[int | leases.Claim]) -> int:
         """Advance a batch: claim what is not claimed yet (one statement), plan every entity
         whose sync can be batched in one transaction (one read of the records), make their
-        LogiSense calls side by side, and settle them in one transaction (one flush of the
-        records, one history insert). Anything else, and any batch whose transaction fails,
-        goes entity by entity. Returns how many entities it advanced."""
+        LogiSense calls side by side, and settle them as they finish (one transaction, one
+        history insert for the calls that finish together). Anything else, and any batch whose
+        transaction fails, goes entity by entity. Returns how many entities it advanced."""
         ids = [w for w in work if isinstance(w, int)]
         claims = [w for w in work if isinstance(w, leases.Claim)]
         if ids:
@@ -127,6 +140,10 @@ class SyncEngine:
         return len(claims)
 
     def _run_batch(self, claims: list[leases.Claim]) -> None:
+        """Plan the batch in one transaction, then keep its LogiSense calls in flight and settle
+        them as they finish: the calls that finish together (within ``SETTLE_GATHER_S`` of the
+        first) share one settle transaction and one statement giving their leases back, so an
+        entity never waits for the slowest call of its batch."""
         self.batched += len(claims)
         with self._active_lock:
             self.active.update({c.record_id: c.lease_version for c in claims})
@@ -136,8 +153,18 @@ class SyncEngine:
                 for claim in claims:
                     self.process(claim)
                 return
-            written = self._write_batch(plans)
-            self._settle_batch(claims, plans, written)
+            futures = {
+                self._writers.submit(self.syncs[claim.object].write, plan): claim
+                for claim, plan in plans.items()
+            }
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                if pending:
+                    more, pending = wait(pending, timeout=SETTLE_GATHER_S)
+                    done |= more
+                written = {futures[f]: _outcome(f) for f in done}
+                self._settle_batch(plans, written)
         finally:
             with self._active_lock:
                 for claim in claims:
@@ -157,31 +184,19 @@ class SyncEngine:
                             if plan is not None:
                                 plans[claim] = plan
                 self._wake(session, scope.wake)
+                # Entities with nothing to write (rejected, waiting) give their leases back here.
+                self._release_held(records, [c for c in claims if c not in plans])
         except Exception as exc:
             log.info("batch of %d planned one by one (%s)", len(claims), type(exc).__name__)
             return None
         return plans
 
-    def _write_batch(self, plans: dict[leases.Claim, Plan]) -> dict[leases.Claim, Any]:
-        """Every plan's LogiSense calls, side by side; a value or the exception, per claim."""
-        futures = {
-            claim: self._writers.submit(self.syncs[claim.object].write, plan)
-            for claim, plan in plans.items()
-        }
-        written: dict[leases.Claim, Any] = {}
-        for claim, future in futures.items():
-            try:
-                written[claim] = future.result()
-            except Exception as exc:
-                written[claim] = exc
-        return written
-
     def _settle_batch(
-        self,
-        claims: list[leases.Claim],
-        plans: dict[leases.Claim, Plan],
-        written: dict[leases.Claim, Any],
+        self, plans: dict[leases.Claim, Plan], written: dict[leases.Claim, Any]
     ) -> None:
+        """Settle finished writes: the successful ones in one transaction (one by one if it
+        fails), the failed ones alone; then give back, in one statement, the leases that a
+        settle did not give back already."""
         done = {c: w for c, w in written.items() if not isinstance(w, Exception)}
         try:
             if done:
@@ -196,19 +211,39 @@ class SyncEngine:
                             if claim.record_id in records:
                                 self.syncs[claim.object].settle(plans[claim], value)
                     self._wake(session, scope.wake)
+                    self._release_held(records, list(done))
         except Exception as exc:
             log.info("batch of %d settled one by one (%s)", len(done), type(exc).__name__)
             for claim, value in done.items():
                 self._settle_alone(claim, plans[claim], value)
-        for claim, value in written.items():
-            if isinstance(value, Exception):
-                self._settle_alone(claim, plans[claim], value)
+            self._give_back(list(done))
+        failed = [c for c, w in written.items() if isinstance(w, Exception)]
+        for claim in failed:
+            self._settle_alone(claim, plans[claim], written[claim])
+        self._give_back(failed)
+        with self._active_lock:
+            for claim in written:
+                self.active.pop(claim.record_id, None)
+
+    def _release_held(self, records: dict[int, SyncRecord], claims: list[leases.Claim]) -> None:
+        """In the batch's transaction: give back the leases of ``claims`` that their records
+        (loaded under those leases) still hold."""
         for claim in claims:
-            try:
-                self.release(claim)  # a no-op for every entity that gave its lease back
-            except Exception:
-                # The store is away (the pool logs that once); the lease simply expires.
-                log.debug("could not give back the lease on record %s", claim.record_id)
+            record = records.get(claim.record_id)
+            if record is not None and record.lease_owner == self.ctx.worker_id:
+                store.release(record)
+
+    def _give_back(self, claims: list[leases.Claim]) -> None:
+        """Give back, in one statement, the leases of ``claims`` still held (a no-op for every
+        entity whose settle gave its lease back)."""
+        if not claims:
+            return
+        try:
+            with self.ctx.sessions.begin() as session:
+                leases.release_leases(session, claims, self.ctx.worker_id)
+        except Exception:
+            # The store is away (the pool logs that once); the leases simply expire.
+            log.debug("could not give back the leases of %d records", len(claims))
 
     def _wake(self, session: Session, targets: list[str]) -> None:
         """Wake, in one statement, whoever waits for the entities a batch settled."""
