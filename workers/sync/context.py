@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from adapters.store.db import Sessions
 from statemachine.fieldmap import FieldMap
@@ -17,47 +18,61 @@ if TYPE_CHECKING:
     from adapters.logisense import CatalogPackage, LogiSenseClient, ReferenceData
     from adapters.salesforce.rest import SalesforceClient
 
+log = logging.getLogger("billsync.worker")
+
 
 @dataclass
 class ReferenceCache:
-    """LogiSense reference data and catalog, re-read at most every ``ttl_s`` seconds."""
+    """LogiSense reference data and catalog, re-read at most every ``ttl_s`` seconds.
+
+    Once read, a stale copy is re-read by one thread while the others go on with the copy they
+    have, so the sync never stalls on a re-read every ``ttl_s``.
+    """
 
     logisense: LogiSenseClient
     ttl_s: float = 300.0
     clock: Callable[[], float] = time.monotonic
-    _reference: Any = None
-    _catalog: Any = None
-    _read_at: float = -1e18
-    _catalog_at: float = -1e18
+    _held: dict[str, tuple[Any, float]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reference(self) -> ReferenceData:
-        """Reference data, fresh within the TTL (the lock is taken only to read it again)."""
-        current = self._reference
-        if current is not None and self.clock() - self._read_at <= self.ttl_s:
-            return current
-        with self._lock:
-            if self._reference is None or self.clock() - self._read_at > self.ttl_s:
-                self._reference = self.logisense.reference_data()
-                self._read_at = self.clock()
-            return self._reference
+        """Reference data, fresh within the TTL."""
+        return cast("ReferenceData", self._fresh("reference", self.logisense.reference_data))
 
     def catalog(self) -> list[CatalogPackage]:
-        """The catalog, fresh within the TTL (the lock is taken only to read it again)."""
-        current = self._catalog
-        if current is not None and self.clock() - self._catalog_at <= self.ttl_s:
-            return current
-        with self._lock:
-            if self._catalog is None or self.clock() - self._catalog_at > self.ttl_s:
-                self._catalog = self.logisense.catalog()
-                self._catalog_at = self.clock()
-            return self._catalog
+        """The catalog, fresh within the TTL."""
+        return cast("list[CatalogPackage]", self._fresh("catalog", self.logisense.catalog))
+
+    def warm(self) -> None:
+        """Read the reference data now (a starting worker logs in and reads it before its first
+        entity needs it); an outside system that is down is met again on first use."""
+        try:
+            self.reference()
+        except Exception as exc:
+            log.info("reference data not read at start (%s); it is read on first use", exc)
 
     def invalidate(self) -> None:
         """Forget both, so the next use reads them again (a value was unknown)."""
         with self._lock:
-            self._reference = None
-            self._catalog = None
+            self._held.clear()
+
+    def _fresh(self, name: str, read: Callable[[], Any]) -> Any:
+        held = self._held.get(name)
+        if held is not None and self.clock() - held[1] <= self.ttl_s:
+            return held[0]
+        if held is None:
+            self._lock.acquire()
+        elif not self._lock.acquire(blocking=False):
+            return held[0]  # another thread is re-reading it
+        try:
+            again = self._held.get(name)
+            if again is not None and again is not held:
+                return again[0]  # re-read by another thread meanwhile
+            value = read()
+            self._held[name] = (value, self.clock())
+            return value
+        finally:
+            self._lock.release()
 
 
 class DatabaseClock:

@@ -96,6 +96,7 @@ class WorkerService:
         """Start every thread; returns at once."""
         route_to_logging_unless_configured()
         self._unobserve = self.observe(self) if self.observe else None
+        threading.Thread(target=self.ctx.references.warm, name="warm-up", daemon=True).start()
         self.pool.start()
         for name, target in (("consumer", self.consumer.run), ("dead-letters", self.archiver.run)):
             thread = threading.Thread(
