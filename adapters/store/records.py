@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     and_,
@@ -190,27 +191,27 @@ class NewRecord:
 
 
 def add_records(session: Session, wanted: Sequence[NewRecord]) -> dict[tuple[str, str], SyncRecord]:
-    """New ``pending`` records, inserted together (one flush)."""
-    created: dict[tuple[str, str], SyncRecord] = {}
-    for new in wanted:
-        record = SyncRecord(
-            object=new.object,
-            sfid=new.sfid,
-            state=PENDING,
-            values={},
-            stamps={},
-            version=0,
-            pushed_version=0,
-            attempts=0,
-            claims=0,
-        )
-        if new.search_first:
-            record.create_attempted_at = 0.0
-        created[(new.object, new.sfid)] = record
-    if created:
-        session.add_all(created.values())
-        session.flush()
-    return created
+    """New ``pending`` records, inserted together (one multi-row INSERT ... RETURNING: the
+    records come back persistent in the session, without the unit of work's per-object flush)."""
+    rows: list[dict[str, Any]] = [
+        {
+            "object": new.object,
+            "sfid": new.sfid,
+            "state": PENDING,
+            "values": {},
+            "stamps": {},
+            "version": 0,
+            "pushed_version": 0,
+            "attempts": 0,
+            "claims": 0,
+            "create_attempted_at": 0.0 if new.search_first else None,
+        }
+        for new in wanted
+    ]
+    if not rows:
+        return {}
+    records = session.scalars(insert(SyncRecord).returning(SyncRecord), rows).all()
+    return {(record.object, record.sfid): record for record in records}
 
 
 def set_waits(
