@@ -19,7 +19,7 @@ from simulators.salesforce.schema import SCHEMA
 from simulators.salesforce.soql.parse import parse
 from simulators.salesforce.soql.tree import BoolOp, FieldPath, Not, Query, SemiJoin
 from statemachine.fieldmap import FieldMap
-from workers.catalog.sync import mirror as catalog_mirror
+from workers.catalog import mirror as catalog_mirror
 from workers.sync import opportunities
 
 REPO = Path(__file__).resolve().parents[2]
