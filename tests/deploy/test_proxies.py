@@ -1,5 +1,6 @@
-"""Outbound proxies are honoured for Salesforce and LogiSense, though the adapters' sessions
-ignore the environment (``trust_env = False``): a local forward proxy sees the traffic."""
+"""Outbound proxies are honoured for Salesforce and LogiSense, though the adapters ignore the
+environment (``trust_env = False``, urllib3 for LogiSense): a local forward proxy sees the
+traffic."""
 
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ def test_logisense_trusts_its_own_ca_bundle(env: dict[str, str], tmp_path: Any) 
         ls_ca_bundle=str(bundle),
     )
     client = clients.logisense_client(settings)
-    session = client.session._http()
-    assert session.verify == str(bundle) and session.trust_env is False
+    pools = client.session.http.connection_pool_kw
+    assert pools["cert_reqs"] == "CERT_REQUIRED" and pools["ca_certs"] == str(bundle)
 
 
 @pytest.mark.parametrize(
