@@ -16,9 +16,12 @@ def where(exc: requests.RequestException) -> str:
     """``scheme://host:port`` of the request that failed, or "" when unknown."""
     request = getattr(exc, "request", None)
     url = getattr(request, "url", None)
-    if not url:
-        return ""
-    parts = urlsplit(str(url))
+    return origin(str(url)) if url else ""
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``: no path, query or credentials."""
+    parts = urlsplit(url)
     host = parts.hostname or ""
     return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
 

@@ -1,9 +1,10 @@
 """Outbound HTTPS proxies of corporate networks, chosen once per outside system.
 
-Both adapters build their ``requests`` sessions with ``trust_env = False`` (so that
-``REQUESTS_CA_BUNDLE`` cannot override the CA they were given, requests issue #3829), which also
-makes requests ignore ``HTTPS_PROXY`` and ``NO_PROXY``. The proxy is therefore resolved here, from
-the values the settings read once, and handed to each session explicitly:
+The Salesforce adapter builds its ``requests`` sessions with ``trust_env = False`` (so that
+``REQUESTS_CA_BUNDLE`` cannot override the CA it was given, requests issue #3829), which also
+makes requests ignore ``HTTPS_PROXY`` and ``NO_PROXY``; the LogiSense adapter speaks urllib3,
+which never reads them. The proxy is therefore resolved here, from the values the settings read
+once, and handed to each adapter explicitly:
 
 - ``BILLSYNC_SF_PROXY`` / ``BILLSYNC_LS_PROXY``, when set, is used for that system, always;
 - else ``HTTPS_PROXY``, unless the system's host matches ``NO_PROXY``;

@@ -1,4 +1,4 @@
-"""The LogiSense Billing adapter: a thread-safe requests client with billsync's error types.
+"""The LogiSense Billing adapter: a thread-safe urllib3 client with billsync's error types.
 
 See docs/adapters-logisense.md for what it does, how it handles tokens, threads and failures, and
 the mapping file that names what LogiSense's public documents leave open.

@@ -34,7 +34,8 @@ class LogiSenseSimulator(Simulator):
     """A local, in-memory LogiSense Billing REST API (Authorization and Resource servers).
 
     Both servers live under one ``base_url``, as on a real LogiSense host, so ``base_url`` is what
-    ``BILLSYNC_LS_BASE_URL`` takes. Only the given credentials log in.
+    ``BILLSYNC_LS_BASE_URL`` takes. Only the given credentials log in. ``tls`` (certificate and
+    key files) serves HTTPS instead of HTTP.
     """
 
     def __init__(
@@ -48,6 +49,7 @@ class LogiSenseSimulator(Simulator):
         threads: int = 64,
         mapping: LogiSenseMapping = DEFAULT_MAPPING,
         unique_sfdcid: bool = False,
+        tls: tuple[str, str] | None = None,
     ) -> None:
         self.state = LogiSenseState(mapping, unique_sfdcid=unique_sfdcid)
         self.tokens = TokenAuthority()
@@ -70,7 +72,9 @@ class LogiSenseSimulator(Simulator):
             seed=seed,
         )
         self.injector.stats = LogiSenseStats()
-        self._server = SimulatorServer(self.injector, host=host, port=port, threads=threads)
+        self._server = SimulatorServer(
+            self.injector, host=host, port=port, threads=threads, tls=tls
+        )
 
     def _expire_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
         self.tokens.expire_all()

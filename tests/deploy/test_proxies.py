@@ -1,5 +1,6 @@
-"""Outbound proxies are honoured for Salesforce and LogiSense, though the adapters' sessions
-ignore the environment (``trust_env = False``): a local forward proxy sees the traffic."""
+"""Outbound proxies are honoured for Salesforce and LogiSense, though the adapters ignore the
+environment (``trust_env = False``, urllib3 for LogiSense): a local forward proxy sees the
+traffic."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 from adapters.proxies import bypassed, proxy_for
 from billsync import clients
 from billsync.config import load_settings
+from billsync.errors import TransientError
+from tests.conftest import LS_CLIENT, LS_PASSWORD, LS_USER
 from tests.deploy.connect_proxy import ProxyServer
 
 pytestmark = pytest.mark.timeout(60)
@@ -71,19 +74,55 @@ def test_billsync_ls_proxy_carries_logisense_traffic(
     assert all(base in seen for seen in proxy.seen)
 
 
-def test_logisense_trusts_its_own_ca_bundle(env: dict[str, str], tmp_path: Any) -> None:
-    bundle = tmp_path / "ls-ca.pem"
-    bundle.write_text("")
-    settings = load_settings(
-        ls_base_url="https://billing.example.com",
-        ls_username="u",
-        ls_password="p",
-        ls_client_id="c",
-        ls_ca_bundle=str(bundle),
+@pytest.fixture(scope="module")
+def tls_logisense(tmp_path_factory: Any) -> Any:
+    """A LogiSense simulator over HTTPS, and the file of the CA of its own that signed its
+    certificate."""
+    import trustme
+
+    from simulators.logisense import LogiSenseSimulator
+
+    folder = tmp_path_factory.mktemp("ls-tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    ca.cert_pem.write_to_path(str(folder / "ca.pem"))
+    cert.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
+    cert.private_key_pem.write_to_path(str(folder / "server.key"))
+    tls = (str(folder / "server.pem"), str(folder / "server.key"))
+    with LogiSenseSimulator(LS_USER, LS_PASSWORD, LS_CLIENT, tls=tls) as sim:
+        yield sim, str(folder / "ca.pem")
+
+
+def ls_tls_settings(sim: Any, **overrides: Any) -> Any:
+    return load_settings(
+        ls_base_url=sim.base_url,
+        ls_username=LS_USER,
+        ls_password=LS_PASSWORD,
+        ls_client_id=LS_CLIENT,
+        **overrides,
     )
-    client = clients.logisense_client(settings)
-    session = client.session._http()
-    assert session.verify == str(bundle) and session.trust_env is False
+
+
+def test_logisense_trusts_its_own_ca_bundle(tls_logisense: Any) -> None:
+    sim, ca_file = tls_logisense
+    assert sim.base_url.startswith("https://")
+    settings = ls_tls_settings(sim, ls_ca_bundle=ca_file)
+    with clients.logisense_client(settings) as client:
+        assert client.reference_data().currencies
+
+
+def test_logisense_refuses_a_certificate_from_an_unknown_ca(
+    tls_logisense: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the bundle the private CA is not trusted, whatever the environment says."""
+    sim, ca_file = tls_logisense
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
+    monkeypatch.setenv("SSL_CERT_FILE", ca_file)
+    before = sim.stats.as_json()["requests_total"]
+    client = clients.logisense_client(ls_tls_settings(sim))
+    with pytest.raises(TransientError, match="TLS failed on the login request"):
+        client.reference_data()
+    assert sim.stats.as_json()["requests_total"] == before
 
 
 @pytest.mark.parametrize(
