@@ -37,7 +37,7 @@ from urllib3.util import Url, make_headers, parse_url
 
 from adapters.call_observers import CallObservers, outcome_of
 from adapters.http_failures import origin, why
-from billsync.errors import AuthenticationFailed, ConfigError, TransientError
+from billsync.errors import AuthenticationFailed, ConfigError, PermanentError, TransientError
 
 from .envelopes import error_messages, refusal
 from .mapping import LogiSenseMapping
@@ -212,7 +212,13 @@ class LogiSenseSession:
         headers = {**JSON_ACCEPT, **extra, "Authorization": f"Bearer {token}"}
         if body is None:
             return self._request(key, noun, method, url, headers, None)
-        data = json.dumps(body, allow_nan=False).encode()
+        try:
+            data = json.dumps(body, allow_nan=False).encode()
+        except ValueError:
+            raise PermanentError(
+                f"the {noun} request carries a number that is not finite (NaN or infinity): "
+                "correct the value in Salesforce"
+            ) from None
         return self._request(key, noun, method, url, {**headers, **JSON_BODY}, data)
 
     def _request(
