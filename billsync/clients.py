@@ -68,12 +68,7 @@ def logisense_client(
         pool_size=max(DEFAULT_POOL_SIZE, settings.worker_concurrency),
         mapping=mapping or load_mapping(settings.ls_mapping_file),
         verify=settings.ls_ca_bundle or True,
-        proxy=proxy_for(
-            settings.ls_base_url,
-            explicit=settings.ls_proxy,
-            https_proxy=settings.https_proxy,
-            no_proxy=settings.no_proxy,
-        ),
+        proxy=_proxy(settings, settings.ls_base_url, settings.ls_proxy),
     )
 
 
@@ -93,12 +88,7 @@ def salesforce_auth(settings: Settings) -> SalesforceAuth:
         login_url=settings.sf_login_url,
         ca_bundle=settings.sf_ca_bundle,
         timeout_s=settings.http_timeout_s,
-        proxy=proxy_for(
-            settings.sf_instance_url,
-            explicit=settings.sf_proxy,
-            https_proxy=settings.https_proxy,
-            no_proxy=settings.no_proxy,
-        ),
+        proxy=_proxy(settings, settings.sf_instance_url, settings.sf_proxy),
     )
 
 
@@ -119,6 +109,13 @@ def salesforce_client(settings: Settings) -> SalesforceClient:
         timeout_s=settings.http_timeout_s,
         slow_share=settings.sf_api_slow_share,
         max_delay_s=settings.sf_api_slow_max_s,
+    )
+
+
+def _proxy(settings: Settings, url: str | None, explicit: str | None) -> str | None:
+    """The proxy for ``url``: its own setting, else HTTPS_PROXY unless NO_PROXY names it."""
+    return proxy_for(
+        url, explicit=explicit, https_proxy=settings.https_proxy, no_proxy=settings.no_proxy
     )
 
 
